@@ -1,0 +1,1 @@
+"""livecart web application: wiring, HTTP routes, auth and the CLI."""

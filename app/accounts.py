@@ -1,0 +1,107 @@
+"""User accounts: the table, registration, password checks.
+
+Passwords are hashed with Argon2id (argon2-cffi). Hashing is CPU-heavy, so it
+runs in a worker thread to keep the event loop serving sockets meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Column, DateTime
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import ApiError
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so both failures take as long.
+_DUMMY_HASH = _hasher.hash("livecart-timing-equaliser")
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    CREATOR = "creator"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+SELF_SERVICE_ROLES = frozenset({Role.VIEWER, Role.CREATOR})
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=32, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(DateTime(timezone=True), nullable=False),
+    )
+
+    @property
+    def uid(self) -> int:
+        """The id of a stored user (always set once flushed)."""
+        if self.id is None:
+            raise RuntimeError("user has not been stored yet")
+        return self.id
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def get_by_username(session: AsyncSession, username: str) -> User | None:
+    return (await session.exec(select(User).where(User.username == username))).first()
+
+
+async def create_user(session: AsyncSession, username: str, password: str, role: Role) -> User:
+    """Store a new user; a taken username raises 409 ``username_taken``.
+
+    The insert skips on conflict instead of failing, so two racing registrations
+    of one name give one account and one clean 409, never a database error.
+    """
+    password_hash = await hash_password(password)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await session.exec(
+        insert(User)
+        .values(
+            username=username,
+            password_hash=password_hash,
+            role=role.value,
+            created_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["username"])
+    )
+    if result.rowcount != 1:
+        raise ApiError(
+            409, "username_taken", "that username is taken", fields={"username": "already taken"}
+        )
+    user = await get_by_username(session, username)
+    if user is None:  # pragma: no cover - the row was just inserted in this transaction
+        raise RuntimeError("inserted user vanished")
+    return user
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> User:
+    """Return the user for a correct username and password, else 401 ``invalid_credentials``."""
+    user = await get_by_username(session, username)
+    ok = await _verify(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok:
+        raise ApiError(401, "invalid_credentials", "wrong username or password")
+    return user

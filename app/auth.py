@@ -1,0 +1,54 @@
+"""Who is calling: bearer tokens on HTTP, ``?token=`` on WebSockets."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from app.accounts import User
+from app.errors import ApiError
+from app.state import AppState
+from app.tokens import TokenError
+
+
+def _bearer(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_token", "use 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+async def user_for_token(state: AppState, token: str) -> User:
+    """The user a token names; ``ApiError`` 401 when it is invalid, expired or orphaned."""
+    try:
+        user_id = state.tokens.verify(token)
+    except TokenError as exc:
+        raise ApiError(401, exc.code, exc.message) from None
+    async with state.db.read() as session:
+        user = await session.get(User, user_id)
+    if user is None:
+        raise ApiError(401, "invalid_token", "the token's user no longer exists")
+    return user
+
+
+async def optional_user(conn: HTTPConnection) -> User | None:
+    """The caller, or None when no credentials were sent. Bad credentials are a 401."""
+    state: AppState = conn.app.state.livecart
+    token = _bearer(conn) if conn.scope["type"] == "http" else conn.query_params.get("token")
+    if token is None:
+        return None
+    return await user_for_token(state, token)
+
+
+async def require_user(conn: HTTPConnection) -> User:
+    user = await optional_user(conn)
+    if user is None:
+        raise ApiError(
+            401,
+            "authentication_required",
+            "sign in first",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user

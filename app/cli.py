@@ -1,0 +1,120 @@
+"""The ``livecart`` command: serve, migrate, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from pydantic import TypeAdapter, ValidationError
+
+from app import accounts, migrate
+from app.accounts import Role
+from app.db import Database
+from app.errors import ApiError
+from app.schemas import Password
+from app.settings import ConfigError, Settings
+
+log = logging.getLogger("livecart")
+_USERNAME = re.compile(r"^[a-z0-9_]{3,32}$")
+
+
+def _serve(args: argparse.Namespace) -> int:
+
+    settings = Settings.from_env()  # fail fast on a bad environment, before forking workers
+    asyncio.run(_migrate(settings))
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port if args.port is not None else settings.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    db = Database.from_url(settings.database_url)
+    try:
+        await migrate.upgrade(db.engine)
+    finally:
+        await db.dispose()
+
+
+def _migrate_cmd(_args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    asyncio.run(_migrate(settings))
+    print(f"database is at the newest schema ({settings.database_url.split('@')[-1]})")
+    return 0
+
+
+async def _create_user(settings: Settings, username: str, password: str, role: Role) -> int:
+    db = Database.from_url(settings.database_url)
+    try:
+        await migrate.upgrade(db.engine)
+        async with db.write() as session:
+            user = await accounts.create_user(session, username, password, role)
+        return user.uid
+    finally:
+        await db.dispose()
+
+
+def _create_user_cmd(args: argparse.Namespace) -> int:
+    if not _USERNAME.match(args.name):
+        print("error: the name must match [a-z0-9_]{3,32}", file=sys.stderr)
+        return 2
+    try:
+        TypeAdapter(Password).validate_python(args.password)
+    except ValidationError:
+        print("error: the password must be 8 to 1024 characters", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    try:
+        user_id = asyncio.run(_create_user(settings, args.name, args.password, Role(args.role)))
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"created {args.role} {args.name!r} (id {user_id})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livecart", description="livecart server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web server (migrates first)")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.set_defaults(func=_migrate_cmd)
+
+    create = sub.add_parser("create-user", help="create an account of any role")
+    create.add_argument("name")
+    create.add_argument("--role", choices=[r.value for r in Role], required=True)
+    create.add_argument("--password", required=True)
+    create.set_defaults(func=_create_user_cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""One error shape for every 4xx, and the translation of domain errors into HTTP.
+
+Every error answer is ``{"error": {"code", "message", "fields"?}}``. ``live``
+and ``checkout`` raise their own exceptions with a ``code``; only this module
+decides which HTTP status each one becomes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from checkout import errors as checkout_errors
+from live import errors as live_errors
+
+log = logging.getLogger("livecart")
+
+
+class ApiError(Exception):
+    """An HTTP-level error raised by ``app``: status, code, message and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+        self.headers = headers
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+# Domain error class → HTTP status. Looked up along the exception's MRO, so a
+# subclass inherits its parent's status unless it is listed itself.
+DOMAIN_STATUS: dict[type[Exception], int] = {
+    live_errors.LiveError: 400,
+    live_errors.LiveNotFound: 404,
+    live_errors.InvalidState: 409,
+    live_errors.InvalidModerator: 422,
+    checkout_errors.CheckoutError: 400,
+    checkout_errors.ProductNotFound: 404,
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "authentication_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, fields), status_code=status, headers=headers)
+
+
+def _status_for(exc: Exception) -> int:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    return 400
+
+
+async def handle_api_error(_request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ApiError):  # pragma: no cover - registered for ApiError only
+        raise exc
+    return error_response(exc.status, exc.code, exc.message, exc.fields, exc.headers)
+
+
+async def handle_domain_error(_request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, live_errors.LiveError | checkout_errors.CheckoutError):
+        raise exc  # pragma: no cover - registered for domain roots only
+    return error_response(_status_for(exc), exc.code, exc.message)
+
+
+async def handle_http_exception(_request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover
+        raise exc
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    # A bug, not an input problem: log it with the request line and answer in the same shape.
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ApiError: handle_api_error,
+    live_errors.LiveError: handle_domain_error,
+    checkout_errors.CheckoutError: handle_domain_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

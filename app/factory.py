@@ -1,0 +1,69 @@
+"""The ASGI application factory and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from app import migrate
+from app.db import Database
+from app.errors import EXCEPTION_HANDLERS
+from app.openapi import build_openapi
+from app.routes import accounts, lives, ops, products
+from app.settings import Settings
+from app.state import AppState
+from app.tokens import TokenSigner
+
+log = logging.getLogger("livecart")
+
+
+def _version() -> str:
+    try:
+        return version("livecart")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0"
+
+
+def all_routes() -> list[BaseRoute]:
+    return [*ops.routes, *accounts.routes, *products.routes, *lives.routes]
+
+
+def create_app(settings: Settings, *, middleware: list[Middleware] | None = None) -> Starlette:
+    """Build a livecart app. Nothing is connected until the lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database.from_url(settings.database_url)
+        redis: Redis | None = None
+        try:
+            await migrate.upgrade(db.engine)
+            if settings.redis_url:
+                redis = Redis.from_url(settings.redis_url)
+            app.state.livecart = AppState(
+                settings=settings,
+                db=db,
+                tokens=TokenSigner(settings.secret_key, settings.token_ttl_s),
+                redis=redis,
+            )
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await db.dispose()
+
+    routes = all_routes()
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.openapi = build_openapi(routes, version=_version())
+    return app

@@ -1,0 +1,170 @@
+"""Request parsing and response helpers shared by every route module.
+
+Everything a client sends passes through here: bodies are size-capped, parsed
+and validated into pydantic models; path ids and query parameters are checked
+before any database sees them. Failures become 4xx ``ApiError``s naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.errors import ApiError, not_found
+from app.schemas import MAX_ID, ErrorOut
+from app.state import AppState
+
+M = TypeVar("M", bound=BaseModel)
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What OpenAPI needs to know about an endpoint, attached by ``@operation``."""
+
+    summary: str
+    responses: Mapping[int, type[BaseModel] | None]
+    body: type[BaseModel] | None = None
+    query: Mapping[str, str] = field(default_factory=dict)  # name → description
+    headers: Mapping[str, str] = field(default_factory=dict)
+    auth: bool = False
+    tags: tuple[str, ...] = ()
+
+
+def operation(
+    summary: str,
+    *,
+    responses: Mapping[int, type[BaseModel] | None],
+    body: type[BaseModel] | None = None,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    auth: bool = False,
+    tags: tuple[str, ...] = (),
+) -> Callable[[Endpoint], Endpoint]:
+    def decorate(func: Endpoint) -> Endpoint:
+        func.__livecart_operation__ = Operation(  # type: ignore[attr-defined]
+            summary=summary,
+            responses=responses,
+            body=body,
+            query=query or {},
+            headers=headers or {},
+            auth=auth,
+            tags=tags,
+        )
+        return func
+
+    return decorate
+
+
+def get_operation(func: object) -> Operation | None:
+    op = getattr(func, "__livecart_operation__", None)
+    return op if isinstance(op, Operation) else None
+
+
+def state(request: Request) -> AppState:
+    result: AppState = request.app.state.livecart
+    return result
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in err["loc"]) or "body"
+        fields.setdefault(name, err["msg"])
+    return fields
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (413) anything larger than ``limit`` without buffering it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Validate the JSON body into ``model``: 400 ``invalid_json``, 422 ``validation_error``."""
+    raw = await read_body(request, state(request).settings.max_body_bytes)
+    if not raw.strip():
+        raise ApiError(400, "invalid_json", "a JSON object body is required")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        if any(err["type"] == "model_type" and not err["loc"] for err in exc.errors()):
+            raise ApiError(
+                422,
+                "validation_error",
+                "the body must be a JSON object",
+                fields={"body": "must be a JSON object"},
+            ) from None
+        raise ApiError(
+            422, "validation_error", "the request has invalid fields", fields=_field_errors(exc)
+        ) from None
+
+
+def parse_id(raw: str, what: str = "resource") -> int:
+    """A path id: a positive decimal integer within range, else 404 (ids are opaque)."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        raise not_found(what)
+    value = int(raw)
+    if not 1 <= value <= MAX_ID:
+        raise not_found(what)
+    return value
+
+
+def path_id(request: Request, what: str = "resource", name: str = "id") -> int:
+    return parse_id(str(request.path_params[name]), what)
+
+
+def query_int(
+    request: Request, name: str, *, default: int | None = None, low: int = 0, high: int = MAX_ID
+) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 11:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{name} must be an integer",
+            fields={name: "must be an integer"},
+        )
+    value = int(raw)
+    if not low <= value <= high:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{name} is out of range",
+            fields={name: f"must be between {low} and {high}"},
+        )
+    return value
+
+
+def page(request: Request) -> tuple[int, int]:
+    """``limit`` (1–200, default 50) and ``offset`` (≥ 0) query parameters."""
+    limit = query_int(request, "limit", default=50, low=1, high=200)
+    offset = query_int(request, "offset", default=0, low=0, high=1_000_000)
+    return (limit or 50, offset or 0)
+
+
+def respond(payload: BaseModel | Mapping[str, Any], status: int = 200) -> JSONResponse:
+    content = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    return JSONResponse(content, status_code=status)
+
+
+# Every operation may answer with the error shape; listed once for OpenAPI.
+ERROR_MODEL = ErrorOut

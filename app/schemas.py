@@ -1,0 +1,219 @@
+"""Request and response shapes (pydantic), shared by validation, serialisation and OpenAPI.
+
+Requests are validated strictly: a number sent as a string, a boolean sent as a
+number, text with NUL or other control characters, or text that cannot be
+stored as UTF-8 is refused with 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictInt,
+    StrictStr,
+)
+
+MAX_ID = 2**31 - 1  # ids are 32-bit database integers
+MAX_MONEY_CENTS = 1_000_000_000
+MAX_STOCK = 1_000_000_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAKS = re.compile(r"[\r\n\t]")
+
+
+def _storable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid UTF-8 text") from exc
+    return value
+
+
+def _single_line(value: str) -> str:
+    if _LINE_BREAKS.search(value):
+        raise ValueError("must be a single line")
+    return value
+
+
+def _url(value: str) -> str:
+    if not (value.startswith(("http://", "https://")) or value.startswith("/")):
+        raise ValueError("must be an http(s) URL or a path starting with /")
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_storable)]
+Line = Annotated[StrictStr, AfterValidator(_storable), AfterValidator(_single_line)]
+Title = Annotated[Line, Field(min_length=1, max_length=200)]
+Url = Annotated[Line, Field(min_length=1, max_length=2048), AfterValidator(_url)]
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_CENTS)]
+Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
+Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
+Username = Annotated[StrictStr, Field(pattern=r"^[a-z0-9_]{3,32}$")]
+Password = Annotated[StrictStr, Field(min_length=8, max_length=1024)]
+
+
+def _utc(value: datetime) -> str:
+    if value.tzinfo is None:  # SQLite hands back naive values; they were stored as UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcTime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: strict types, unknown fields ignored (forward compatible)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", str_strip_whitespace=False)
+
+
+# ---- accounts
+
+
+class RegisterIn(RequestBody):
+    username: Username
+    password: Password
+    role: Literal["viewer", "creator"] = "viewer"
+
+
+class LoginIn(RequestBody):
+    username: Annotated[StrictStr, Field(max_length=64)]
+    password: Annotated[StrictStr, Field(max_length=1024)]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+
+
+class UserEnvelope(BaseModel):
+    user: UserOut
+
+
+class AuthOut(BaseModel):
+    user: UserOut
+    token: str
+
+
+# ---- products
+
+
+class ProductIn(RequestBody):
+    title: Title
+    description: Annotated[Text, Field(max_length=5000)] = ""
+    price_cents: Cents
+    currency: Currency = "USD"
+    stock: Stock
+    image_url: Url | None = None
+    url: Url | None = None
+
+
+class ProductPatch(RequestBody):
+    title: Title | None = None
+    description: Annotated[Text, Field(max_length=5000)] | None = None
+    price_cents: Cents | None = None
+    currency: Currency | None = None
+    stock: Stock | None = None
+    image_url: Url | None = None
+    url: Url | None = None
+
+
+# Columns that may be changed but never cleared: an explicit null is refused.
+PRODUCT_REQUIRED = ("title", "description", "price_cents", "currency", "stock")
+
+
+def explicit_nulls(body: BaseModel, names: tuple[str, ...]) -> dict[str, str]:
+    """Field errors for each of ``names`` the client sent as null."""
+    return {
+        name: "must not be null"
+        for name in names
+        if name in body.model_fields_set and getattr(body, name) is None
+    }
+
+
+class ProductOut(BaseModel):
+    id: int
+    creator_id: int
+    title: str
+    description: str
+    price_cents: int
+    currency: str
+    stock: int
+    image_url: str | None
+    url: str | None
+
+
+class ProductEnvelope(BaseModel):
+    product: ProductOut
+
+
+class ProductList(BaseModel):
+    products: list[ProductOut]
+
+
+# ---- lives
+
+
+class LiveIn(RequestBody):
+    title: Title
+    stream_url: Url | None = None
+
+
+class LiveOut(BaseModel):
+    id: int
+    creator_id: int
+    title: str
+    status: Literal["scheduled", "live", "ended"]
+    stream_url: str | None
+    pinned: ProductOut | None = None
+    viewers: int = 0
+    created_at: UtcTime
+    started_at: UtcTime | None
+    ended_at: UtcTime | None
+
+
+class LiveEnvelope(BaseModel):
+    live: LiveOut
+
+
+class LiveList(BaseModel):
+    lives: list[LiveOut]
+
+
+class ModeratorList(BaseModel):
+    moderators: list[UserOut]
+
+
+# ---- operations
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

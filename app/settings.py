@@ -1,0 +1,87 @@
+"""Settings read from the environment, once, into an immutable object."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+log = logging.getLogger("livecart")
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livecart.db"
+DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600
+# Fixed so tokens survive restarts and are shared by workers in development.
+DEVELOPMENT_SECRET_KEY = "livecart-insecure-development-key"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable configuration."""
+
+
+def _normalise_database_url(url: str) -> str:
+    """Accept the URLs platforms hand out (``postgres://``) and pick the async drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: str = field(default=DEVELOPMENT_SECRET_KEY, repr=False)
+    env: str = "development"
+    port: int = 8000
+    token_ttl_s: int = DEFAULT_TOKEN_TTL_S
+    # Request bodies larger than this are refused with 413 before parsing.
+    max_body_bytes: int = 64 * 1024
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables.
+
+        ``LIVECART_ENV=production`` without ``SECRET_KEY`` raises ``ConfigError``;
+        elsewhere a missing key is replaced by a random one and a warning is logged
+        (a fixed, public key: fine on a laptop, never for real users).
+        """
+        env = os.environ if env is None else env
+        mode = env.get("LIVECART_ENV", "development").strip() or "development"
+        secret = env.get("SECRET_KEY", "")
+        if not secret:
+            if mode == "production":
+                raise ConfigError("SECRET_KEY must be set when LIVECART_ENV=production")
+            log.warning(
+                "SECRET_KEY is not set: using the PUBLIC development key. Anyone can forge "
+                "tokens. Set SECRET_KEY (and LIVECART_ENV=production) for any real deployment."
+            )
+            secret = DEVELOPMENT_SECRET_KEY
+        redis_url = env.get("REDIS_URL", "").strip() or None
+        return cls(
+            database_url=_normalise_database_url(
+                env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+            ),
+            redis_url=redis_url,
+            secret_key=secret,
+            env=mode,
+            port=_int(env, "PORT", 8000),
+            token_ttl_s=_int(env, "LIVECART_TOKEN_TTL_S", DEFAULT_TOKEN_TTL_S),
+        )

@@ -1,0 +1,19 @@
+"""The resources one running app owns, created and closed by the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app.db import Database
+from app.settings import Settings
+from app.tokens import TokenSigner
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    tokens: TokenSigner
+    redis: Redis | None = None

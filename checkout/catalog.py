@@ -1,0 +1,77 @@
+"""Products owned by creators: create, look up, list, update (e.g. restock)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from checkout.errors import ProductNotFound
+from checkout.models import Product, utcnow
+
+# Fields an owner may change with an update.
+EDITABLE_FIELDS = frozenset(
+    {"title", "description", "price_cents", "currency", "stock", "image_url", "url"}
+)
+
+
+async def create_product(
+    session: AsyncSession,
+    *,
+    creator_id: int,
+    title: str,
+    price_cents: int,
+    stock: int,
+    description: str = "",
+    currency: str = "USD",
+    image_url: str | None = None,
+    url: str | None = None,
+) -> Product:
+    product = Product(
+        creator_id=creator_id,
+        title=title,
+        description=description,
+        price_cents=price_cents,
+        currency=currency,
+        stock=stock,
+        image_url=image_url,
+        url=url,
+    )
+    session.add(product)
+    await session.flush()
+    return product
+
+
+async def get_product(session: AsyncSession, product_id: int) -> Product:
+    product = await session.get(Product, product_id)
+    if product is None:
+        raise ProductNotFound("product not found", product_id=product_id)
+    return product
+
+
+async def list_products(
+    session: AsyncSession, *, creator_id: int | None = None, limit: int = 50, offset: int = 0
+) -> Sequence[Product]:
+    query = select(Product)
+    if creator_id is not None:
+        query = query.where(Product.creator_id == creator_id)
+    query = query.order_by(col(Product.id).desc()).limit(limit).offset(offset)
+    return (await session.exec(query)).all()
+
+
+async def update_product(
+    session: AsyncSession, product: Product, changes: Mapping[str, Any]
+) -> Product:
+    """Apply ``changes`` (a subset of ``EDITABLE_FIELDS``) to ``product``."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    for name, value in changes.items():
+        setattr(product, name, value)
+    if changes:
+        product.updated_at = utcnow()
+        session.add(product)
+        await session.flush()
+    return product

@@ -1,0 +1,4 @@
+"""The live side of livecart: live sessions, their lifecycle and moderators.
+
+Never imports ``checkout``; ``app`` connects the two.
+"""

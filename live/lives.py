@@ -1,0 +1,113 @@
+"""Live sessions: creation, lookup, the scheduled → live → ended lifecycle, moderators.
+
+Every status change is one conditional UPDATE, so two racing requests cannot
+both start (or both end) a live, and a live never goes back to ``live``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from live.errors import InvalidModerator, InvalidState, LiveNotFound
+from live.models import Live, LiveModerator, LiveStatus, utcnow
+
+# status → (statuses it may be entered from, timestamp column it sets, verb for messages)
+_TRANSITIONS: dict[LiveStatus, tuple[frozenset[LiveStatus], str, str]] = {
+    LiveStatus.LIVE: (frozenset({LiveStatus.SCHEDULED}), "started_at", "start"),
+    LiveStatus.ENDED: (frozenset({LiveStatus.LIVE}), "ended_at", "end"),
+}
+
+
+async def create_live(
+    session: AsyncSession, *, creator_id: int, title: str, stream_url: str | None = None
+) -> Live:
+    live = Live(creator_id=creator_id, title=title, stream_url=stream_url)
+    session.add(live)
+    await session.flush()
+    return live
+
+
+async def get_live(session: AsyncSession, live_id: int) -> Live:
+    live = await session.get(Live, live_id)
+    if live is None:
+        raise LiveNotFound("live not found", live_id=live_id)
+    return live
+
+
+async def list_lives(
+    session: AsyncSession,
+    *,
+    status: LiveStatus | None = None,
+    creator_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[Live]:
+    query = select(Live)
+    if status is not None:
+        query = query.where(Live.status == status.value)
+    if creator_id is not None:
+        query = query.where(Live.creator_id == creator_id)
+    query = query.order_by(col(Live.id).desc()).limit(limit).offset(offset)
+    return (await session.exec(query)).all()
+
+
+async def transition(session: AsyncSession, live_id: int, to: LiveStatus) -> Live:
+    """Move a live to ``to`` if its current status allows it, atomically."""
+    sources, stamp, verb = _TRANSITIONS[to]
+    now: datetime = utcnow()
+    result = await session.exec(
+        update(Live)
+        .where(col(Live.id) == live_id, col(Live.status).in_([s.value for s in sources]))
+        .values({"status": to.value, stamp: now})
+    )
+    if result.rowcount != 1:
+        live = await get_live(session, live_id)
+        raise InvalidState(
+            f"cannot {verb} a live that is {live.status}", status=live.status, to=to.value
+        )
+    live = await get_live(session, live_id)
+    await session.refresh(live)
+    return live
+
+
+async def moderator_ids(session: AsyncSession, live_id: int) -> set[int]:
+    rows = await session.exec(select(LiveModerator.user_id).where(LiveModerator.live_id == live_id))
+    return set(rows.all())
+
+
+async def is_moderator(session: AsyncSession, live_id: int, user_id: int) -> bool:
+    row = await session.get(LiveModerator, (live_id, user_id))
+    return row is not None
+
+
+async def add_moderator(session: AsyncSession, live: Live, user_id: int) -> None:
+    """Make ``user_id`` a moderator of ``live``; adding an existing moderator is a no-op.
+
+    ``ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL alike) makes two racing
+    requests for the same moderator both succeed instead of one hitting the key.
+    """
+    if user_id == live.creator_id:
+        raise InvalidModerator("the live's creator cannot be its moderator", user_id=user_id)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.exec(
+        insert(LiveModerator)
+        .values(live_id=live.id, user_id=user_id, created_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+
+
+async def remove_moderator(session: AsyncSession, live_id: int, user_id: int) -> None:
+    """Remove a moderator; removing someone who is not one is a no-op."""
+    await session.exec(
+        delete(LiveModerator).where(
+            col(LiveModerator.live_id) == live_id, col(LiveModerator.user_id) == user_id
+        )
+    )

@@ -1,0 +1,159 @@
+"""Shared fixtures: an app per test on SQLite (always) and PostgreSQL (when configured).
+
+The schema is migrated once per session with the real Alembic migrations;
+each test then starts from empty tables (a copied SQLite file, or TRUNCATE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from app import migrate
+from app.accounts import Role, User, create_user
+from app.db import make_engine
+from app.factory import create_app
+from app.models import metadata
+from app.settings import Settings, _normalise_database_url
+from tests import services
+
+TABLES = [t.name for t in reversed(metadata.sorted_tables)]
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _truncate_postgres(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+async def _migrate_sqlite(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(_migrate_sqlite(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    raw = os.environ.get("TEST_DATABASE_URL")
+    if not raw:
+        services.unavailable("TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    url = _normalise_database_url(raw or "")
+    try:
+        asyncio.run(_reset_postgres(url))
+    except (OSError, Exception) as exc:  # unreachable server, bad credentials, ...
+        services.unavailable(f"PostgreSQL at TEST_DATABASE_URL is unusable: {exc!r}")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database for one test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "livecart.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_truncate_postgres(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with services.redis_url() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, secret_key="test-secret", env="test")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+class Api:
+    """Small helpers over a TestClient: make users of any role, call with their token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def register(self, username: str, role: str = "viewer") -> dict[str, Any]:
+        resp = self.client.post(
+            "/api/auth/register",
+            json={"username": username, "password": "password123", "role": role},
+        )
+        assert resp.status_code == 201, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def make_user(self, username: str, role: Role) -> dict[str, Any]:
+        """Create a user of any role (staff/admin included) straight in the database."""
+        state = self.client.app.state.livecart  # type: ignore[attr-defined]
+
+        async def _create() -> User:
+            async with state.db.write() as session:
+                return await create_user(session, username, "password123", role)
+
+        assert self.client.portal is not None
+        user = self.client.portal.call(_create)
+        return {
+            "user": {"id": user.id, "username": user.username, "role": user.role},
+            "token": state.tokens.issue(user.uid),
+        }
+
+    @staticmethod
+    def auth(who: dict[str, Any] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {who['token']}"} if who else {}
+
+    def product(self, creator: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        body = {"title": "Mug", "price_cents": 1299, "stock": 10, **fields}
+        resp = self.client.post("/api/products", json=body, headers=self.auth(creator))
+        assert resp.status_code == 201, resp.text
+        product: dict[str, Any] = resp.json()["product"]
+        return product
+
+    def live(self, creator: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        body = {"title": "Friday show", **fields}
+        resp = self.client.post("/api/lives", json=body, headers=self.auth(creator))
+        assert resp.status_code == 201, resp.text
+        live: dict[str, Any] = resp.json()["live"]
+        return live
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    return Api(client)
