@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app.settings import DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET_KEY, ConfigError, Settings
+
+
+def test_defaults_are_embedded() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.redis_url is None
+    assert settings.port == 8000
+    assert settings.token_ttl_s == 7 * 24 * 3600
+
+
+def test_production_refuses_to_start_without_secret_key() -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Settings.from_env({"LIVECART_ENV": "production"})
+
+
+def test_production_with_secret_key() -> None:
+    settings = Settings.from_env({"LIVECART_ENV": "production", "SECRET_KEY": "s3cret-value"})
+    assert settings.secret_key == "s3cret-value"
+    assert "s3cret" not in repr(settings)
+
+
+def test_development_key_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="livecart"):
+        settings = Settings.from_env({})
+    assert settings.secret_key == DEVELOPMENT_SECRET_KEY
+    assert any("SECRET_KEY" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("sqlite:///./x.db", "sqlite+aiosqlite:///./x.db"),
+    ],
+)
+def test_database_urls_pick_async_drivers(given: str, expected: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": given}).database_url == expected
+
+
+def test_redis_url_and_port() -> None:
+    settings = Settings.from_env({"REDIS_URL": "redis://localhost:6379/0", "PORT": "9001"})
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.port == 9001
+
+
+def test_bad_port_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="PORT"):
+        Settings.from_env({"PORT": "eighty"})
