@@ -18,6 +18,7 @@ from app.accounts import Role
 from app.db import Database
 from app.errors import ApiError
 from app.schemas import Password
+from app.server import uvicorn_options
 from app.settings import ConfigError, Settings
 
 log = logging.getLogger("livecart")
@@ -27,14 +28,21 @@ _USERNAME = re.compile(r"^[a-z0-9_]{3,32}$")
 def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()  # fail fast on a bad environment, before forking workers
+    if args.workers > 1 and not settings.redis_url:
+        print(
+            "error: --workers above 1 needs REDIS_URL: without Redis each worker would "
+            "hold its own separate copy of every live",
+            file=sys.stderr,
+        )
+        return 2
     asyncio.run(_migrate(settings))
     uvicorn.run(
         "app.main:app",
         host=args.host,
         port=args.port if args.port is not None else settings.port,
         workers=args.workers,
-        proxy_headers=True,
         log_level="info",
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,13 @@ from app import migrate
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
 from app.openapi import build_openapi
-from app.routes import accounts, lives, ops, products
+from app.routes import accounts, live_feed, lives, ops, products, ws
 from app.settings import Settings
 from app.state import AppState
 from app.tokens import TokenSigner
+from live.backends import broker_for
+from live.clock import DealClock
+from live.hub import Hub
 
 log = logging.getLogger("livecart")
 
@@ -32,7 +36,14 @@ def _version() -> str:
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*ops.routes, *accounts.routes, *products.routes, *lives.routes]
+    return [
+        *ops.routes,
+        *accounts.routes,
+        *products.routes,
+        *lives.routes,
+        *live_feed.routes,
+        *ws.routes,
+    ]
 
 
 def create_app(settings: Settings, *, middleware: list[Middleware] | None = None) -> Starlette:
@@ -42,21 +53,29 @@ def create_app(settings: Settings, *, middleware: list[Middleware] | None = None
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database.from_url(settings.database_url)
         redis: Redis | None = None
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(db.dispose)
             await migrate.upgrade(db.engine)
             if settings.redis_url:
                 redis = Redis.from_url(settings.redis_url)
+                stack.push_async_callback(redis.aclose)
+            hub = Hub(
+                broker_for(settings.redis_url), db, presence_interval=settings.presence_interval_s
+            )
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            deals = DealClock(hub)
+            await deals.start()
+            stack.push_async_callback(deals.stop)
             app.state.livecart = AppState(
                 settings=settings,
                 db=db,
                 tokens=TokenSigner(settings.secret_key, settings.token_ttl_s),
+                hub=hub,
+                deals=deals,
                 redis=redis,
             )
             yield
-        finally:
-            if redis is not None:
-                await redis.aclose()
-            await db.dispose()
 
     routes = all_routes()
     app = Starlette(

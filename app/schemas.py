@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -172,13 +172,46 @@ class LiveIn(RequestBody):
     stream_url: Url | None = None
 
 
+class PinnedProduct(BaseModel):
+    id: int
+    title: str
+    price_cents: int
+    currency: str
+    image_url: str | None
+    url: str | None
+    stock: int
+
+
+class DealOut(BaseModel):
+    price_cents: int
+    quantity: int
+    remaining: int
+    per_buyer_limit: int | None
+    ends_at: str  # ISO 8601 UTC
+
+
+class ActorOut(BaseModel):
+    id: int
+    username: str
+
+
+class PinnedOut(BaseModel):
+    product: PinnedProduct
+    deal: DealOut | None
+    by: ActorOut
+
+
+class PinnedEnvelope(BaseModel):
+    pinned: PinnedOut
+
+
 class LiveOut(BaseModel):
     id: int
     creator_id: int
     title: str
     status: Literal["scheduled", "live", "ended"]
     stream_url: str | None
-    pinned: ProductOut | None = None
+    pinned: PinnedOut | None = None
     viewers: int = 0
     created_at: UtcTime
     started_at: UtcTime | None
@@ -191,6 +224,39 @@ class LiveEnvelope(BaseModel):
 
 class LiveList(BaseModel):
     lives: list[LiveOut]
+
+
+class DealIn(RequestBody):
+    price_cents: Cents
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    per_buyer_limit: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    duration_s: Annotated[StrictInt, Field(ge=1, le=24 * 3600)]
+
+
+class PinIn(RequestBody):
+    product_id: Id
+    deal: DealIn | None = None
+
+
+class EventList(BaseModel):
+    events: list[dict[str, Any]]
+
+
+class PinStats(BaseModel):
+    product_id: int
+    pinned_at: UtcTime
+    unpinned_at: UtcTime | None
+    orders: int = 0
+    units: int = 0
+
+
+class LiveStats(BaseModel):
+    viewers: int
+    peak_viewers: int
+    orders: int = 0
+    units: int = 0
+    revenue_cents: int = 0
+    pins: list[PinStats]
 
 
 class ModeratorList(BaseModel):

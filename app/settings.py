@@ -40,6 +40,26 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0 < value < 86_400:
+        raise ConfigError(f"{name} must be between 0 and 86400 seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -50,6 +70,12 @@ class Settings:
     token_ttl_s: int = DEFAULT_TOKEN_TTL_S
     # Request bodies larger than this are refused with 413 before parsing.
     max_body_bytes: int = 64 * 1024
+    # How often viewer counts are exchanged between processes and sent to viewers.
+    presence_interval_s: float = 1.0
+    # WebSocket keepalive (``livecart serve``): a viewer that does not answer a ping
+    # within the timeout is dropped and leaves the presence count.
+    ws_ping_interval_s: float = 20.0
+    ws_ping_timeout_s: float = 20.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -60,8 +86,8 @@ class Settings:
         """Build settings from environment variables.
 
         ``LIVECART_ENV=production`` without ``SECRET_KEY`` raises ``ConfigError``;
-        elsewhere a missing key is replaced by a random one and a warning is logged
-        (a fixed, public key: fine on a laptop, never for real users).
+        elsewhere a missing key is replaced by the fixed, public development key and
+        a warning is logged (fine on a laptop, never for real users).
         """
         env = os.environ if env is None else env
         mode = env.get("LIVECART_ENV", "development").strip() or "development"
@@ -82,6 +108,9 @@ class Settings:
             redis_url=redis_url,
             secret_key=secret,
             env=mode,
-            port=_int(env, "PORT", 8000),
-            token_ttl_s=_int(env, "LIVECART_TOKEN_TTL_S", DEFAULT_TOKEN_TTL_S),
+            port=_positive(env, "PORT", 8000),
+            token_ttl_s=_positive(env, "LIVECART_TOKEN_TTL_S", DEFAULT_TOKEN_TTL_S),
+            presence_interval_s=_seconds(env, "LIVECART_PRESENCE_INTERVAL_S", 1.0),
+            ws_ping_interval_s=_seconds(env, "LIVECART_WS_PING_INTERVAL_S", 20.0),
+            ws_ping_timeout_s=_seconds(env, "LIVECART_WS_PING_TIMEOUT_S", 20.0),
         )

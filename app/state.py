@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 from app.db import Database
 from app.settings import Settings
 from app.tokens import TokenSigner
+from live.clock import DealClock
+from live.hub import Hub
 
 
 @dataclass
@@ -16,4 +18,6 @@ class AppState:
     settings: Settings
     db: Database
     tokens: TokenSigner
+    hub: Hub
+    deals: DealClock
     redis: Redis | None = None

@@ -28,3 +28,13 @@ class InvalidState(LiveError):
 
 class InvalidModerator(LiveError):
     code = "invalid_moderator"
+
+
+class ForeignProduct(LiveError):
+    """Only the live creator's own products can be pinned."""
+
+    code = "foreign_product"
+
+
+class InvalidDeal(LiveError):
+    code = "invalid_deal"

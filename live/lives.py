@@ -15,7 +15,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from live import pins
 from live.errors import InvalidModerator, InvalidState, LiveNotFound
+from live.log import EventBatch
 from live.models import Live, LiveModerator, LiveStatus, utcnow
 
 # status → (statuses it may be entered from, timestamp column it sets, verb for messages)
@@ -74,6 +76,21 @@ async def transition(session: AsyncSession, live_id: int, to: LiveStatus) -> Liv
         )
     live = await get_live(session, live_id)
     await session.refresh(live)
+    return live
+
+
+async def start(batch: EventBatch, live_id: int) -> Live:
+    """scheduled → live, announced with ``live_started``."""
+    live = await transition(batch.session, live_id, LiveStatus.LIVE)
+    await batch.append(live_id, "live_started", {})
+    return live
+
+
+async def end(batch: EventBatch, live_id: int) -> Live:
+    """live → ended: unpins (ending any deal), then ``live_ended``. For good."""
+    live = await transition(batch.session, live_id, LiveStatus.ENDED)
+    await pins.close_live(batch, live)
+    await batch.append(live_id, "live_ended", {})
     return live
 
 

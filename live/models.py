@@ -34,6 +34,11 @@ class Live(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=_ts())
     ended_at: datetime | None = Field(default=None, sa_column=_ts())
+    # The event log's head: the seq of the newest broadcast event of this live.
+    last_seq: int = Field(default=0)
+    peak_viewers: int = Field(default=0)
+    # The current pin (None when nothing is pinned); history is in live_pins.
+    pin_id: int | None = Field(default=None)
 
 
 class LiveModerator(SQLModel, table=True):
@@ -42,3 +47,50 @@ class LiveModerator(SQLModel, table=True):
     live_id: int = Field(foreign_key="lives.id", primary_key=True)
     user_id: int = Field(foreign_key="users.id", primary_key=True, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class LiveEvent(SQLModel, table=True):
+    """The replay log: every broadcast event of a live, its seq and its encoded frame."""
+
+    __tablename__ = "live_events"
+
+    live_id: int = Field(foreign_key="lives.id", primary_key=True)
+    seq: int = Field(primary_key=True)
+    type: str = Field(max_length=32)
+    frame: str  # the exact JSON text sent to viewers
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class LivePin(SQLModel, table=True):
+    """One pin of a product on a live, with its optional flash deal."""
+
+    __tablename__ = "live_pins"
+
+    id: int | None = Field(default=None, primary_key=True)
+    live_id: int = Field(foreign_key="lives.id", index=True)
+    product_id: int = Field(index=True)
+    pinned_by: int = Field(foreign_key="users.id")
+    pinned_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    unpinned_at: datetime | None = Field(default=None, sa_column=_ts())
+    # The product card as shown when pinned (title, price, image...): live never reads products.
+    card: str
+    pinned_by_name: str = Field(default="", max_length=32)
+    deal_price_cents: int | None = None
+    deal_quantity: int | None = None
+    deal_remaining: int | None = None
+    deal_per_buyer_limit: int | None = None
+    deal_ends_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True, index=True)
+    )
+    # Set once, by whichever process ends the deal first: "expired" | "sold_out" | "unpinned".
+    deal_ended_reason: str | None = Field(default=None, max_length=16)
+
+
+class LiveBagItem(SQLModel, table=True):
+    """Products shown on a live (every pinned product lands here)."""
+
+    __tablename__ = "live_bag"
+
+    live_id: int = Field(foreign_key="lives.id", primary_key=True)
+    product_id: int = Field(primary_key=True)
+    added_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

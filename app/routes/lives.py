@@ -8,33 +8,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import accounts
+from app import accounts, feed
 from app.accounts import User
 from app.auth import optional_user, require_user
 from app.errors import ApiError
 from app.http import operation, page, parse_body, path_id, query_int, respond, state
-from app.permissions import Action, Facts, authorize
+from app.live_actions import authorize_on_live
+from app.permissions import Action, authorize
 from app.routes.accounts import user_out
-from app.schemas import LiveEnvelope, LiveIn, LiveList, LiveOut, ModeratorList
+from app.schemas import LiveEnvelope, LiveIn, LiveList, ModeratorList
 from live import lives
-from live.models import Live, LiveStatus
+from live.models import LiveStatus
 
 _STATUS_QUERY = ", ".join(s.value for s in LiveStatus)
-
-
-def live_out(live: Live) -> LiveOut:
-    return LiveOut.model_validate(live, from_attributes=True)
-
-
-async def live_facts(session: AsyncSession, live: Live, user: User | None) -> Facts:
-    """Ownership and moderatorship of ``user`` on ``live``, for ``authorize``."""
-    is_mod = (
-        user is not None
-        and live.id is not None
-        and user.id != live.creator_id
-        and await lives.is_moderator(session, live.id, user.uid)
-    )
-    return Facts(owner_id=live.creator_id, is_moderator=is_mod)
+_ERRORS_ON_LIVE = {401: None, 403: None, 404: None}
 
 
 @operation(
@@ -47,11 +34,13 @@ async def live_facts(session: AsyncSession, live: Live, user: User | None) -> Fa
 async def create_live(request: Request) -> Response:
     user = authorize(await require_user(request), Action.CREATE_LIVE)
     body = await parse_body(request, LiveIn)
-    async with state(request).db.write() as session:
+    st = state(request)
+    async with st.db.write() as session:
         live = await lives.create_live(
             session, creator_id=user.uid, title=body.title, stream_url=body.stream_url
         )
-    return respond(LiveEnvelope(live=live_out(live)), 201)
+        out = await feed.live_out(st, session, live)
+    return respond(LiveEnvelope(live=out), 201)
 
 
 @operation(
@@ -79,35 +68,45 @@ async def list_lives(request: Request) -> Response:
         ) from None
     creator_id = query_int(request, "creator_id", low=1)
     limit, offset = page(request)
-    async with state(request).db.read() as session:
+    st = state(request)
+    async with st.db.read() as session:
         found = await lives.list_lives(
             session, status=status, creator_id=creator_id, limit=limit, offset=offset
         )
-    return respond(LiveList(lives=[live_out(live) for live in found]))
+        outs = await feed.live_outs(st, session, found)
+    return respond(LiveList(lives=outs))
 
 
 @operation("One live", responses={200: LiveEnvelope, 404: None}, tags=("lives",))
 async def get_live(request: Request) -> Response:
+    await optional_user(request)
     live_id = path_id(request, "live")
-    async with state(request).db.read() as session:
+    st = state(request)
+    async with st.db.read() as session:
         live = await lives.get_live(session, live_id)
-    return respond(LiveEnvelope(live=live_out(live)))
+        out = await feed.live_out(st, session, live)
+    return respond(LiveEnvelope(live=out))
 
 
 async def _transition(request: Request, to: LiveStatus) -> Response:
     user = await require_user(request)
     live_id = path_id(request, "live")
-    async with state(request).db.write() as session:
-        live = await lives.get_live(session, live_id)
-        authorize(user, Action.RUN_LIVE, Facts(owner_id=live.creator_id))
-        live = await lives.transition(session, live_id, to)
-    return respond(LiveEnvelope(live=live_out(live)))
+    st = state(request)
+    await authorize_on_live(st, user, live_id, Action.RUN_LIVE)
+    async with st.hub.transaction() as batch:
+        if to == LiveStatus.LIVE:
+            live = await lives.start(batch, live_id)
+        else:
+            live = await lives.end(batch, live_id)
+    async with st.db.read() as session:
+        out = await feed.live_out(st, session, live)
+    return respond(LiveEnvelope(live=out))
 
 
 @operation(
     "Go live (its creator); only from scheduled",
     auth=True,
-    responses={200: LiveEnvelope, 401: None, 403: None, 404: None, 409: None},
+    responses={200: LiveEnvelope, **_ERRORS_ON_LIVE, 409: None},
     tags=("lives",),
 )
 async def start_live(request: Request) -> Response:
@@ -117,7 +116,7 @@ async def start_live(request: Request) -> Response:
 @operation(
     "End the live (its creator); only while live, and for good",
     auth=True,
-    responses={200: LiveEnvelope, 401: None, 403: None, 404: None, 409: None},
+    responses={200: LiveEnvelope, **_ERRORS_ON_LIVE, 409: None},
     tags=("lives",),
 )
 async def end_live(request: Request) -> Response:
@@ -133,40 +132,43 @@ async def _moderators(session: AsyncSession, live_id: int) -> ModeratorList:
 @operation(
     "The live's moderators (its creator and moderators)",
     auth=True,
-    responses={200: ModeratorList, 401: None, 403: None, 404: None},
+    responses={200: ModeratorList, **_ERRORS_ON_LIVE},
     tags=("lives",),
 )
 async def list_moderators(request: Request) -> Response:
     user = await require_user(request)
     live_id = path_id(request, "live")
-    async with state(request).db.read() as session:
-        live = await lives.get_live(session, live_id)
-        authorize(user, Action.MODERATE_LIVE, await live_facts(session, live, user))
+    st = state(request)
+    await authorize_on_live(st, user, live_id, Action.MODERATE_LIVE)
+    async with st.db.read() as session:
         result = await _moderators(session, live_id)
     return respond(result)
 
 
-async def _moderator_target(request: Request) -> tuple[User, int, User | None]:
+async def _moderator_target(request: Request) -> tuple[int, User]:
+    """The live id and the named user, once the caller may manage the live's moderators."""
     user = await require_user(request)
     live_id = path_id(request, "live")
+    st = state(request)
+    await authorize_on_live(st, user, live_id, Action.MANAGE_MODERATORS)
     username = str(request.path_params["username"])
-    async with state(request).db.read() as session:
-        live = await lives.get_live(session, live_id)
-        authorize(user, Action.MANAGE_MODERATORS, Facts(owner_id=live.creator_id))
-        target = await accounts.get_by_username(session, username) if len(username) <= 32 else None
-    return user, live_id, target
+    target = None
+    if len(username) <= 32:
+        async with st.db.read() as session:
+            target = await accounts.get_by_username(session, username)
+    if target is None:
+        raise ApiError(404, "user_not_found", "no user with that username")
+    return live_id, target
 
 
 @operation(
     "Make a user a moderator of the live (its creator); idempotent",
     auth=True,
-    responses={200: ModeratorList, 401: None, 403: None, 404: None, 422: None},
+    responses={200: ModeratorList, **_ERRORS_ON_LIVE, 422: None},
     tags=("lives",),
 )
 async def add_moderator(request: Request) -> Response:
-    _user, live_id, target = await _moderator_target(request)
-    if target is None:
-        raise ApiError(404, "user_not_found", "no user with that username")
+    live_id, target = await _moderator_target(request)
     async with state(request).db.write() as session:
         live = await lives.get_live(session, live_id)
         await lives.add_moderator(session, live, target.uid)
@@ -177,13 +179,11 @@ async def add_moderator(request: Request) -> Response:
 @operation(
     "Remove a moderator (its creator); idempotent",
     auth=True,
-    responses={204: None, 401: None, 403: None, 404: None},
+    responses={204: None, **_ERRORS_ON_LIVE},
     tags=("lives",),
 )
 async def remove_moderator(request: Request) -> Response:
-    _user, live_id, target = await _moderator_target(request)
-    if target is None:
-        raise ApiError(404, "user_not_found", "no user with that username")
+    live_id, target = await _moderator_target(request)
     async with state(request).db.write() as session:
         await lives.remove_moderator(session, live_id, target.uid)
     return Response(status_code=204)

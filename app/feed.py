@@ -1,0 +1,97 @@
+"""What clients see of a live: the live object with its pinned card and viewers, the snapshot.
+
+This is where ``live`` (pins, viewers) meets ``checkout`` (fresh product
+figures such as stock): neither package reads the other's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.schemas import LiveOut, PinnedOut
+from app.state import AppState
+from checkout.models import Product
+from live import pins
+from live.models import Live, LivePin
+from live.pins import ProductCard
+
+
+def product_card(product: Product) -> dict[str, Any]:
+    """The product as a pinned card shows it."""
+    return {
+        "id": product.id,
+        "title": product.title,
+        "price_cents": product.price_cents,
+        "currency": product.currency,
+        "image_url": product.image_url,
+        "url": product.url,
+        "stock": product.stock,
+    }
+
+
+def card_for(product: Product) -> ProductCard:
+    card = product_card(product)
+    return ProductCard(id=card["id"], creator_id=product.creator_id, card=card)
+
+
+async def pinned_views(session: AsyncSession, lives: Sequence[Live]) -> dict[int, dict[str, Any]]:
+    """live id → ``{product, deal, by}`` for the lives that have a pin, with fresh product data."""
+    pin_ids = [live.pin_id for live in lives if live.pin_id is not None]
+    if not pin_ids:
+        return {}
+    rows = (await session.exec(select(LivePin).where(col(LivePin.id).in_(pin_ids)))).all()
+    products = {
+        p.id: p
+        for p in (
+            await session.exec(
+                select(Product).where(col(Product.id).in_([r.product_id for r in rows]))
+            )
+        ).all()
+    }
+    views: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        product = products.get(row.product_id)
+        views[row.live_id] = pins.pinned_view(row, product_card(product) if product else None)
+    return views
+
+
+async def live_outs(state: AppState, session: AsyncSession, lives: Sequence[Live]) -> list[LiveOut]:
+    pinned = await pinned_views(session, lives)
+    viewers = await state.hub.viewer_totals([live.id for live in lives if live.id is not None])
+    out: list[LiveOut] = []
+    for live in lives:
+        view = LiveOut.model_validate(live, from_attributes=True)
+        if live.id in pinned:
+            view.pinned = PinnedOut.model_validate(pinned[live.id])
+        view.viewers = viewers.get(live.id or 0, 0)
+        out.append(view)
+    return out
+
+
+async def live_out(state: AppState, session: AsyncSession, live: Live) -> LiveOut:
+    return (await live_outs(state, session, [live]))[0]
+
+
+async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
+    """The snapshot frame's data and the seq it reflects.
+
+    The live row carries both ``last_seq`` and the current pin, so the state and
+    the seq come from one read: events after ``seq`` are exactly what is newer.
+    """
+    async with state.db.read() as session:
+        live = await session.get(Live, live_id)
+        if live is None:
+            return {"live": None, "pinned": None, "viewers": 0, "recent_chat": [], "seq": 0}, 0
+        view = (await live_outs(state, session, [live]))[0]
+    data = view.model_dump(mode="json")
+    return {
+        "live": data,
+        "pinned": data["pinned"],
+        "viewers": data["viewers"],
+        "recent_chat": [],
+        "seq": live.last_seq,
+    }, live.last_seq

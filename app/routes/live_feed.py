@@ -1,0 +1,124 @@
+"""The live's feed over REST: pin and unpin, the bag, the replay log, stats."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import col, select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.auth import optional_user, require_user
+from app.http import operation, parse_body, path_id, query_int, respond, state
+from app.live_actions import authorize_on_live, pin_product, unpin_product
+from app.permissions import Action
+from app.routes.products import product_out
+from app.schemas import (
+    EventList,
+    LiveStats,
+    PinIn,
+    PinnedEnvelope,
+    PinnedOut,
+    PinStats,
+    ProductList,
+)
+from checkout.models import Product
+from live import lives, log, pins
+
+_ERRORS_ON_LIVE = {401: None, 403: None, 404: None}
+
+
+@operation(
+    "Pin a product, optionally with a flash deal (creator or moderator; only while live)",
+    auth=True,
+    body=PinIn,
+    responses={200: PinnedEnvelope, **_ERRORS_ON_LIVE, 409: None, 422: None},
+    tags=("live feed",),
+)
+async def pin(request: Request) -> Response:
+    user = await require_user(request)
+    live_id = path_id(request, "live")
+    body = await parse_body(request, PinIn)
+    pinned = await pin_product(state(request), user, live_id, body)
+    return respond(PinnedEnvelope(pinned=PinnedOut.model_validate(pinned)))
+
+
+@operation(
+    "Unpin the pinned product (creator or moderator; only while live)",
+    auth=True,
+    responses={204: None, **_ERRORS_ON_LIVE, 409: None},
+    tags=("live feed",),
+)
+async def unpin(request: Request) -> Response:
+    user = await require_user(request)
+    await unpin_product(state(request), user, path_id(request, "live"))
+    return Response(status_code=204)
+
+
+@operation(
+    "Products shown on the live (every product it has pinned)",
+    responses={200: ProductList, 404: None},
+    tags=("live feed",),
+)
+async def bag(request: Request) -> Response:
+    await optional_user(request)
+    live_id = path_id(request, "live")
+    async with state(request).db.read() as session:
+        await lives.get_live(session, live_id)
+        ids = await pins.bag_product_ids(session, live_id)
+        found = (await session.exec(select(Product).where(col(Product.id).in_(ids)))).all()
+    by_id = {p.id: p for p in found}
+    return respond(ProductList(products=[product_out(by_id[i]) for i in ids if i in by_id]))
+
+
+@operation(
+    "The replay log: broadcast events with seq > after, oldest first",
+    responses={200: EventList, 404: None, 422: None},
+    query={"after": "seq to start after (default 0)", "limit": "1-1000, default 100"},
+    tags=("live feed",),
+)
+async def events(request: Request) -> Response:
+    await optional_user(request)
+    live_id = path_id(request, "live")
+    after = query_int(request, "after", default=0, low=0) or 0
+    limit = query_int(request, "limit", default=100, low=1, high=1000) or 100
+    async with state(request).db.read() as session:
+        await lives.get_live(session, live_id)
+        frames = await log.events_after(session, live_id, after, limit)
+    return respond({"events": [json.loads(frame.text) for frame in frames]})
+
+
+@operation(
+    "Viewers, peak viewers, sales and every pin (creator or moderator)",
+    auth=True,
+    responses={200: LiveStats, **_ERRORS_ON_LIVE},
+    tags=("live feed",),
+)
+async def stats(request: Request) -> Response:
+    user = await require_user(request)
+    live_id = path_id(request, "live")
+    st = state(request)
+    await authorize_on_live(st, user, live_id, Action.MODERATE_LIVE)
+    async with st.db.read() as session:
+        history = await pins.pins_of(session, live_id)
+        peak = (await lives.get_live(session, live_id)).peak_viewers
+    viewers = (await st.hub.viewer_totals([live_id]))[live_id]
+    body = LiveStats(
+        viewers=viewers,
+        peak_viewers=max(peak, viewers),
+        pins=[
+            PinStats(product_id=p.product_id, pinned_at=p.pinned_at, unpinned_at=p.unpinned_at)
+            for p in history
+        ],
+    )
+    return respond(body)
+
+
+routes = [
+    Route("/api/lives/{id}/pin", pin, methods=["POST"]),
+    Route("/api/lives/{id}/pin", unpin, methods=["DELETE"]),
+    Route("/api/lives/{id}/bag", bag, methods=["GET"]),
+    Route("/api/lives/{id}/events", events, methods=["GET"]),
+    Route("/api/lives/{id}/stats", stats, methods=["GET"]),
+]

@@ -1,0 +1,245 @@
+"""``/ws/lives/{id}``: the live's WebSocket.
+
+Connect with ``?token=`` (none = anonymous, read-only) and optionally
+``&after=SEQ`` to resume. The socket is accepted first so browsers can see the
+close codes: 4401 bad token, 4404 unknown live, 4408 evicted for not reading,
+1009 frame over 4 KiB. A bad client frame gets an ``error`` frame and the socket
+stays open; a flood is throttled for that socket alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from app import feed
+from app.accounts import User
+from app.auth import user_for_token
+from app.errors import ApiError
+from app.http import parse_id
+from app.live_actions import pin_product, unpin_product
+from app.schemas import PinIn
+from app.state import AppState
+from app.wsproto import EXTENSION, DirectWriter
+from checkout.errors import CheckoutError
+from live import lives
+from live.errors import LiveError
+from live.frames import Frame
+from live.hub import Viewer
+from live.ratelimit import TokenBucket
+from live.sinks import QueuedSink
+
+log = logging.getLogger("livecart.ws")
+
+MAX_FRAME_BYTES = 4096
+CLOSE_BAD_TOKEN = 4401
+CLOSE_UNKNOWN_LIVE = 4404
+CLOSE_TOO_BIG = 1009
+# Client frames: 5 a second sustained, bursts of 20; beyond that refused, one error a second.
+FRAME_RATE, FRAME_BURST = 5.0, 20.0
+
+
+class DirectSink:
+    """Writes pre-encoded frames straight to the transport (see ``app.wsproto``)."""
+
+    def __init__(self, writer: DirectWriter, websocket: WebSocket) -> None:
+        self._writer = writer
+        self._websocket = websocket
+        self._close_task: asyncio.Task[None] | None = None
+
+    def offer(self, frame: Frame) -> bool:
+        return True if self._close_task is not None else self._writer.write(frame.wire)
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self._close_task is None:
+            self._close_task = asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self._websocket.close(code, reason)
+
+    async def aclose(self) -> None:
+        if self._close_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._close_task
+
+
+def _sink_for(websocket: WebSocket) -> DirectSink | QueuedSink:
+    writer = websocket.scope.get("extensions", {}).get(EXTENSION)
+    if isinstance(writer, DirectWriter):
+        return DirectSink(writer, websocket)
+    return QueuedSink(websocket.send_text, websocket.close)
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Handler = Callable[["Session", dict[str, Any]], Awaitable[None]]
+
+
+class Session:
+    """One connected socket: reads client frames and answers them."""
+
+    def __init__(self, state: AppState, websocket: WebSocket, viewer: Viewer, user: User | None):
+        self.state = state
+        self.websocket = websocket
+        self.viewer = viewer
+        self.user = user
+        self.bucket = TokenBucket(FRAME_RATE, FRAME_BURST)
+        self._last_throttle_error = 0.0
+
+    def reply(self, type_: str, data: dict[str, Any]) -> None:
+        if not self.viewer.sink.offer(Frame.make(type_, self.viewer.live_id, data)):
+            self.state.hub.evict(self.viewer)
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        self.reply("error", {"code": code, "message": message, **extra})
+
+    async def run(self) -> None:
+        closing = False
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if closing:
+                continue  # waiting for the close handshake to finish
+            text = message.get("text")
+            raw: bytes = text.encode() if text is not None else (message.get("bytes") or b"")
+            if len(raw) > MAX_FRAME_BYTES:
+                self.state.hub.leave(self.viewer)
+                self.viewer.sink.close(CLOSE_TOO_BIG, "frame over 4 KiB")
+                closing = True
+                continue
+            wait = self.bucket.take()
+            if wait:
+                self._throttled(wait)
+                continue
+            await self.handle(raw, is_text=text is not None)
+
+    def _throttled(self, wait: float) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_throttle_error >= 1.0:
+            self._last_throttle_error = now
+            self.error("rate_limited", "too many frames; slow down", retry_after=round(wait, 3))
+
+    async def handle(self, raw: bytes, *, is_text: bool) -> None:
+        try:
+            if not is_text:
+                raise FrameError("invalid_frame", "send JSON in text frames")
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                raise FrameError("invalid_json", "the frame is not valid JSON") from None
+            if not isinstance(payload, dict):
+                raise FrameError("invalid_frame", "a frame is a JSON object")
+            kind = payload.get("type")
+            if not isinstance(kind, str):
+                raise FrameError("invalid_frame", "a frame needs a string 'type'")
+            handler = HANDLERS.get(kind)
+            if handler is None:
+                raise FrameError("unknown_type", f"unknown frame type {kind[:40]!r}")
+            await handler(self, payload)
+        except FrameError as exc:
+            self.error(exc.code, exc.message)
+        except ApiError as exc:
+            self.error(exc.code, exc.message, **({"fields": exc.fields} if exc.fields else {}))
+        except (LiveError, CheckoutError) as exc:
+            self.error(exc.code, exc.message)
+        except ValidationError as exc:
+            fields = {
+                ".".join(str(p) for p in err["loc"]) or "frame": err["msg"] for err in exc.errors()
+            }
+            self.error("validation_error", "the frame has invalid fields", fields=fields)
+        except Exception:  # a bug: report it to this socket only, keep the socket open
+            log.exception("error handling a client frame")
+            self.error("internal_error", "the frame could not be handled")
+
+
+async def _ping(session: Session, _payload: dict[str, Any]) -> None:
+    session.reply("pong", {})
+
+
+async def _pin(session: Session, payload: dict[str, Any]) -> None:
+    body = PinIn.model_validate({k: v for k, v in payload.items() if k != "type"})
+    await pin_product(session.state, session.user, session.viewer.live_id, body)
+
+
+async def _unpin(session: Session, _payload: dict[str, Any]) -> None:
+    await unpin_product(session.state, session.user, session.viewer.live_id)
+
+
+async def _not_yet(session: Session, payload: dict[str, Any]) -> None:
+    raise FrameError("unsupported", f"{payload['type']} frames are not available yet")
+
+
+HANDLERS: dict[str, Handler] = {
+    "ping": _ping,
+    "pin": _pin,
+    "unpin": _unpin,
+    "chat": _not_yet,
+    "delete_chat": _not_yet,
+    "mute": _not_yet,
+}
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.close(code, reason)
+
+
+def _parse_after(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ValueError(raw)
+    return int(raw)
+
+
+async def live_socket(websocket: WebSocket) -> None:
+    state: AppState = websocket.app.state.livecart
+    await websocket.accept()
+    user: User | None = None
+    token = websocket.query_params.get("token")
+    if token:
+        try:
+            user = await user_for_token(state, token)
+        except ApiError as exc:
+            await _close(websocket, CLOSE_BAD_TOKEN, exc.code)
+            return
+    try:
+        live_id = parse_id(str(websocket.path_params["id"]), "live")
+        async with state.db.read() as db_session:
+            await lives.get_live(db_session, live_id)
+    except (ApiError, LiveError):
+        await _close(websocket, CLOSE_UNKNOWN_LIVE, "unknown live")
+        return
+
+    sink = _sink_for(websocket)
+    viewer = Viewer(live_id=live_id, user_id=user.uid if user else None, sink=sink)
+    session = Session(state, websocket, viewer, user)
+    try:
+        try:
+            after = _parse_after(websocket.query_params.get("after"))
+        except ValueError:
+            after = None
+            session.error("invalid_after", "after must be a non-negative integer seq")
+        await state.hub.join(viewer, after, lambda: feed.snapshot(state, live_id))
+        await session.run()
+    finally:
+        state.hub.leave(viewer)
+        await sink.aclose()
+
+
+routes = [WebSocketRoute("/ws/lives/{id}", live_socket)]

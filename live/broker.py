@@ -1,0 +1,88 @@
+"""Brokers carry committed frames between processes and count viewers across them.
+
+A broker is a small async interface with two implementations chosen by URL:
+``MemoryBroker`` (one process, no Redis) and ``RedisBroker`` (pub/sub across
+processes and machines). Guarantees, for both:
+
+- at most once: a message published while a subscriber is disconnected is
+  lost *for that subscriber*; the hub refills such gaps from the database log;
+- per-channel order as published by one process;
+- no backpressure and no persistence: the broker never blocks a publisher on a
+  slow subscriber and keeps nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+
+MessageHandler = Callable[[str, str], None]
+"""Called with (channel, message) on the event loop for every received message."""
+
+ReconnectHandler = Callable[[], None]
+"""Called after the broker lost its connection and got it back (messages may be missing)."""
+
+
+class Broker(ABC):
+    def __init__(self) -> None:
+        self.on_message: MessageHandler = lambda _channel, _message: None
+        self.on_reconnect: ReconnectHandler = lambda: None
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect; called once by the hub before anything else."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Disconnect and stop background tasks."""
+
+    @abstractmethod
+    async def publish(self, channel: str, message: str) -> None: ...
+
+    @abstractmethod
+    async def subscribe(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def report_presence(self, local: dict[int, int]) -> dict[int, int]:
+        """Record this process's viewer counts per live; return the totals over all processes.
+
+        ``local`` holds every live this process has viewers of (and those it just
+        lost, with 0). The answer covers the same lives.
+        """
+
+    @abstractmethod
+    async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
+        """Current viewer totals over all processes for ``live_ids``."""
+
+
+class MemoryBroker(Broker):
+    """In-process broker: messages go straight back to this process's hub."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._channels: set[str] = set()
+        self._presence: dict[int, int] = {}
+
+    async def publish(self, channel: str, message: str) -> None:
+        if channel in self._channels:
+            # call_soon, not a direct call: delivery never runs inside the publisher's frame.
+            asyncio.get_running_loop().call_soon(self.on_message, channel, message)
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    async def report_presence(self, local: dict[int, int]) -> dict[int, int]:
+        for live_id, count in local.items():
+            if count:
+                self._presence[live_id] = count
+            else:
+                self._presence.pop(live_id, None)
+        return dict(local)
+
+    async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
+        return {live_id: self._presence.get(live_id, 0) for live_id in live_ids}

@@ -1,0 +1,68 @@
+"""Ends flash deals on time, in every process, even when no request arrives.
+
+Each process sleeps until the earliest running deal's ``ends_at`` (polling at
+least every ``poll_s`` for deals pinned through other processes) and then ends
+what is due. Ending is a conditional UPDATE, so however many processes wake up
+for the same deal, exactly one ``deal_ended {reason: "expired"}`` is published.
+After a restart the first pass ends whatever expired while the server was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from live import pins
+from live.hub import Hub
+
+log = logging.getLogger("livecart.deals")
+
+
+class DealClock:
+    def __init__(self, hub: Hub, *, poll_s: float = 1.0) -> None:
+        self.hub = hub
+        self.poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="livecart-deal-clock")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def poke(self) -> None:
+        """A deal was just created here: recompute the next deadline now."""
+        self._wake.set()
+
+    async def run_once(self) -> float:
+        """End what is due; return how long to sleep before the next look."""
+        async with self.hub.sessions.read() as session:
+            due = await pins.next_deal_deadline(session)
+        now = datetime.now(UTC)
+        if due is not None and due <= now:
+            async with self.hub.transaction() as batch:
+                await pins.expire_due_deals(batch, now)
+            return 0.0
+        if due is None:
+            return self.poll_s
+        return min(self.poll_s, max(0.005, (due - now).total_seconds()))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                delay = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("deal clock pass failed: %r", exc)
+                delay = self.poll_s
+            if delay:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)

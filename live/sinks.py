@@ -1,0 +1,89 @@
+"""Where a viewer's frames go: a non-blocking ``offer`` that never waits for the network.
+
+The hub hands every frame to a viewer's sink with ``offer``. A sink must not
+block and must not raise: it accepts the frame or answers ``False`` when the
+viewer has fallen too far behind, and the hub then evicts that viewer (close
+code 4408) so it can never delay anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from live.frames import Frame
+
+log = logging.getLogger("livecart.hub")
+
+CLOSE_EVICTED = 4408
+
+
+class Sink(Protocol):
+    def offer(self, frame: Frame) -> bool:
+        """Queue ``frame`` for sending; ``False`` means the viewer's buffer is full."""
+        ...
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close the connection with ``code`` after anything already queued is dropped."""
+        ...
+
+
+SendText = Callable[[str], Awaitable[None]]
+CloseSocket = Callable[[int, str], Awaitable[None]]
+
+
+class QueuedSink:
+    """A bounded queue of frames drained by one writer task per connection.
+
+    Works with any ASGI server: the writer awaits the server's ``send``. At most
+    ``max_frames`` frames wait; one more and ``offer`` answers ``False``.
+    """
+
+    def __init__(self, send: SendText, close: CloseSocket, *, max_frames: int = 256) -> None:
+        self._send = send
+        self._close = close
+        self._max = max_frames
+        self._queue: deque[Frame] = deque()
+        self._wake = asyncio.Event()
+        self._closing: tuple[int, str] | None = None
+        self._task = asyncio.create_task(self._run(), name="livecart-sink")
+
+    def offer(self, frame: Frame) -> bool:
+        if self._closing is not None:
+            return True  # already going away: nothing more to say to it
+        if len(self._queue) >= self._max:
+            return False
+        self._queue.append(frame)
+        self._wake.set()
+        return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self._closing is None:
+            self._closing = (code, reason)
+            self._queue.clear()
+            self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue and self._closing is None:
+                    await self._send(self._queue.popleft().text)
+                if self._closing is not None:
+                    await self._close(*self._closing)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the peer went away mid-send: nothing left to do
+            log.debug("sink writer stopped: %r", exc)
+
+    async def aclose(self) -> None:
+        """Stop the writer task (the connection is gone)."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
