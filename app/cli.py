@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 
@@ -17,12 +16,11 @@ from app import accounts, migrate
 from app.accounts import Role
 from app.db import Database
 from app.errors import ApiError
-from app.schemas import Password
+from app.schemas import USERNAME_RE, Password
 from app.server import uvicorn_options
 from app.settings import ConfigError, Settings
 
 log = logging.getLogger("livecart")
-_USERNAME = re.compile(r"^[a-z0-9_]{3,32}$")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -74,7 +72,7 @@ async def _create_user(settings: Settings, username: str, password: str, role: R
 
 
 def _create_user_cmd(args: argparse.Namespace) -> int:
-    if not _USERNAME.match(args.name):
+    if not USERNAME_RE.fullmatch(args.name):
         print("error: the name must match [a-z0-9_]{3,32}", file=sys.stderr)
         return 2
     try:

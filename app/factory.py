@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from app import migrate
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
+from app.http import group_routes
 from app.openapi import build_openapi
 from app.routes import accounts, live_feed, lives, ops, products, ws
 from app.settings import Settings
@@ -36,14 +37,16 @@ def _version() -> str:
 
 
 def all_routes() -> list[BaseRoute]:
-    return [
-        *ops.routes,
-        *accounts.routes,
-        *products.routes,
-        *lives.routes,
-        *live_feed.routes,
-        *ws.routes,
-    ]
+    return group_routes(
+        [
+            *ops.routes,
+            *accounts.routes,
+            *products.routes,
+            *lives.routes,
+            *live_feed.routes,
+            *ws.routes,
+        ]
+    )
 
 
 def create_app(settings: Settings, *, middleware: list[Middleware] | None = None) -> Starlette:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from app.errors import ApiError, not_found
 from app.schemas import MAX_ID, ErrorOut
@@ -168,3 +169,52 @@ def respond(payload: BaseModel | Mapping[str, Any], status: int = 200) -> JSONRe
 
 # Every operation may answer with the error shape; listed once for OpenAPI.
 ERROR_MODEL = ErrorOut
+
+
+def group_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """Merge HTTP routes that share a path into one route per path.
+
+    Route modules declare one ``Route`` per (path, method) for readability; merged,
+    a wrong method gets a 405 whose ``Allow`` header lists every method the path has.
+    """
+    grouped: dict[str, dict[str, Endpoint]] = {}
+    order: list[BaseRoute | str] = []
+    for route in routes:
+        if not isinstance(route, Route) or route.methods is None:
+            order.append(route)
+            continue
+        if route.path not in grouped:
+            grouped[route.path] = {}
+            order.append(route.path)
+        for method in route.methods - {"HEAD"}:
+            grouped[route.path][method] = route.endpoint
+    merged: list[BaseRoute] = []
+    for item in order:
+        if not isinstance(item, str):
+            merged.append(item)
+            continue
+        handlers = grouped[item]
+        if len(handlers) == 1:
+            [(method, endpoint)] = handlers.items()
+            merged.append(Route(item, endpoint, methods=[method]))
+        else:
+            merged.append(Route(item, _dispatcher(handlers), methods=list(handlers)))
+    return merged
+
+
+def _dispatcher(handlers: dict[str, Endpoint]) -> Endpoint:
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    dispatch.__livecart_handlers__ = dict(handlers)  # type: ignore[attr-defined]
+    return dispatch
+
+
+def operations_of(route: Route) -> dict[str, Operation | None]:
+    """Method → ``@operation`` metadata of a (possibly merged) route."""
+    handlers: dict[str, Endpoint] | None = getattr(route.endpoint, "__livecart_handlers__", None)
+    if handlers is None:
+        op = get_operation(route.endpoint)
+        return {m: op for m in (route.methods or set()) - {"HEAD"}}
+    return {method: get_operation(handler) for method, handler in handlers.items()}

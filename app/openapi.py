@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
-from app.http import ERROR_MODEL, Operation, get_operation
+from app.http import ERROR_MODEL, Operation, operations_of
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 _STATUS_TEXT = {
@@ -99,10 +99,9 @@ def build_openapi(routes: list[BaseRoute], *, version: str) -> dict[str, Any]:
     for route in routes:
         if not isinstance(route, Route) or route.methods is None:
             continue
-        op = get_operation(route.endpoint)
-        if op is None:
-            raise RuntimeError(f"route {route.path} has no @operation metadata")
-        for method in sorted(route.methods - {"HEAD"}):
+        for method, op in sorted(operations_of(route).items()):
+            if op is None:
+                raise RuntimeError(f"{method} {route.path} has no @operation metadata")
             described.append((route.path, method.lower(), op))
 
     models = _models([op for _path, _method, op in described])

@@ -60,7 +60,8 @@ Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_CENTS)]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
 Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
-Username = Annotated[StrictStr, Field(pattern=r"^[a-z0-9_]{3,32}$")]
+USERNAME_RE = re.compile(r"[a-z0-9_]{3,32}")
+Username = Annotated[StrictStr, Field(pattern=rf"^{USERNAME_RE.pattern}$")]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=1024)]
 
 
@@ -89,7 +90,7 @@ class RegisterIn(RequestBody):
 
 
 class LoginIn(RequestBody):
-    username: Annotated[StrictStr, Field(max_length=64)]
+    username: Annotated[Line, Field(max_length=64)]
     password: Annotated[StrictStr, Field(max_length=1024)]
 
 

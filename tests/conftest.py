@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.factory import create_app
 from app.models import metadata
 from app.settings import Settings, _normalise_database_url
 from tests import services
+from tests.live_server import LiveServer, serve
 
 TABLES = [t.name for t in reversed(metadata.sorted_tables)]
 
@@ -157,3 +159,10 @@ class Api:
 @pytest.fixture
 def api(client: TestClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[LiveServer]:
+    """The app under a real uvicorn in this test's event loop (fast presence ticks)."""
+    async with serve(replace(settings, presence_interval_s=0.1)) as live_server:
+        yield live_server

@@ -16,7 +16,7 @@ from app.http import operation, page, parse_body, path_id, query_int, respond, s
 from app.live_actions import authorize_on_live
 from app.permissions import Action, authorize
 from app.routes.accounts import user_out
-from app.schemas import LiveEnvelope, LiveIn, LiveList, ModeratorList
+from app.schemas import USERNAME_RE, LiveEnvelope, LiveIn, LiveList, ModeratorList
 from live import lives
 from live.models import LiveStatus
 
@@ -153,7 +153,7 @@ async def _moderator_target(request: Request) -> tuple[int, User]:
     await authorize_on_live(st, user, live_id, Action.MANAGE_MODERATORS)
     username = str(request.path_params["username"])
     target = None
-    if len(username) <= 32:
+    if USERNAME_RE.fullmatch(username):  # anything else cannot name an account
         async with st.db.read() as session:
             target = await accounts.get_by_username(session, username)
     if target is None:
