@@ -19,6 +19,7 @@ from app.errors import ApiError
 from app.schemas import USERNAME_RE, Password
 from app.server import uvicorn_options
 from app.settings import ConfigError, Settings
+from app.worker import run_worker
 
 log = logging.getLogger("livecart")
 
@@ -90,6 +91,19 @@ def _create_user_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_cmd(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        print(
+            "error: livecart worker needs REDIS_URL. Without Redis the web process "
+            "takes orders off the queue itself: just run `livecart serve`.",
+            file=sys.stderr,
+        )
+        return 2
+    asyncio.run(run_worker(settings, simulate=args.simulate, step_s=args.step))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livecart", description="livecart server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run a fulfillment worker (needs REDIS_URL)")
+    worker.add_argument(
+        "--simulate", action="store_true",
+        help="also walk accepted orders through picking ... delivered on a timer (demos)",
+    )  # fmt: skip
+    worker.add_argument("--step", type=float, default=3.0, help="simulator seconds per step")
+    worker.set_defaults(func=_worker_cmd)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.set_defaults(func=_migrate_cmd)

@@ -52,8 +52,21 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     live_errors.LiveNotFound: 404,
     live_errors.InvalidState: 409,
     live_errors.InvalidModerator: 422,
+    live_errors.ForeignProduct: 422,
+    live_errors.InvalidDeal: 422,
+    live_errors.DealExhausted: 409,
+    live_errors.DealLimitReached: 409,
     checkout_errors.CheckoutError: 400,
     checkout_errors.ProductNotFound: 404,
+    checkout_errors.OrderNotFound: 404,
+    checkout_errors.InsufficientStock: 409,
+    checkout_errors.DealLimitExceeded: 409,
+    checkout_errors.IdempotencyMismatch: 422,
+    checkout_errors.InvalidTransition: 409,
+    checkout_errors.LiveNotOpen: 409,
+    checkout_errors.UnknownLive: 422,
+    checkout_errors.PaymentDeclined: 402,
+    checkout_errors.TrackingRequired: 422,
 }
 
 _HTTP_CODES = {

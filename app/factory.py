@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -13,15 +15,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from app import migrate
+from app import commerce, migrate
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
 from app.http import group_routes
 from app.openapi import build_openapi
-from app.routes import accounts, live_feed, lives, ops, products, ws
+from app.routes import accounts, fulfillment, live_feed, lives, ops, orders, products, ws
 from app.settings import Settings
 from app.state import AppState
 from app.tokens import TokenSigner
+from checkout.payments import TestPaymentProvider
+from checkout.queue import LocalConsumer, StreamQueue
 from live.backends import broker_for
 from live.clock import DealClock
 from live.hub import Hub
@@ -44,9 +48,30 @@ def all_routes() -> list[BaseRoute]:
             *products.routes,
             *lives.routes,
             *live_feed.routes,
+            *orders.routes,
+            *fulfillment.routes,
             *ws.routes,
         ]
     )
+
+
+async def _start_fulfillment(
+    hub: Hub, redis: Redis | None, stack: contextlib.AsyncExitStack
+) -> tuple[StreamQueue | None, LocalConsumer | None]:
+    """With Redis: relay the outbox to the stream (workers consume). Without: consume here."""
+    if redis is not None:
+        queue = StreamQueue(redis, lambda: commerce.transaction(hub), consumer=process_name())
+        await queue.start(relay=True, consume=False)
+        stack.push_async_callback(queue.stop)
+        return queue, None
+    local = LocalConsumer(lambda: commerce.transaction(hub))
+    await local.start()
+    stack.push_async_callback(local.stop)
+    return None, local
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def create_app(settings: Settings, *, middleware: list[Middleware] | None = None) -> Starlette:
@@ -70,13 +95,17 @@ def create_app(settings: Settings, *, middleware: list[Middleware] | None = None
             deals = DealClock(hub)
             await deals.start()
             stack.push_async_callback(deals.stop)
+            queue, local = await _start_fulfillment(hub, redis, stack)
             app.state.livecart = AppState(
                 settings=settings,
                 db=db,
                 tokens=TokenSigner(settings.secret_key, settings.token_ttl_s),
                 hub=hub,
                 deals=deals,
+                payments=TestPaymentProvider(),
                 redis=redis,
+                queue=queue,
+                local_consumer=local,
             )
             yield
 

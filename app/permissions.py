@@ -22,6 +22,11 @@ class Action(StrEnum):
     RUN_LIVE = "run_live"  # start, end
     MANAGE_MODERATORS = "manage_moderators"
     MODERATE_LIVE = "moderate_live"  # pin, unpin, stats, list moderators
+    PLACE_ORDER = "place_order"
+    VIEW_ORDER = "view_order"  # its buyer, the product's creator, staff
+    CANCEL_ORDER = "cancel_order"  # its buyer, staff
+    RETURN_ORDER = "return_order"  # its buyer
+    FULFIL = "fulfil"  # staff: the fulfillment board, transitions, dead letters
 
 
 @dataclass(frozen=True)
@@ -30,10 +35,19 @@ class Facts:
 
     owner_id: int | None = None
     is_moderator: bool = False
+    buyer_id: int | None = None
 
 
 def _is_owner(user: User, facts: Facts) -> bool:
     return facts.owner_id is not None and user.id == facts.owner_id
+
+
+def _is_buyer(user: User, facts: Facts) -> bool:
+    return facts.buyer_id is not None and user.id == facts.buyer_id
+
+
+def _is_staff(user: User, _facts: Facts) -> bool:
+    return user.role == Role.STAFF
 
 
 Rule = Callable[[User, Facts], bool]
@@ -45,6 +59,11 @@ RULES: dict[Action, Rule] = {
     Action.RUN_LIVE: _is_owner,
     Action.MANAGE_MODERATORS: _is_owner,
     Action.MODERATE_LIVE: lambda user, facts: _is_owner(user, facts) or facts.is_moderator,
+    Action.PLACE_ORDER: lambda _user, _facts: True,
+    Action.VIEW_ORDER: lambda u, f: _is_buyer(u, f) or _is_owner(u, f) or _is_staff(u, f),
+    Action.CANCEL_ORDER: lambda u, f: _is_buyer(u, f) or _is_staff(u, f),
+    Action.RETURN_ORDER: _is_buyer,
+    Action.FULFIL: _is_staff,
 }
 
 

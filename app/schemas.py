@@ -284,3 +284,83 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+# ---- orders
+
+MAX_ORDER_QUANTITY = 1000
+
+
+class ShippingIn(RequestBody):
+    name: Annotated[Line, Field(min_length=1, max_length=200)]
+    line1: Annotated[Line, Field(min_length=1, max_length=200)]
+    city: Annotated[Line, Field(min_length=1, max_length=100)]
+    postal_code: Annotated[Line, Field(min_length=1, max_length=20)]
+    country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class OrderIn(RequestBody):
+    product_id: Id
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_ORDER_QUANTITY)]
+    live_id: Id | None = None
+    shipping: ShippingIn
+
+
+class HistoryOut(BaseModel):
+    status: str
+    at: str
+    by: str
+
+
+class TrackingOut(BaseModel):
+    carrier: str | None
+    tracking_number: str | None
+
+
+class OrderOut(BaseModel):
+    id: int
+    buyer_id: int
+    product_id: int
+    live_id: int | None
+    quantity: int
+    unit_price_cents: int
+    total_cents: int
+    currency: str
+    status: str
+    payment_status: str
+    tracking: TrackingOut | None
+    shipping: dict[str, str]
+    return_reason: str | None
+    history: list[HistoryOut]
+    created_at: str
+
+
+class OrderEnvelope(BaseModel):
+    order: OrderOut
+
+
+class OrderList(BaseModel):
+    orders: list[OrderOut]
+
+
+class ReturnIn(RequestBody):
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
+
+
+class TransitionIn(RequestBody):
+    to: Annotated[StrictStr, Field(max_length=32)]
+    carrier: Annotated[Line, Field(min_length=1, max_length=64)] | None = None
+    tracking_number: Annotated[Line, Field(min_length=1, max_length=64)] | None = None
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    order_id: int | None
+    entry: dict[str, Any]
+    error: str
+    attempts: int
+    created_at: UtcTime
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetterOut]

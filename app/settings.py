@@ -76,6 +76,10 @@ class Settings:
     # within the timeout is dropped and leaves the presence count.
     ws_ping_interval_s: float = 20.0
     ws_ping_timeout_s: float = 20.0
+    # Fulfillment queue (Redis): an entry pending this long on a silent worker is
+    # taken over by another; after this many deliveries it goes to the dead letters.
+    queue_claim_idle_ms: int = 30_000
+    queue_max_attempts: int = 5
 
     @property
     def is_sqlite(self) -> bool:
@@ -113,4 +117,6 @@ class Settings:
             presence_interval_s=_seconds(env, "LIVECART_PRESENCE_INTERVAL_S", 1.0),
             ws_ping_interval_s=_seconds(env, "LIVECART_WS_PING_INTERVAL_S", 20.0),
             ws_ping_timeout_s=_seconds(env, "LIVECART_WS_PING_TIMEOUT_S", 20.0),
+            queue_claim_idle_ms=_positive(env, "LIVECART_QUEUE_CLAIM_IDLE_MS", 30_000),
+            queue_max_attempts=_positive(env, "LIVECART_QUEUE_MAX_ATTEMPTS", 5),
         )

@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 from app.db import Database
 from app.settings import Settings
 from app.tokens import TokenSigner
+from checkout.ports import PaymentProvider
+from checkout.queue import LocalConsumer, StreamQueue
 from live.clock import DealClock
 from live.hub import Hub
 
@@ -20,4 +22,9 @@ class AppState:
     tokens: TokenSigner
     hub: Hub
     deals: DealClock
+    payments: PaymentProvider
     redis: Redis | None = None
+    # Exactly one of these: the Redis stream (web processes only push to it) or,
+    # without Redis, the in-process consumer.
+    queue: StreamQueue | None = None
+    local_consumer: LocalConsumer | None = None

@@ -18,3 +18,51 @@ class CheckoutError(Exception):
 
 class ProductNotFound(CheckoutError):
     code = "not_found"
+
+
+class OrderNotFound(CheckoutError):
+    code = "not_found"
+
+
+class InsufficientStock(CheckoutError):
+    """Fewer units are left than asked for (the product's stock, or a deal's quantity)."""
+
+    code = "insufficient_stock"
+
+
+class DealLimitExceeded(CheckoutError):
+    """The buyer would go over the deal's per-buyer limit."""
+
+    code = "deal_limit_exceeded"
+
+
+class IdempotencyMismatch(CheckoutError):
+    """The Idempotency-Key was used before with a different request."""
+
+    code = "idempotency_mismatch"
+
+
+class InvalidTransition(CheckoutError):
+    """The order's status does not allow this change."""
+
+    code = "invalid_transition"
+
+
+class LiveNotOpen(CheckoutError):
+    """An order names a live that is not live (scheduled or ended)."""
+
+    code = "invalid_state"
+
+
+class UnknownLive(CheckoutError):
+    code = "unknown_live"
+
+
+class PaymentDeclined(CheckoutError):
+    code = "payment_declined"
+
+
+class TrackingRequired(CheckoutError):
+    """Shipping needs a carrier and a tracking number."""
+
+    code = "tracking_required"

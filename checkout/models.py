@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Column, DateTime
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -24,6 +25,8 @@ class Product(SQLModel, table=True):
     price_cents: int
     currency: str = Field(default="USD", max_length=3)
     stock: int = Field(default=0)
+    # Units sold, net of cancellations and returns (shown in ``stock`` frames).
+    sold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     image_url: str | None = Field(default=None, max_length=2048)
     url: str | None = Field(default=None, max_length=2048)
     created_at: datetime = Field(
@@ -32,3 +35,114 @@ class Product(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    ACCEPTED = "accepted"
+    PICKING = "picking"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURN_REQUESTED = "return_requested"
+    RETURNED = "returned"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+
+
+class PaymentStatus(StrEnum):
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (CheckConstraint("quantity > 0", name="ck_orders_quantity_positive"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="users.id", index=True)
+    product_id: int = Field(foreign_key="products.id", index=True)
+    live_id: int | None = Field(default=None, index=True)
+    # The pin whose deal priced this order (None at list price): for per-pin stats.
+    pin_id: int | None = Field(default=None, index=True)
+    quantity: int
+    unit_price_cents: int
+    total_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    status: str = Field(default=OrderStatus.PLACED.value, max_length=20, index=True)
+    payment_status: str = Field(default=PaymentStatus.AUTHORIZED.value, max_length=16)
+    payment_ref: str = Field(default="", max_length=64)
+    shipping: str  # JSON: {name, line1, city, postal_code, country}
+    carrier: str | None = Field(default=None, max_length=64)
+    tracking_number: str | None = Field(default=None, max_length=64)
+    return_reason: str | None = Field(default=None, max_length=500)
+    # Set once when the order gives its units back (cancel or return): restock exactly once.
+    restocked: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class OrderEvent(SQLModel, table=True):
+    """One line of an order's history: every status it entered, when and by whom."""
+
+    __tablename__ = "order_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    status: str = Field(max_length=20)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    by: str = Field(max_length=32)  # a username, or "fulfillment" for the queue
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A successful order request, kept so a retry with the same key gets the same answer."""
+
+    __tablename__ = "idempotency_keys"
+
+    buyer_id: int = Field(foreign_key="users.id", primary_key=True)
+    key: str = Field(max_length=255, primary_key=True)
+    request_hash: str = Field(max_length=64)
+    # Filled in the same transaction that inserts the key: never seen empty by others.
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
+    response: str | None = None  # the JSON answered the first time
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class OutboxEntry(SQLModel, table=True):
+    """An order waiting to be taken off the fulfillment queue (committed with the order).
+
+    ``relayed_at``: when it was last put on the Redis stream (None: not yet).
+    ``done_at``: when a worker accepted the order; the entry is then finished.
+    """
+
+    __tablename__ = "fulfillment_outbox"
+    __table_args__ = (
+        UniqueConstraint("order_id", name="uq_outbox_order"),
+        Index("ix_outbox_pending", "done_at", "relayed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    relayed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    done_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    attempts: int = Field(default=0)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A queue entry that failed too many times; shown to staff."""
+
+    __tablename__ = "fulfillment_dead_letters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int | None = Field(default=None, index=True)
+    entry: str  # the queue entry as received (JSON)
+    error: str = Field(max_length=1000)
+    attempts: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

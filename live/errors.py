@@ -38,3 +38,15 @@ class ForeignProduct(LiveError):
 
 class InvalidDeal(LiveError):
     code = "invalid_deal"
+
+
+class DealExhausted(LiveError):
+    """Fewer deal units are left than asked for."""
+
+    code = "insufficient_stock"
+
+
+class DealLimitReached(LiveError):
+    """The buyer would go past the deal's per-buyer limit."""
+
+    code = "deal_limit_exceeded"

@@ -25,7 +25,9 @@ def dumps(value: Any) -> str:
     return _dumps(value)
 
 
-def envelope(type_: str, live_id: int, seq: int | None, ts: int, data: dict[str, Any]) -> str:
+def envelope(
+    type_: str, live_id: int | None, seq: int | None, ts: int, data: dict[str, Any]
+) -> str:
     return _dumps({"type": type_, "live_id": live_id, "seq": seq, "ts": ts, "data": data})
 
 
@@ -63,7 +65,7 @@ class Frame:
     def make(
         cls,
         type_: str,
-        live_id: int,
+        live_id: int | None,
         data: dict[str, Any],
         *,
         seq: int | None = None,

@@ -94,3 +94,13 @@ class LiveBagItem(SQLModel, table=True):
     live_id: int = Field(foreign_key="lives.id", primary_key=True)
     product_id: int = Field(primary_key=True)
     added_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class DealClaim(SQLModel, table=True):
+    """Units of a deal one buyer has taken (enforces the per-buyer limit)."""
+
+    __tablename__ = "live_deal_claims"
+
+    pin_id: int = Field(foreign_key="live_pins.id", primary_key=True)
+    buyer_id: int = Field(foreign_key="users.id", primary_key=True)
+    quantity: int

@@ -92,7 +92,7 @@ async def current_pin(session: AsyncSession, live: Live) -> LivePin | None:
     return None if live.pin_id is None else await session.get(LivePin, live.pin_id)
 
 
-async def _end_deal(batch: EventBatch, pin: LivePin, reason: str) -> bool:
+async def end_deal(batch: EventBatch, pin: LivePin, reason: str) -> bool:
     """End the pin's deal with ``reason`` if it is still running; True if this call ended it."""
     result = await batch.session.exec(
         update(LivePin)
@@ -112,7 +112,7 @@ async def _take_down(batch: EventBatch, live: Live, *, announce: bool) -> LivePi
     pin = await current_pin(batch.session, live)
     if pin is None:
         return None
-    await _end_deal(batch, pin, "unpinned")
+    await end_deal(batch, pin, "unpinned")
     pin.unpinned_at = utcnow()
     live.pin_id = None
     batch.session.add_all([pin, live])
@@ -194,7 +194,7 @@ async def expire_due_deals(batch: EventBatch, now: datetime | None = None) -> in
     for row in due.all():
         # Lock order everywhere: the live's row first, then its pins (no deadlocks).
         await lock_live(batch.session, row.live_id)
-        ended += await _end_deal(batch, row, "expired")
+        ended += await end_deal(batch, row, "expired")
     return ended
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis as SyncRedis
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
@@ -91,9 +92,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_server_url() -> Iterator[str]:
     with services.redis_url() as url:
         yield url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """A Redis for one test: emptied first, since ids restart with every test database."""
+    client = SyncRedis.from_url(redis_server_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return redis_server_url
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from app.schemas import (
     PinStats,
     ProductList,
 )
+from checkout import orders
 from checkout.models import Product
 from live import lives, log, pins
 
@@ -103,12 +104,23 @@ async def stats(request: Request) -> Response:
     async with st.db.read() as session:
         history = await pins.pins_of(session, live_id)
         peak = (await lives.get_live(session, live_id)).peak_viewers
+        total, per_pin = await orders.live_sales(session, live_id)
     viewers = (await st.hub.viewer_totals([live_id]))[live_id]
+    none = orders.Sales(0, 0, 0)
     body = LiveStats(
         viewers=viewers,
         peak_viewers=max(peak, viewers),
+        orders=total.orders,
+        units=total.units,
+        revenue_cents=total.revenue_cents,
         pins=[
-            PinStats(product_id=p.product_id, pinned_at=p.pinned_at, unpinned_at=p.unpinned_at)
+            PinStats(
+                product_id=p.product_id,
+                pinned_at=p.pinned_at,
+                unpinned_at=p.unpinned_at,
+                orders=per_pin.get(p.id or 0, none).orders,
+                units=per_pin.get(p.id or 0, none).units,
+            )
             for p in history
         ],
     )

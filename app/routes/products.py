@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app import commerce
 from app.auth import optional_user, require_user
 from app.errors import ApiError
 from app.http import operation, page, parse_body, path_id, query_int, respond, state
@@ -84,12 +85,17 @@ async def update_product(request: Request) -> Response:
     body = await parse_body(request, ProductPatch)
     if nulls := explicit_nulls(body, PRODUCT_REQUIRED):
         raise ApiError(422, "validation_error", "the request has invalid fields", fields=nulls)
-    async with state(request).db.write() as session:
-        product = await catalog.get_product(session, product_id)
+    changes = body.model_dump(exclude_unset=True)
+    async with commerce.transaction(state(request).hub) as unit:
+        product = await catalog.get_product(unit.session, product_id)
         authorize(user, Action.EDIT_PRODUCT, Facts(owner_id=product.creator_id))
-        product = await catalog.update_product(
-            session, product, body.model_dump(exclude_unset=True)
-        )
+        product = await catalog.update_product(unit.session, product, changes)
+        if "stock" in changes:  # a restock: tell the lives showing it
+            lives = sorted(await unit.deals.lives_showing(unit.session, product_id))
+            await unit.deals.lock_lives(unit.session, lives)
+            await unit.announcer.stock_changed(
+                unit.session, product_id, product.stock, product.sold, lives
+            )
     return respond(ProductEnvelope(product=product_out(product)))
 
 

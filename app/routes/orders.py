@@ -1,0 +1,183 @@
+"""Orders: buy in-stream (idempotent), see your orders, cancel, return."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import commerce
+from app.accounts import User
+from app.auth import require_user
+from app.errors import ApiError
+from app.http import operation, page, parse_body, path_id, respond, state
+from app.permissions import Action, Facts, authorize
+from app.schemas import OrderEnvelope, OrderIn, OrderList, OrderOut, ReturnIn
+from app.state import AppState
+from checkout import catalog, orders, states
+from checkout.models import Order, OrderStatus
+from checkout.orders import OrderRequest
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def idempotency_key(request: Request) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or key == "":
+        raise ApiError(
+            400,
+            "idempotency_key_required",
+            f"send an {IDEMPOTENCY_HEADER} header (1-{MAX_KEY_LENGTH} characters)",
+        )
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise ApiError(422, "invalid_idempotency_key",
+                       f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable ASCII chars",
+                       fields={IDEMPOTENCY_HEADER: "invalid"})  # fmt: skip
+    return key
+
+
+async def order_outs(st: AppState, found: list[Order]) -> list[OrderOut]:
+    async with st.db.read() as session:
+        history = await orders.histories(session, [o.id for o in found if o.id is not None])
+    return [
+        OrderOut.model_validate(orders.order_view(o, history.get(o.id or 0, []))) for o in found
+    ]
+
+
+@operation(
+    "Buy a product (optionally through a live, at its deal price); idempotent per key",
+    auth=True,
+    body=OrderIn,
+    headers={IDEMPOTENCY_HEADER: "1-255 characters; a retry with the same key and body "
+             "returns the same order"},
+    responses={201: OrderEnvelope, 400: None, 401: None, 402: None, 404: None, 409: None,
+               422: None},
+    tags=("orders",),
+)  # fmt: skip
+async def place(request: Request) -> Response:
+    user = authorize(await require_user(request), Action.PLACE_ORDER)
+    key = idempotency_key(request)
+    body = await parse_body(request, OrderIn)
+    st = state(request)
+    req = OrderRequest(
+        buyer_id=user.uid, buyer_name=user.username, idempotency_key=key,
+        product_id=body.product_id, quantity=body.quantity, live_id=body.live_id,
+        shipping=body.shipping.model_dump(),
+    )  # fmt: skip
+    relay = st.queue is not None
+    async with commerce.transaction(st.hub) as unit:
+        placed = await orders.place_order(
+            unit.session, req, deals=unit.deals, announcer=unit.announcer,
+            payments=st.payments, relayed=relay,
+        )  # fmt: skip
+        if placed.replayed and placed.response is not None:
+            return JSONResponse(json.loads(placed.response), status_code=201,
+                                headers={"Idempotent-Replayed": "true"})  # fmt: skip
+        history = await orders.histories(unit.session, [placed.order.id or 0])
+        out = OrderEnvelope(order=OrderOut.model_validate(
+            orders.order_view(placed.order, history[placed.order.id or 0])))  # fmt: skip
+        body_json = out.model_dump_json()
+        await orders.remember_response(unit.session, req, placed.order.id or 0, body_json)
+    await after_placement(st, placed.order)
+    return Response(body_json, status_code=201, media_type="application/json")
+
+
+async def after_placement(st: AppState, order: Order) -> None:
+    """Hand the committed order to the queue: the Redis stream, or the local consumer."""
+    if st.queue is not None:
+        try:
+            await st.queue.push([order.id or 0])
+        except Exception:  # the relay resends it from the outbox later
+            st.queue.poke()
+    elif st.local_consumer is not None:
+        st.local_consumer.poke()
+
+
+@operation("My orders, newest first", auth=True, responses={200: OrderList, 401: None},
+           query={"limit": "1-200, default 50", "offset": "skip this many"},
+           tags=("orders",))  # fmt: skip
+async def mine(request: Request) -> Response:
+    user = await require_user(request)
+    limit, offset = page(request)
+    st = state(request)
+    async with st.db.read() as session:
+        found = list(await orders.list_orders(session, buyer_id=user.uid, limit=limit,
+                                              offset=offset))  # fmt: skip
+    return respond(OrderList(orders=await order_outs(st, found)))
+
+
+async def visible_order(st: AppState, user: User, order_id: int, action: Action) -> Order:
+    """The order if ``user`` may see it; anyone else gets 404 (not 403: no existence leak)."""
+    async with st.db.read() as session:
+        order = await orders.get_order(session, order_id)
+        product = await catalog.get_product(session, order.product_id)
+    facts = Facts(owner_id=product.creator_id, buyer_id=order.buyer_id)
+    try:
+        authorize(user, Action.VIEW_ORDER, facts)
+    except ApiError:
+        raise ApiError(404, "not_found", "order not found") from None
+    authorize(user, action, facts)
+    return order
+
+
+@operation("One order (its buyer, the product's creator, staff)", auth=True,
+           responses={200: OrderEnvelope, 401: None, 404: None}, tags=("orders",))  # fmt: skip
+async def get_one(request: Request) -> Response:
+    user = await require_user(request)
+    st = state(request)
+    order = await visible_order(st, user, path_id(request, "order"), Action.VIEW_ORDER)
+    return respond(OrderEnvelope(order=(await order_outs(st, [order]))[0]))
+
+
+async def change(
+    st: AppState,
+    user: User,
+    order_id: int,
+    to: OrderStatus,
+    *,
+    carrier: str | None = None,
+    tracking_number: str | None = None,
+    return_reason: str | None = None,
+) -> Response:
+    """Apply one status change (see ``checkout.states``) and answer with the order."""
+    async with commerce.transaction(st.hub) as unit:
+        order = await states.transition(
+            unit.session, order_id, to, by=user.username,
+            effects=states.Effects(st.payments, unit.deals, unit.announcer),
+            carrier=carrier, tracking_number=tracking_number, return_reason=return_reason,
+        )  # fmt: skip
+    return respond(OrderEnvelope(order=(await order_outs(st, [order]))[0]))
+
+
+@operation("Cancel before shipping (its buyer, staff); restocks", auth=True,
+           responses={200: OrderEnvelope, 401: None, 403: None, 404: None, 409: None},
+           tags=("orders",))  # fmt: skip
+async def cancel(request: Request) -> Response:
+    user = await require_user(request)
+    st = state(request)
+    order = await visible_order(st, user, path_id(request, "order"), Action.CANCEL_ORDER)
+    return await change(st, user, order.id or 0, OrderStatus.CANCELLED)
+
+
+@operation("Ask to return a delivered order (its buyer)", auth=True, body=ReturnIn,
+           responses={200: OrderEnvelope, 401: None, 403: None, 404: None, 409: None,
+                      422: None}, tags=("orders",))  # fmt: skip
+async def return_order(request: Request) -> Response:
+    user = await require_user(request)
+    st = state(request)
+    order = await visible_order(st, user, path_id(request, "order"), Action.RETURN_ORDER)
+    body = await parse_body(request, ReturnIn)
+    return await change(st, user, order.id or 0, OrderStatus.RETURN_REQUESTED,
+                        return_reason=body.reason)  # fmt: skip
+
+
+routes = [
+    Route("/api/orders", place, methods=["POST"]),
+    Route("/api/orders", mine, methods=["GET"]),
+    Route("/api/orders/{id}", get_one, methods=["GET"]),
+    Route("/api/orders/{id}/cancel", cancel, methods=["POST"]),
+    Route("/api/orders/{id}/return", return_order, methods=["POST"]),
+]
