@@ -20,7 +20,17 @@ from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
 from app.http import group_routes
 from app.openapi import build_openapi
-from app.routes import accounts, fulfillment, live_feed, lives, ops, orders, products, ws
+from app.routes import (
+    accounts,
+    fulfillment,
+    live_feed,
+    lives,
+    ops,
+    orders,
+    pages,
+    products,
+    ws,
+)
 from app.settings import Settings
 from app.state import AppState
 from app.tokens import TokenSigner
@@ -51,6 +61,7 @@ def all_routes() -> list[BaseRoute]:
             *orders.routes,
             *fulfillment.routes,
             *ws.routes,
+            *pages.routes,
         ]
     )
 

@@ -180,7 +180,7 @@ def group_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
     grouped: dict[str, dict[str, Endpoint]] = {}
     order: list[BaseRoute | str] = []
     for route in routes:
-        if not isinstance(route, Route) or route.methods is None:
+        if not isinstance(route, Route) or route.methods is None or not route.include_in_schema:
             order.append(route)
             continue
         if route.path not in grouped:

@@ -97,7 +97,7 @@ def _operation_doc(path: str, method: str, op: Operation, refs: dict[str, Any]) 
 def build_openapi(routes: list[BaseRoute], *, version: str) -> dict[str, Any]:
     described: list[tuple[str, str, Operation]] = []
     for route in routes:
-        if not isinstance(route, Route) or route.methods is None:
+        if not isinstance(route, Route) or route.methods is None or not route.include_in_schema:
             continue
         for method, op in sorted(operations_of(route).items()):
             if op is None:
