@@ -74,6 +74,18 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read session whose statements all see one consistent moment.
+
+        SQLite read transactions already do; PostgreSQL needs REPEATABLE READ
+        (under its default READ COMMITTED each statement sees a newer moment).
+        """
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            if self.dialect == "postgresql":
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
             try:

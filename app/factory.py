@@ -22,6 +22,7 @@ from app.http import group_routes
 from app.openapi import build_openapi
 from app.routes import (
     accounts,
+    chat,
     fulfillment,
     live_feed,
     lives,
@@ -58,6 +59,7 @@ def all_routes() -> list[BaseRoute]:
             *products.routes,
             *lives.routes,
             *live_feed.routes,
+            *chat.routes,
             *orders.routes,
             *fulfillment.routes,
             *ws.routes,

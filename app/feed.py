@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.schemas import LiveOut, PinnedOut
 from app.state import AppState
 from checkout.models import Product
-from live import pins
+from live import chat, pins
 from live.models import Live, LivePin
 from live.pins import ProductCard
 
@@ -79,19 +79,21 @@ async def live_out(state: AppState, session: AsyncSession, live: Live) -> LiveOu
 async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
     """The snapshot frame's data and the seq it reflects.
 
-    The live row carries both ``last_seq`` and the current pin, so the state and
-    the seq come from one read: events after ``seq`` are exactly what is newer.
+    Read in one consistent snapshot (the live row with ``last_seq`` and its pin,
+    the recent chat): events after ``seq`` are exactly what the snapshot lacks.
     """
-    async with state.db.read() as session:
+    async with state.db.snapshot() as session:
         live = await session.get(Live, live_id)
         if live is None:
             return {"live": None, "pinned": None, "viewers": 0, "recent_chat": [], "seq": 0}, 0
         view = (await live_outs(state, session, [live]))[0]
+        recent_chat = await chat.recent(session, live_id)
     data = view.model_dump(mode="json")
     return {
         "live": data,
         "pinned": data["pinned"],
         "viewers": data["viewers"],
-        "recent_chat": [],
+        "recent_chat": recent_chat,
+        "slow_mode": live.slow_mode_s,
         "seq": live.last_seq,
     }, live.last_seq

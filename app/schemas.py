@@ -364,3 +364,64 @@ class DeadLetterOut(BaseModel):
 
 class DeadLetterList(BaseModel):
     dead_letters: list[DeadLetterOut]
+
+
+# ---- chat and moderation
+
+MAX_MUTE_S = 7 * 24 * 3600
+
+
+class ChatIn(RequestBody):
+    text: Annotated[StrictStr, Field(max_length=2000)]
+
+
+class DeleteChatIn(RequestBody):
+    id: Id
+
+
+class TargetIn(RequestBody):
+    username: Annotated[StrictStr, Field(max_length=64)]
+
+
+class MuteBody(RequestBody):
+    duration_s: Annotated[StrictInt, Field(ge=1, le=MAX_MUTE_S)]
+
+
+class MuteIn(TargetIn, MuteBody):
+    pass
+
+
+class SlowModeIn(RequestBody):
+    seconds: Annotated[StrictInt, Field(ge=0, le=3600)]
+
+
+class BlockedWordsIn(RequestBody):
+    words: Annotated[list[Annotated[Line, Field(min_length=1, max_length=64)]],
+                     Field(max_length=500)]  # fmt: skip
+
+
+class BlockedWordsOut(BaseModel):
+    blocked_words: list[str]
+
+
+class ChatMessageOut(BaseModel):
+    id: int
+    user: ActorOut
+    text: str
+    at: str
+
+
+class ChatList(BaseModel):
+    messages: list[ChatMessageOut]
+
+
+class MuteOut(BaseModel):
+    mute: dict[str, Any]
+
+
+class SlowModeOut(BaseModel):
+    slow_mode: SlowModeIn
+
+
+class ModerationList(BaseModel):
+    actions: list[dict[str, Any]]

@@ -80,6 +80,9 @@ class Settings:
     # taken over by another; after this many deliveries it goes to the dead letters.
     queue_claim_idle_ms: int = 30_000
     queue_max_attempts: int = 5
+    # Chat: messages a second per user per live, and the burst allowed.
+    chat_rate: float = 1.0
+    chat_burst: int = 5
 
     @property
     def is_sqlite(self) -> bool:
@@ -119,4 +122,6 @@ class Settings:
             ws_ping_timeout_s=_seconds(env, "LIVECART_WS_PING_TIMEOUT_S", 20.0),
             queue_claim_idle_ms=_positive(env, "LIVECART_QUEUE_CLAIM_IDLE_MS", 30_000),
             queue_max_attempts=_positive(env, "LIVECART_QUEUE_MAX_ATTEMPTS", 5),
+            chat_rate=_seconds(env, "LIVECART_CHAT_RATE", 1.0),
+            chat_burst=_positive(env, "LIVECART_CHAT_BURST", 5),
         )

@@ -14,8 +14,11 @@ processes and machines). Guarantees, for both:
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+
+from live.ratelimit import TokenBucket
 
 MessageHandler = Callable[[str, str], None]
 """Called with (channel, message) on the event loop for every received message."""
@@ -56,6 +59,17 @@ class Broker(ABC):
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
         """Current viewer totals over all processes for ``live_ids``."""
 
+    @abstractmethod
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        """One token from the bucket ``key``, shared by all processes.
+
+        0.0 when allowed, else the seconds until a token is available.
+        """
+
+    @abstractmethod
+    async def cooldown(self, key: str, seconds: float) -> float:
+        """Start a cooldown of ``seconds`` unless one runs: 0.0 if started, else seconds left."""
+
 
 class MemoryBroker(Broker):
     """In-process broker: messages go straight back to this process's hub."""
@@ -64,6 +78,8 @@ class MemoryBroker(Broker):
         super().__init__()
         self._channels: set[str] = set()
         self._presence: dict[int, int] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._cooldowns: dict[str, float] = {}
 
     async def publish(self, channel: str, message: str) -> None:
         if channel in self._channels:
@@ -86,3 +102,27 @@ class MemoryBroker(Broker):
 
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
         return {live_id: self._presence.get(live_id, 0) for live_id in live_ids}
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._prune()
+            bucket = self._buckets[key] = TokenBucket(rate, burst)
+        return bucket.take()
+
+    async def cooldown(self, key: str, seconds: float) -> float:
+        now = time.monotonic()
+        until = self._cooldowns.get(key, 0.0)
+        if until > now:
+            return until - now
+        self._prune()
+        self._cooldowns[key] = now + seconds
+        return 0.0
+
+    def _prune(self) -> None:
+        """Forget idle buckets and expired cooldowns now and then (bounded memory)."""
+        if len(self._buckets) + len(self._cooldowns) < 10_000:
+            return
+        now = time.monotonic()
+        self._cooldowns = {k: t for k, t in self._cooldowns.items() if t > now}
+        self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < b.burst - 1e-9}

@@ -50,3 +50,45 @@ class DealLimitReached(LiveError):
     """The buyer would go past the deal's per-buyer limit."""
 
     code = "deal_limit_exceeded"
+
+
+class SignInRequired(LiveError):
+    code = "sign_in_required"
+
+
+class InvalidText(LiveError):
+    code = "invalid_text"
+
+
+class BlockedWordUsed(LiveError):
+    """The message contains a word on the live's blocked list; it is not shown to anyone."""
+
+    code = "blocked_word"
+
+
+class Muted(LiveError):
+    """The sender is muted on this live; ``retry_after`` says for how long."""
+
+    code = "muted"
+
+
+class Banned(LiveError):
+    code = "banned"
+
+
+class ChatRateLimited(LiveError):
+    code = "rate_limited"
+
+
+class SlowModeActive(LiveError):
+    code = "slow_mode"
+
+
+class InvalidTarget(LiveError):
+    """A moderation action aimed at someone it cannot apply to (the creator, oneself)."""
+
+    code = "invalid_target"
+
+
+class ChatMessageNotFound(LiveError):
+    code = "not_found"

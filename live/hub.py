@@ -152,6 +152,12 @@ class Hub:
         except Exception as exc:  # committed already: other processes refill from the log
             logger.warning("publish of live %s seq %s failed: %r", live_id, frame.seq, exc)
 
+    async def kick(self, user_id: int, live_id: int, type_: str, code: int, message: str) -> None:
+        """Tell ``user_id``'s sockets on ``live_id`` why (a ``type_`` frame), then close them
+        with ``code`` — in every process."""
+        frame = Frame.make(type_, live_id, {"message": message, "close": code})
+        await self.send_private(user_id, frame)
+
     async def send_private(self, user_id: int, frame: Frame) -> None:
         """Send a private frame (seq null) to every socket ``user_id`` has open, anywhere.
 
@@ -352,8 +358,11 @@ class Hub:
                 self._accept(channel, Frame(text, seq))
         elif kind.endswith(":user"):
             frame = Frame(text)
+            close = _close_instruction(text)
             for viewer in list(self._by_user.get(int(ident), ())):
                 self._offer(viewer, frame)
+                if close is not None and close[0] == viewer.live_id:
+                    self.evict(viewer, close[1])
 
     def _accept(self, channel: _Channel, frame: Frame) -> None:
         seq = frame.seq
@@ -483,3 +492,18 @@ class Hub:
                         .where(col(Live.id) == live_id, col(Live.peak_viewers) < peak)
                         .values(peak_viewers=peak)
                     )
+
+
+def _close_instruction(text: str) -> tuple[int, int] | None:
+    """(live id, close code) when a private frame asks to close the user's sockets there."""
+    if '"close"' not in text:
+        return None
+    try:
+        frame = json.loads(text)
+        code = frame["data"]["close"]
+        live_id = frame["live_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if isinstance(code, int) and isinstance(live_id, int):
+        return live_id, code
+    return None

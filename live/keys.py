@@ -23,3 +23,13 @@ def presence(live_id: int) -> str:
 def presence_seen(live_id: int) -> str:
     """Hash: process id → last time (ms) that process reported the live's viewers."""
     return f"{PREFIX}:presence-seen:{live_id}"
+
+
+def chat_bucket(live_id: int, user_id: int) -> str:
+    """Token bucket (hash: tokens, stamp) limiting one user's chat on one live."""
+    return f"{PREFIX}:chat-rate:{live_id}:{user_id}"
+
+
+def chat_cooldown(live_id: int, user_id: int) -> str:
+    """Slow-mode cooldown of one user on one live (expires by itself)."""
+    return f"{PREFIX}:chat-slow:{live_id}:{user_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, Index
 from sqlmodel import Field, SQLModel
 
 
@@ -39,6 +39,8 @@ class Live(SQLModel, table=True):
     peak_viewers: int = Field(default=0)
     # The current pin (None when nothing is pinned); history is in live_pins.
     pin_id: int | None = Field(default=None)
+    # Slow mode: a viewer may chat once every this many seconds (0: off).
+    slow_mode_s: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class LiveModerator(SQLModel, table=True):
@@ -104,3 +106,55 @@ class DealClaim(SQLModel, table=True):
     pin_id: int = Field(foreign_key="live_pins.id", primary_key=True)
     buyer_id: int = Field(foreign_key="users.id", primary_key=True)
     quantity: int
+
+
+class ChatMessage(SQLModel, table=True):
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index("ix_chat_live_recent", "live_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    live_id: int = Field(foreign_key="lives.id")
+    user_id: int = Field(foreign_key="users.id")
+    username: str = Field(max_length=32)
+    text: str = Field(max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    deleted_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class LiveMute(SQLModel, table=True):
+    __tablename__ = "live_mutes"
+
+    live_id: int = Field(foreign_key="lives.id", primary_key=True)
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    until: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class LiveBan(SQLModel, table=True):
+    __tablename__ = "live_bans"
+
+    live_id: int = Field(foreign_key="lives.id", primary_key=True)
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class BlockedWord(SQLModel, table=True):
+    __tablename__ = "live_blocked_words"
+
+    live_id: int = Field(foreign_key="lives.id", primary_key=True)
+    word: str = Field(max_length=64, primary_key=True)
+
+
+class ModerationAction(SQLModel, table=True):
+    """The audit log: who did what to whom, when."""
+
+    __tablename__ = "moderation_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    live_id: int = Field(foreign_key="lives.id", index=True)
+    actor_id: int = Field(foreign_key="users.id")
+    actor_name: str = Field(max_length=32)
+    action: str = Field(max_length=32)
+    target_id: int | None = None
+    target_name: str | None = Field(default=None, max_length=32)
+    detail: str = Field(default="{}")  # JSON
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -55,6 +55,29 @@ return total
 """
 
 
+# KEYS[1] bucket hash; ARGV: rate/s, burst. Redis' own clock, so every process agrees.
+_TOKEN_SCRIPT = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local data = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(data[1]) or burst
+local stamp = tonumber(data[2]) or now
+tokens = math.min(burst, tokens + (now - stamp) / 1000 * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+# KEYS[1] cooldown key; ARGV[1] ms. Starts it, or returns the ms left of the running one.
+_COOLDOWN_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
+return redis.call('PTTL', KEYS[1])
+"""
+
+
 class RedisBroker(Broker):
     def __init__(self, url: str, *, reconnect_max_s: float = 2.0) -> None:
         super().__init__()
@@ -159,6 +182,14 @@ class RedisBroker(Broker):
             )  # fmt: skip
         totals = await pipe.execute()
         return {live_id: int(total) for live_id, total in zip(local, totals, strict=True)}
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        wait = await self.redis.eval(_TOKEN_SCRIPT, 1, key, rate, burst)
+        return float(wait)
+
+    async def cooldown(self, key: str, seconds: float) -> float:
+        left = await self.redis.eval(_COOLDOWN_SCRIPT, 1, key, int(seconds * 1000))
+        return max(0.0, int(left) / 1000)
 
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
         ids = list(live_ids)

@@ -20,17 +20,17 @@ from pydantic import ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from app import feed
+from app import chat_actions, feed
 from app.accounts import User
 from app.auth import user_for_token
 from app.errors import ApiError
 from app.http import parse_id
 from app.live_actions import pin_product, unpin_product
-from app.schemas import PinIn
+from app.schemas import ChatIn, DeleteChatIn, MuteIn, PinIn, SlowModeIn, TargetIn
 from app.state import AppState
 from app.wsproto import EXTENSION, DirectWriter
 from checkout.errors import CheckoutError
-from live import lives
+from live import chat, lives, moderation
 from live.errors import LiveError
 from live.frames import Frame
 from live.hub import Viewer
@@ -43,6 +43,7 @@ MAX_FRAME_BYTES = 4096
 CLOSE_BAD_TOKEN = 4401
 CLOSE_UNKNOWN_LIVE = 4404
 CLOSE_TOO_BIG = 1009
+CLOSE_BANNED = moderation.CLOSE_BANNED
 # Client frames: 5 a second sustained, bursts of 20; beyond that refused, one error a second.
 FRAME_RATE, FRAME_BURST = 5.0, 20.0
 
@@ -156,7 +157,8 @@ class Session:
         except ApiError as exc:
             self.error(exc.code, exc.message, **({"fields": exc.fields} if exc.fields else {}))
         except (LiveError, CheckoutError) as exc:
-            self.error(exc.code, exc.message)
+            extra = {"retry_after": exc.data["retry_after"]} if "retry_after" in exc.data else {}
+            self.error(exc.code, exc.message, **extra)
         except ValidationError as exc:
             fields = {
                 ".".join(str(p) for p in err["loc"]) or "frame": err["msg"] for err in exc.errors()
@@ -172,7 +174,7 @@ async def _ping(session: Session, _payload: dict[str, Any]) -> None:
 
 
 async def _pin(session: Session, payload: dict[str, Any]) -> None:
-    body = PinIn.model_validate({k: v for k, v in payload.items() if k != "type"})
+    body = PinIn.model_validate(_fields(payload))
     await pin_product(session.state, session.user, session.viewer.live_id, body)
 
 
@@ -180,17 +182,58 @@ async def _unpin(session: Session, _payload: dict[str, Any]) -> None:
     await unpin_product(session.state, session.user, session.viewer.live_id)
 
 
-async def _not_yet(session: Session, payload: dict[str, Any]) -> None:
-    raise FrameError("unsupported", f"{payload['type']} frames are not available yet")
+def _fields(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "type"}
+
+
+async def _chat(session: Session, payload: dict[str, Any]) -> None:
+    body = ChatIn.model_validate(_fields(payload))
+    await chat_actions.send_chat(session.state, session.user, session.viewer.live_id, body.text)
+
+
+async def _delete_chat(session: Session, payload: dict[str, Any]) -> None:
+    body = DeleteChatIn.model_validate(_fields(payload))
+    await chat_actions.delete_chat(session.state, session.user, session.viewer.live_id, body.id)
+
+
+async def _mute(session: Session, payload: dict[str, Any]) -> None:
+    body = MuteIn.model_validate(_fields(payload))
+    await chat_actions.mute(
+        session.state, session.user, session.viewer.live_id, body.username, body.duration_s
+    )
+
+
+async def _unmute(session: Session, payload: dict[str, Any]) -> None:
+    body = TargetIn.model_validate(_fields(payload))
+    await chat_actions.unmute(session.state, session.user, session.viewer.live_id, body.username)
+
+
+async def _ban(session: Session, payload: dict[str, Any]) -> None:
+    body = TargetIn.model_validate(_fields(payload))
+    await chat_actions.ban(session.state, session.user, session.viewer.live_id, body.username)
+
+
+async def _unban(session: Session, payload: dict[str, Any]) -> None:
+    body = TargetIn.model_validate(_fields(payload))
+    await chat_actions.unban(session.state, session.user, session.viewer.live_id, body.username)
+
+
+async def _slow_mode(session: Session, payload: dict[str, Any]) -> None:
+    body = SlowModeIn.model_validate(_fields(payload))
+    await chat_actions.slow_mode(session.state, session.user, session.viewer.live_id, body.seconds)
 
 
 HANDLERS: dict[str, Handler] = {
     "ping": _ping,
     "pin": _pin,
     "unpin": _unpin,
-    "chat": _not_yet,
-    "delete_chat": _not_yet,
-    "mute": _not_yet,
+    "chat": _chat,
+    "delete_chat": _delete_chat,
+    "mute": _mute,
+    "unmute": _unmute,
+    "ban": _ban,
+    "unban": _unban,
+    "slow_mode": _slow_mode,
 }
 
 
@@ -222,8 +265,12 @@ async def live_socket(websocket: WebSocket) -> None:
         live_id = parse_id(str(websocket.path_params["id"]), "live")
         async with state.db.read() as db_session:
             await lives.get_live(db_session, live_id)
+            banned = user is not None and await chat.is_banned(db_session, live_id, user.uid)
     except (ApiError, LiveError):
         await _close(websocket, CLOSE_UNKNOWN_LIVE, "unknown live")
+        return
+    if banned:
+        await _close(websocket, CLOSE_BANNED, "banned")
         return
 
     sink = _sink_for(websocket)

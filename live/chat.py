@@ -1,0 +1,176 @@
+"""Live chat: who may say what, how often, and what everyone sees.
+
+A message is refused (with an ``error`` frame to its sender only) when the
+sender is anonymous, banned or muted on the live, when its text is empty,
+over 500 characters or has control characters, when it contains a blocked
+word (refused, never shown — not even to its sender — so a blocked list
+cannot be probed by watching one's own screen), when the sender is over the
+rate limit (a token bucket per user per live) or inside the live's slow-mode
+interval. Limits live in the broker, so with Redis they hold across processes.
+The live's creator and moderators are exempt from slow mode, not from rate
+limits.
+
+An accepted message is stored and broadcast as ``chat {id, user, text, at}``
+with a seq; the last 50 undeleted messages ride in every snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from live import keys
+from live.errors import (
+    Banned,
+    BlockedWordUsed,
+    ChatMessageNotFound,
+    ChatRateLimited,
+    InvalidState,
+    InvalidText,
+    LiveNotFound,
+    Muted,
+    SlowModeActive,
+)
+from live.hub import Hub
+from live.log import EventBatch
+from live.models import BlockedWord, ChatMessage, Live, LiveBan, LiveMute, LiveStatus, utcnow
+from live.pins import Actor, iso
+
+MAX_TEXT = 500
+RECENT = 50
+
+
+@dataclass(frozen=True)
+class ChatLimits:
+    """Per user per live: ``rate`` messages a second sustained, bursts of ``burst``."""
+
+    rate: float = 1.0
+    burst: int = 5
+
+
+def clean_text(raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise InvalidText("say something: the message is empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidText(f"messages are at most {MAX_TEXT} characters")
+    if any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in text):
+        raise InvalidText("messages cannot contain control characters")
+    return text
+
+
+def message_view(message: ChatMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "user": {"id": message.user_id, "username": message.username},
+        "text": message.text,
+        "at": iso(message.created_at),
+    }
+
+
+async def recent(session: AsyncSession, live_id: int, limit: int = RECENT) -> list[dict[str, Any]]:
+    """The last ``limit`` undeleted messages, oldest first."""
+    rows = await session.exec(
+        select(ChatMessage)
+        .where(ChatMessage.live_id == live_id, col(ChatMessage.deleted_at).is_(None))
+        .order_by(col(ChatMessage.id).desc())
+        .limit(limit)
+    )
+    return [message_view(m) for m in reversed(rows.all())]
+
+
+async def mute_left(session: AsyncSession, live_id: int, user_id: int) -> float:
+    """Seconds the user stays muted on the live (0 when not muted)."""
+    mute = await session.get(LiveMute, (live_id, user_id))
+    if mute is None:
+        return 0.0
+    until = mute.until if mute.until.tzinfo else mute.until.replace(tzinfo=utcnow().tzinfo)
+    return max(0.0, (until - utcnow()).total_seconds())
+
+
+async def is_banned(session: AsyncSession, live_id: int, user_id: int) -> bool:
+    return await session.get(LiveBan, (live_id, user_id)) is not None
+
+
+async def blocked_words(session: AsyncSession, live_id: int) -> list[str]:
+    rows = await session.exec(
+        select(BlockedWord.word).where(BlockedWord.live_id == live_id).order_by(BlockedWord.word)
+    )
+    return list(rows.all())
+
+
+def contains_blocked(text: str, words: list[str]) -> bool:
+    """Whole words, case-insensitively (so "class" is not caught by "ass")."""
+    if not words:
+        return False
+    pattern = r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b"
+    return re.search(pattern, text.casefold()) is not None
+
+
+async def send(
+    hub: Hub,
+    live_id: int,
+    sender: Actor,
+    raw_text: str,
+    *,
+    limits: ChatLimits,
+    exempt_from_slow_mode: bool = False,
+) -> dict[str, Any]:
+    """Check and broadcast one chat message; returns its data. Raises a LiveError to refuse."""
+    text = clean_text(raw_text)
+    async with hub.sessions.read() as session:
+        live = await session.get(Live, live_id)
+        if live is None:
+            raise LiveNotFound("live not found")
+        if live.status == LiveStatus.ENDED:
+            raise InvalidState("the live has ended: chat is closed")
+        if await is_banned(session, live_id, sender.id):
+            raise Banned("you are banned from this live")
+        left = await mute_left(session, live_id, sender.id)
+        if left > 0:
+            raise Muted(f"you are muted for {left:.0f} more seconds", retry_after=round(left, 1))
+        if contains_blocked(text, await blocked_words(session, live_id)):
+            raise BlockedWordUsed("the message contains a blocked word and was not sent")
+        slow_mode = live.slow_mode_s
+    wait = await hub.broker.take_token(
+        keys.chat_bucket(live_id, sender.id), limits.rate, limits.burst
+    )
+    if wait > 0:
+        raise ChatRateLimited("you are sending messages too fast", retry_after=round(wait, 2))
+    if slow_mode and not exempt_from_slow_mode:
+        left = await hub.broker.cooldown(keys.chat_cooldown(live_id, sender.id), slow_mode)
+        if left > 0:
+            raise SlowModeActive(
+                f"slow mode: one message every {slow_mode} s", retry_after=round(left, 1)
+            )
+    async with hub.transaction() as batch:
+        message = ChatMessage(
+            live_id=live_id, user_id=sender.id, username=sender.username, text=text,
+            created_at=utcnow(),
+        )  # fmt: skip
+        batch.session.add(message)
+        await batch.session.flush()
+        data = message_view(message)
+        await batch.append(live_id, "chat", data)
+    return data
+
+
+async def delete(batch: EventBatch, live_id: int, message_id: int) -> ChatMessage:
+    """Delete a message (once): ``chat_deleted {id}`` to everyone; gone from snapshots."""
+    message = await batch.session.get(ChatMessage, message_id)
+    if message is None or message.live_id != live_id:
+        raise ChatMessageNotFound("no such message on this live", message_id=message_id)
+    result = await batch.session.exec(
+        update(ChatMessage)
+        .where(col(ChatMessage.id) == message_id, col(ChatMessage.deleted_at).is_(None))
+        .values(deleted_at=utcnow())
+    )
+    if result.rowcount == 1:
+        await batch.append(live_id, "chat_deleted", {"id": message_id})
+    return message
