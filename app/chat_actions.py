@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from app import accounts
-from app.accounts import User
+from app.accounts import Role, User
 from app.errors import ApiError
 from app.live_actions import authorize_on_live, live_facts
 from app.permissions import Action, allowed
@@ -35,20 +35,20 @@ async def send_chat(state: AppState, user: User | None, live_id: int, text: str)
                            exempt_from_slow_mode=exempt)  # fmt: skip
 
 
-async def _moderator(state: AppState, user: User | None, live_id: int) -> tuple[Actor, Live]:
-    mod, live = await authorize_on_live(state, user, live_id, Action.MODERATE_LIVE)
-    return actor(mod), live
+async def _moderator(state: AppState, user: User | None, live_id: int) -> tuple[User, Live]:
+    return await authorize_on_live(state, user, live_id, Action.MODERATE_LIVE)
 
 
-async def _target(state: AppState, mod: Actor, live: Live, username: str) -> Actor:
-    """The user a moderation action aims at: 404 unknown; moderators cannot act on each other."""
+async def _target(state: AppState, mod: User, live: Live, username: str) -> Actor:
+    """The user a moderation action aims at: 404 unknown; moderators cannot act on each other
+    (only the live's creator and admins can mute or ban a moderator)."""
     target = None
     if USERNAME_RE.fullmatch(username):
         async with state.db.read() as session:
             target = await accounts.get_by_username(session, username)
     if target is None:
         raise ApiError(404, "user_not_found", "no user with that username")
-    if mod.id != live.creator_id:
+    if mod.id != live.creator_id and mod.role != Role.ADMIN:
         async with state.db.read() as session:
             target_is_mod = await lives.is_moderator(session, live.id or 0, target.uid)
         if target_is_mod:
@@ -59,7 +59,7 @@ async def _target(state: AppState, mod: Actor, live: Live, username: str) -> Act
 async def delete_chat(state: AppState, user: User | None, live_id: int, message_id: int) -> None:
     mod, _live = await _moderator(state, user, live_id)
     async with state.hub.transaction() as batch:
-        await moderation.delete_message(batch, live_id, mod, message_id)
+        await moderation.delete_message(batch, live_id, actor(mod), message_id)
 
 
 async def mute(
@@ -68,7 +68,7 @@ async def mute(
     mod, live = await _moderator(state, user, live_id)
     target = await _target(state, mod, live, username)
     async with state.hub.transaction() as batch:
-        until = await moderation.mute(batch, live_id, mod, target, duration_s)
+        until = await moderation.mute(batch, live_id, actor(mod), target, duration_s)
     return target, until
 
 
@@ -76,14 +76,14 @@ async def unmute(state: AppState, user: User | None, live_id: int, username: str
     mod, live = await _moderator(state, user, live_id)
     target = await _target(state, mod, live, username)
     async with state.hub.transaction() as batch:
-        await moderation.unmute(batch, live_id, mod, target)
+        await moderation.unmute(batch, live_id, actor(mod), target)
 
 
 async def ban(state: AppState, user: User | None, live_id: int, username: str) -> Actor:
     mod, live = await _moderator(state, user, live_id)
     target = await _target(state, mod, live, username)
     async with state.hub.transaction() as batch:
-        await moderation.ban(batch, live_id, mod, target)
+        await moderation.ban(batch, live_id, actor(mod), target)
     await state.hub.kick(target.id, live_id, "banned", moderation.CLOSE_BANNED, BAN_MESSAGE)
     return target
 
@@ -92,10 +92,10 @@ async def unban(state: AppState, user: User | None, live_id: int, username: str)
     mod, live = await _moderator(state, user, live_id)
     target = await _target(state, mod, live, username)
     async with state.hub.transaction() as batch:
-        await moderation.unban(batch, live_id, mod, target)
+        await moderation.unban(batch, live_id, actor(mod), target)
 
 
 async def slow_mode(state: AppState, user: User | None, live_id: int, seconds: int) -> None:
     mod, _live = await _moderator(state, user, live_id)
     async with state.hub.transaction() as batch:
-        await moderation.set_slow_mode(batch, live_id, mod, seconds)
+        await moderation.set_slow_mode(batch, live_id, actor(mod), seconds)

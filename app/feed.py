@@ -88,6 +88,8 @@ async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
             return {"live": None, "pinned": None, "viewers": 0, "recent_chat": [], "seq": 0}, 0
         view = (await live_outs(state, session, [live]))[0]
         recent_chat = await chat.recent(session, live_id)
+    # Count the socket this snapshot is for: it is watching, even if not reported yet.
+    view.viewers = max(view.viewers, state.hub.viewers_of(live_id) + 1)
     data = view.model_dump(mode="json")
     return {
         "live": data,

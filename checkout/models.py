@@ -69,7 +69,8 @@ class Order(SQLModel, table=True):
     buyer_id: int = Field(foreign_key="users.id", index=True)
     product_id: int = Field(foreign_key="products.id", index=True)
     live_id: int | None = Field(default=None, index=True)
-    # The pin whose deal priced this order (None at list price): for per-pin stats.
+    # The pin showing the product on the order's live when it was placed (deal price or
+    # not); None when bought outside a live or while another product was pinned.
     pin_id: int | None = Field(default=None, index=True)
     quantity: int
     unit_price_cents: int

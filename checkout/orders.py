@@ -16,10 +16,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, update
+from sqlalchemy import case, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -216,6 +216,19 @@ async def remember_response(
                col(IdempotencyRecord.key) == req.idempotency_key)
         .values(order_id=order_id, response=response)
     )  # fmt: skip
+
+
+IDEMPOTENCY_TTL = timedelta(hours=48)  # the contract asks for at least 24 hours
+
+
+async def prune_idempotency_keys(
+    session: AsyncSession, older_than: timedelta = IDEMPOTENCY_TTL
+) -> int:
+    """Forget Idempotency-Keys older than ``older_than``; returns how many."""
+    result = await session.exec(
+        delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < utcnow() - older_than)
+    )
+    return int(result.rowcount or 0)
 
 
 async def get_order(session: AsyncSession, order_id: int) -> Order:

@@ -51,9 +51,9 @@ class DealDesk(Protocol):
         """Take ``quantity`` units from the live's running deal on the product, atomically.
 
         None when the product is not pinned on the live; no price when no deal
-        runs for it (the list price applies). Raises
-        ``InsufficientStock`` when the deal has fewer units left, and
-        ``DealLimitExceeded`` past the per-buyer limit. Ends the deal with
+        runs for it (the list price applies). Raises an error with code
+        ``insufficient_stock`` when the deal has fewer units left, and one with
+        ``deal_limit_exceeded`` past the per-buyer limit. Ends the deal with
         ``sold_out`` when this claim takes its last unit.
         """
         ...

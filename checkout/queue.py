@@ -28,7 +28,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from checkout import keys, states
+from checkout import keys, orders, states
 from checkout.models import DeadLetter, Order, OutboxEntry, utcnow
 from checkout.ports import Transactions
 
@@ -95,6 +95,23 @@ class _Loop:
         self._tasks.clear()
 
 
+HOUSEKEEPING_S = 600.0
+
+
+def spawn_housekeeping(loop: _Loop, transactions: Transactions) -> None:
+    """Every ten minutes: forget Idempotency-Keys past their 48 hours."""
+
+    async def step() -> bool:
+        await asyncio.sleep(HOUSEKEEPING_S)
+        async with transactions() as uow:
+            removed = await orders.prune_idempotency_keys(uow.session)
+        if removed:
+            log.info("forgot %d old Idempotency-Keys", removed)
+        return True  # the sleep above paces it
+
+    loop.spawn(step, "livecart-housekeeping")
+
+
 class LocalConsumer(_Loop):
     """In-process consumer for the one-process default (no Redis)."""
 
@@ -105,6 +122,7 @@ class LocalConsumer(_Loop):
 
     async def start(self) -> None:
         self.spawn(self.run_once, "livecart-local-fulfillment")
+        spawn_housekeeping(self, self.transactions)
 
     async def run_once(self) -> bool:
         """Accept one batch; True when there may be more waiting."""
@@ -307,6 +325,7 @@ class StreamQueue(_Loop):
         await self.ensure_group()
         if relay:
             self.spawn(self.relay_once, "livecart-relay")
+            spawn_housekeeping(self, self.transactions)
         if consume:
             self.spawn(self.consume_once, "livecart-consume")
             self.spawn(self.reclaim_once, "livecart-reclaim")

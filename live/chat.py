@@ -16,8 +16,10 @@ with a seq; the last 50 undeleted messages ride in every snapshot.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,8 @@ from live.hub import Hub
 from live.log import EventBatch
 from live.models import BlockedWord, ChatMessage, Live, LiveBan, LiveMute, LiveStatus, utcnow
 from live.pins import Actor, iso
+
+log = logging.getLogger("livecart.chat")
 
 MAX_TEXT = 500
 RECENT = 50
@@ -106,11 +110,22 @@ async def blocked_words(session: AsyncSession, live_id: int) -> list[str]:
 
 
 def contains_blocked(text: str, words: list[str]) -> bool:
-    """Whole words, case-insensitively (so "class" is not caught by "ass")."""
+    """Whole words, case-insensitively (so "class" is not caught by "ass"); a blocked
+    "word" may contain symbols ("$$$"): it must just not touch letters or digits."""
     if not words:
         return False
-    pattern = r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b"
+    pattern = r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)"
     return re.search(pattern, text.casefold()) is not None
+
+
+async def _limit(check: Awaitable[float]) -> float:
+    """A limiter's answer; when the limiter (Redis) is unreachable, let the message through:
+    chat keeps working through a Redis outage, and the per-socket frame limit still holds."""
+    try:
+        return await check
+    except Exception as exc:
+        log.warning("chat limiter unavailable, allowing the message: %r", exc)
+        return 0.0
 
 
 async def send(
@@ -138,13 +153,13 @@ async def send(
         if contains_blocked(text, await blocked_words(session, live_id)):
             raise BlockedWordUsed("the message contains a blocked word and was not sent")
         slow_mode = live.slow_mode_s
-    wait = await hub.broker.take_token(
-        keys.chat_bucket(live_id, sender.id), limits.rate, limits.burst
-    )
+    bucket = keys.chat_bucket(live_id, sender.id)
+    wait = await _limit(hub.broker.take_token(bucket, limits.rate, limits.burst))
     if wait > 0:
         raise ChatRateLimited("you are sending messages too fast", retry_after=round(wait, 2))
     if slow_mode and not exempt_from_slow_mode:
-        left = await hub.broker.cooldown(keys.chat_cooldown(live_id, sender.id), slow_mode)
+        cooldown = keys.chat_cooldown(live_id, sender.id)
+        left = await _limit(hub.broker.cooldown(cooldown, slow_mode))
         if left > 0:
             raise SlowModeActive(
                 f"slow mode: one message every {slow_mode} s", retry_after=round(left, 1)

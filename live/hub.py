@@ -198,10 +198,8 @@ class Hub:
             start = await self._replay(channel, viewer, after) if after is not None else None
             if start is None:
                 data, start = await snapshot()
-                live_viewers = self.viewers_of(viewer.live_id) + 1
-                data = {**data, "viewers": max(int(data.get("viewers", 0)), live_viewers)}
                 if after is not None:
-                    data["recovered"] = False
+                    data = {**data, "recovered": False}
                 viewer.sink.offer(Frame.make("snapshot", viewer.live_id, data))
                 start = await self._catch_up(channel, viewer, start)
             # No await since the last frame offered: nothing can fall in between.

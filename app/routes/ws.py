@@ -203,19 +203,14 @@ async def _mute(session: Session, payload: dict[str, Any]) -> None:
     )
 
 
-async def _unmute(session: Session, payload: dict[str, Any]) -> None:
-    body = TargetIn.model_validate(_fields(payload))
-    await chat_actions.unmute(session.state, session.user, session.viewer.live_id, body.username)
+def _on_user(action: Callable[[AppState, User | None, int, str], Awaitable[object]]) -> Handler:
+    """A handler for frames naming a user: ``{"type", "username"}``."""
 
+    async def handler(session: Session, payload: dict[str, Any]) -> None:
+        body = TargetIn.model_validate(_fields(payload))
+        await action(session.state, session.user, session.viewer.live_id, body.username)
 
-async def _ban(session: Session, payload: dict[str, Any]) -> None:
-    body = TargetIn.model_validate(_fields(payload))
-    await chat_actions.ban(session.state, session.user, session.viewer.live_id, body.username)
-
-
-async def _unban(session: Session, payload: dict[str, Any]) -> None:
-    body = TargetIn.model_validate(_fields(payload))
-    await chat_actions.unban(session.state, session.user, session.viewer.live_id, body.username)
+    return handler
 
 
 async def _slow_mode(session: Session, payload: dict[str, Any]) -> None:
@@ -230,9 +225,9 @@ HANDLERS: dict[str, Handler] = {
     "chat": _chat,
     "delete_chat": _delete_chat,
     "mute": _mute,
-    "unmute": _unmute,
-    "ban": _ban,
-    "unban": _unban,
+    "unmute": _on_user(chat_actions.unmute),
+    "ban": _on_user(chat_actions.ban),
+    "unban": _on_user(chat_actions.unban),
     "slow_mode": _slow_mode,
 }
 
