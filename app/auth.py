@@ -6,6 +6,7 @@ from starlette.requests import HTTPConnection
 
 from app.accounts import User
 from app.errors import ApiError
+from app.schemas import MAX_ID
 from app.state import AppState
 from app.tokens import TokenError
 
@@ -26,8 +27,10 @@ async def user_for_token(state: AppState, token: str) -> User:
         user_id = state.tokens.verify(token)
     except TokenError as exc:
         raise ApiError(401, exc.code, exc.message) from None
-    async with state.db.read() as session:
-        user = await session.get(User, user_id)
+    user = None
+    if 1 <= user_id <= MAX_ID:  # a signed but impossible id must not reach the database
+        async with state.db.read() as session:
+            user = await session.get(User, user_id)
     if user is None:
         raise ApiError(401, "invalid_token", "the token's user no longer exists")
     return user

@@ -1,4 +1,4 @@
-"""The ``livecart`` command: serve, migrate, create-user."""
+"""The ``livecart`` command: serve, demo, migrate, create-user."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import TypeAdapter, ValidationError
 
-from app import accounts, migrate
+from app import accounts, demo, migrate
 from app.accounts import Role
 from app.db import Database
 from app.errors import ApiError
@@ -91,6 +91,11 @@ def _create_user_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_cmd(args: argparse.Namespace) -> int:
+    status = demo.prepare(args)  # seed the demo shop and print its URLs and logins
+    return status or _serve(args)
+
+
 def _worker_cmd(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not settings.redis_url:
@@ -113,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_serve)
+
+    demo_cmd = sub.add_parser(
+        "demo", help="seed a demo creator, products and a running live, print the URLs, serve"
+    )
+    demo_cmd.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    demo_cmd.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    demo_cmd.add_argument("--workers", type=int, default=1)
+    demo_cmd.set_defaults(func=_demo_cmd)
 
     worker = sub.add_parser("worker", help="run a fulfillment worker (needs REDIS_URL)")
     worker.add_argument(

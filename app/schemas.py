@@ -52,10 +52,20 @@ def _url(value: str) -> str:
     return value
 
 
-Text = Annotated[StrictStr, AfterValidator(_storable)]
-Line = Annotated[StrictStr, AfterValidator(_storable), AfterValidator(_single_line)]
-Title = Annotated[Line, Field(min_length=1, max_length=200)]
-Url = Annotated[Line, Field(min_length=1, max_length=2048), AfterValidator(_url)]
+# Length limits come before the content checks, so their messages speak of characters.
+_STORABLE = AfterValidator(_storable)
+_ONE_LINE = AfterValidator(_single_line)
+Title = Annotated[StrictStr, Field(min_length=1, max_length=200), _STORABLE, _ONE_LINE]
+Url = Annotated[
+    StrictStr, Field(min_length=1, max_length=2048), _STORABLE, _ONE_LINE, AfterValidator(_url)
+]
+Description = Annotated[StrictStr, Field(max_length=5000), _STORABLE]
+Reason = Annotated[StrictStr, Field(min_length=1, max_length=500), _STORABLE]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200), _STORABLE, _ONE_LINE]
+City = Annotated[StrictStr, Field(min_length=1, max_length=100), _STORABLE, _ONE_LINE]
+PostalCode = Annotated[StrictStr, Field(min_length=1, max_length=20), _STORABLE, _ONE_LINE]
+Short = Annotated[StrictStr, Field(min_length=1, max_length=64), _STORABLE, _ONE_LINE]
+LoginName = Annotated[StrictStr, Field(max_length=64), _STORABLE, _ONE_LINE]
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_CENTS)]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
@@ -90,7 +100,7 @@ class RegisterIn(RequestBody):
 
 
 class LoginIn(RequestBody):
-    username: Annotated[Line, Field(max_length=64)]
+    username: LoginName
     password: Annotated[StrictStr, Field(max_length=1024)]
 
 
@@ -114,7 +124,7 @@ class AuthOut(BaseModel):
 
 class ProductIn(RequestBody):
     title: Title
-    description: Annotated[Text, Field(max_length=5000)] = ""
+    description: Description = ""
     price_cents: Cents
     currency: Currency = "USD"
     stock: Stock
@@ -124,7 +134,7 @@ class ProductIn(RequestBody):
 
 class ProductPatch(RequestBody):
     title: Title | None = None
-    description: Annotated[Text, Field(max_length=5000)] | None = None
+    description: Description | None = None
     price_cents: Cents | None = None
     currency: Currency | None = None
     stock: Stock | None = None
@@ -292,10 +302,10 @@ MAX_ORDER_QUANTITY = 1000
 
 
 class ShippingIn(RequestBody):
-    name: Annotated[Line, Field(min_length=1, max_length=200)]
-    line1: Annotated[Line, Field(min_length=1, max_length=200)]
-    city: Annotated[Line, Field(min_length=1, max_length=100)]
-    postal_code: Annotated[Line, Field(min_length=1, max_length=20)]
+    name: Name
+    line1: Name
+    city: City
+    postal_code: PostalCode
     country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$")]
 
 
@@ -344,13 +354,13 @@ class OrderList(BaseModel):
 
 
 class ReturnIn(RequestBody):
-    reason: Annotated[Text, Field(min_length=1, max_length=500)]
+    reason: Reason
 
 
 class TransitionIn(RequestBody):
     to: Annotated[StrictStr, Field(max_length=32)]
-    carrier: Annotated[Line, Field(min_length=1, max_length=64)] | None = None
-    tracking_number: Annotated[Line, Field(min_length=1, max_length=64)] | None = None
+    carrier: Short | None = None
+    tracking_number: Short | None = None
 
 
 class DeadLetterOut(BaseModel):
@@ -396,7 +406,7 @@ class SlowModeIn(RequestBody):
 
 
 class BlockedWordsIn(RequestBody):
-    words: Annotated[list[Annotated[Line, Field(min_length=1, max_length=64)]],
+    words: Annotated[list[Short],
                      Field(max_length=500)]  # fmt: skip
 
 
