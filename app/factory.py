@@ -40,6 +40,7 @@ from checkout.queue import LocalConsumer, StreamQueue
 from live.backends import broker_for
 from live.clock import DealClock
 from live.hub import Hub
+from live.redis_broker import redis_client
 
 log = logging.getLogger("livecart")
 
@@ -98,7 +99,7 @@ def create_app(settings: Settings, *, middleware: list[Middleware] | None = None
             stack.push_async_callback(db.dispose)
             await migrate.upgrade(db.engine)
             if settings.redis_url:
-                redis = Redis.from_url(settings.redis_url)
+                redis = redis_client(settings.redis_url)
                 stack.push_async_callback(redis.aclose)
             hub = Hub(
                 broker_for(settings.redis_url), db, presence_interval=settings.presence_interval_s

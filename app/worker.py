@@ -14,7 +14,6 @@ import contextlib
 import logging
 import signal
 
-from redis.asyncio import Redis
 from sqlmodel import col, select
 
 from app import commerce, migrate
@@ -28,6 +27,7 @@ from checkout.ports import PaymentProvider
 from checkout.queue import StreamQueue
 from live.backends import broker_for
 from live.hub import Hub
+from live.redis_broker import redis_client
 
 log = logging.getLogger("livecart.worker")
 
@@ -83,7 +83,7 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     db = Database.from_url(settings.database_url)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     hub = Hub(broker_for(settings.redis_url), db)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)

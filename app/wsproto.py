@@ -27,21 +27,26 @@ DEFAULT_HIGH_WATER = 512 * 1024
 class DirectWriter:
     """Writes whole, pre-encoded server frames to one connection without awaiting."""
 
-    __slots__ = ("_proto", "high_water")
+    __slots__ = ("_proto", "high_water")  # one per connection: keep it small
 
     def __init__(self, proto: WebSocketsSansIOProtocol, high_water: int) -> None:
         self._proto = proto
         self.high_water = high_water
 
-    def write(self, data: bytes) -> bool:
-        """Write ``data``; ``False`` when the peer is too far behind. A closed peer is a no-op."""
+    def write(self, data: bytes, *, force: bool = False) -> bool:
+        """Write ``data``; ``False`` when the peer is ``high_water`` bytes behind (never when
+        ``force``). A closed peer is a no-op."""
         proto = self._proto
         if proto.close_sent or proto.disconnected or proto.transport.is_closing():
             return True
-        if proto.transport.get_write_buffer_size() > self.high_water:
+        if not force and proto.transport.get_write_buffer_size() > self.high_water:
             return False
         proto.transport.write(data)
         return True
+
+    def buffered(self) -> int:
+        """Bytes written but not yet handed to the kernel."""
+        return self._proto.transport.get_write_buffer_size()
 
 
 class LivecartWebSocketProtocol(WebSocketsSansIOProtocol):

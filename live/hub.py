@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from live import keys, log
@@ -37,6 +37,7 @@ from live.sinks import CLOSE_EVICTED, Sink
 
 logger = logging.getLogger("livecart.hub")
 
+HEAD_CHECK_S = 2.0  # how often each process compares its channels with the log's head
 RING_SIZE = 1024  # recent frames kept per live in memory, for joins and resumes
 GAP_WAIT_S = 0.2  # how long a frame that arrived early waits for the missing one
 REPLAY_LIMIT = 2_000  # frames fetched from the log per query
@@ -106,6 +107,7 @@ class Hub:
         self.broker.on_reconnect = self._on_reconnect
         await self.broker.start()
         self._presence_task = asyncio.create_task(self._presence_loop(), name="livecart-presence")
+        self._spawn(self._head_loop(), "livecart-log-head")
 
     async def stop(self) -> None:
         tasks = [t for t in [self._presence_task, *self._tasks] if t is not None]
@@ -200,7 +202,7 @@ class Hub:
                 data, start = await snapshot()
                 if after is not None:
                     data = {**data, "recovered": False}
-                viewer.sink.offer(Frame.make("snapshot", viewer.live_id, data))
+                viewer.sink.offer(Frame.make("snapshot", viewer.live_id, data), backlog=True)
                 start = await self._catch_up(channel, viewer, start)
             # No await since the last frame offered: nothing can fall in between.
             viewer.floor = start
@@ -229,10 +231,11 @@ class Hub:
         reached = after
         for frame in frames:
             if frame.seq is not None and frame.seq > reached:
-                viewer.sink.offer(frame)
+                viewer.sink.offer(frame, backlog=True)
                 reached = frame.seq
         reached = await self._catch_up(channel, viewer, reached)
-        viewer.sink.offer(Frame.make("resumed", channel.live_id, {"from": after, "to": reached}))
+        resumed = Frame.make("resumed", channel.live_id, {"from": after, "to": reached})
+        viewer.sink.offer(resumed, backlog=True)
         return reached
 
     def _from_ring(self, channel: _Channel, after: int) -> list[Frame] | None:
@@ -258,7 +261,7 @@ class Hub:
                     frames = await log.events_after(session, channel.live_id, start, REPLAY_LIMIT)
             for frame in frames:
                 if frame.seq is not None and frame.seq == start + 1:
-                    viewer.sink.offer(frame)
+                    viewer.sink.offer(frame, backlog=True)
                     start = frame.seq
             if not frames:
                 break
@@ -446,6 +449,34 @@ class Hub:
         for channel in list(self._channels.values()):
             if channel.gap_task is None and channel.delivered >= 0:
                 channel.gap_task = asyncio.create_task(self._fill_gap(channel, wait=False))
+
+    async def _head_loop(self) -> None:
+        """Safety net for frames the broker never carried (a publish that failed while
+        Redis was away, with nothing after it to reveal the gap): every few seconds,
+        compare each channel with the log's head and refill what is missing."""
+        while True:
+            await asyncio.sleep(HEAD_CHECK_S)
+            try:
+                await self.check_heads()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("log head check failed: %r", exc)
+
+    async def check_heads(self) -> None:
+        channels = [ch for ch in self._channels.values() if ch.delivered >= 0]
+        if not channels:
+            return
+        async with self.sessions.read() as session:
+            rows = await session.exec(
+                select(Live.id, Live.last_seq).where(
+                    col(Live.id).in_([c.live_id for c in channels])
+                )
+            )
+            heads = dict(rows.all())
+        for channel in channels:
+            if heads.get(channel.live_id, 0) > channel.delivered:
+                self._retry_gap(channel)
 
     # ---- presence
 

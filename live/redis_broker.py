@@ -17,7 +17,11 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from live import keys
 from live.broker import Broker
@@ -78,6 +82,19 @@ return redis.call('PTTL', KEYS[1])
 """
 
 
+def redis_client(url: str) -> Redis:
+    """A client that retries a command on a dropped connection (say, after Redis restarted:
+    pooled connections are dead, and the first command on each would otherwise fail)."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=10,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
 class RedisBroker(Broker):
     def __init__(self, url: str, *, reconnect_max_s: float = 2.0) -> None:
         super().__init__()
@@ -97,9 +114,7 @@ class RedisBroker(Broker):
         return self._redis
 
     async def start(self) -> None:
-        self._redis = Redis.from_url(
-            self.url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
-        )
+        self._redis = redis_client(self.url)
         self._reader = asyncio.create_task(self._read_forever(), name="livecart-redis-reader")
 
     async def close(self) -> None:

@@ -23,8 +23,13 @@ CLOSE_EVICTED = 4408
 
 
 class Sink(Protocol):
-    def offer(self, frame: Frame) -> bool:
-        """Queue ``frame`` for sending; ``False`` means the viewer's buffer is full."""
+    def offer(self, frame: Frame, *, backlog: bool = False) -> bool:
+        """Queue ``frame`` for sending; ``False`` means the viewer's buffer is full.
+
+        ``backlog`` frames (a snapshot, a replay, ``resumed``) bring a joining viewer
+        up to date: they are always accepted and do not count against the limit, so
+        a resume of a thousand missed events is never cut short.
+        """
         ...
 
     def close(self, code: int, reason: str = "") -> None:
@@ -40,7 +45,8 @@ class QueuedSink:
     """A bounded queue of frames drained by one writer task per connection.
 
     Works with any ASGI server: the writer awaits the server's ``send``. At most
-    ``max_frames`` frames wait; one more and ``offer`` answers ``False``.
+    ``max_frames`` live frames wait (besides any backlog); one more and ``offer``
+    answers ``False``.
     """
 
     def __init__(self, send: SendText, close: CloseSocket, *, max_frames: int = 256) -> None:
@@ -48,14 +54,17 @@ class QueuedSink:
         self._close = close
         self._max = max_frames
         self._queue: deque[Frame] = deque()
+        self._backlog = 0  # backlog frames at the head of the queue
         self._wake = asyncio.Event()
         self._closing: tuple[int, str] | None = None
         self._task = asyncio.create_task(self._run(), name="livecart-sink")
 
-    def offer(self, frame: Frame) -> bool:
+    def offer(self, frame: Frame, *, backlog: bool = False) -> bool:
         if self._closing is not None:
             return True  # already going away: nothing more to say to it
-        if len(self._queue) >= self._max:
+        if backlog:
+            self._backlog += 1
+        elif len(self._queue) - self._backlog >= self._max:
             return False
         self._queue.append(frame)
         self._wake.set()
@@ -65,6 +74,7 @@ class QueuedSink:
         if self._closing is None:
             self._closing = (code, reason)
             self._queue.clear()
+            self._backlog = 0
             self._wake.set()
 
     async def _run(self) -> None:
@@ -73,7 +83,10 @@ class QueuedSink:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._queue and self._closing is None:
-                    await self._send(self._queue.popleft().text)
+                    frame = self._queue.popleft()
+                    if self._backlog:
+                        self._backlog -= 1
+                    await self._send(frame.text)
                 if self._closing is not None:
                     await self._close(*self._closing)
                     return

@@ -55,9 +55,21 @@ class DirectSink:
         self._writer = writer
         self._websocket = websocket
         self._close_task: asyncio.Task[None] | None = None
+        # Backlog bytes (snapshot, replay) still buffered: not held against the viewer.
+        self._grace = 0
 
-    def offer(self, frame: Frame) -> bool:
-        return True if self._close_task is not None else self._writer.write(frame.wire)
+    def offer(self, frame: Frame, *, backlog: bool = False) -> bool:
+        if self._close_task is not None:
+            return True
+        if backlog:
+            self._writer.write(frame.wire, force=True)
+            self._grace = self._writer.buffered()
+            return True
+        buffered = self._writer.buffered()
+        self._grace = min(self._grace, buffered)  # shrinks as the backlog drains
+        if buffered - self._grace > self._writer.high_water:
+            return False  # behind by more than the allowance, besides its backlog
+        return self._writer.write(frame.wire, force=True)
 
     def close(self, code: int, reason: str = "") -> None:
         if self._close_task is None:
