@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 
 from live.ratelimit import TokenBucket
 
+COOLDOWN_MAX_S = 3600  # the longest slow-mode interval a live can set
+
 MessageHandler = Callable[[str, str], None]
 """Called with (channel, message) on the event loop for every received message."""
 
@@ -68,7 +70,9 @@ class Broker(ABC):
 
     @abstractmethod
     async def cooldown(self, key: str, seconds: float) -> float:
-        """Start a cooldown of ``seconds`` unless one runs: 0.0 if started, else seconds left."""
+        """Slow mode: 0.0 and remember now, unless the last time for ``key`` was less than
+        ``seconds`` ago — then the seconds left. ``seconds`` is read at each call, so a
+        changed interval applies at once. Remembered for at most ``COOLDOWN_MAX_S``."""
 
 
 class MemoryBroker(Broker):
@@ -112,11 +116,11 @@ class MemoryBroker(Broker):
 
     async def cooldown(self, key: str, seconds: float) -> float:
         now = time.monotonic()
-        until = self._cooldowns.get(key, 0.0)
-        if until > now:
-            return until - now
+        last = self._cooldowns.get(key)
+        if last is not None and now - last < seconds:
+            return seconds - (now - last)
         self._prune()
-        self._cooldowns[key] = now + seconds
+        self._cooldowns[key] = now
         return 0.0
 
     def _prune(self) -> None:
@@ -124,5 +128,5 @@ class MemoryBroker(Broker):
         if len(self._buckets) + len(self._cooldowns) < 10_000:
             return
         now = time.monotonic()
-        self._cooldowns = {k: t for k, t in self._cooldowns.items() if t > now}
+        self._cooldowns = {k: t for k, t in self._cooldowns.items() if now - t < COOLDOWN_MAX_S}
         self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < b.burst - 1e-9}

@@ -17,6 +17,7 @@ with a seq; the last 50 undeleted messages ride in every snapshot.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import unicodedata
 from collections.abc import Awaitable
@@ -118,6 +119,11 @@ def contains_blocked(text: str, words: list[str]) -> bool:
     return re.search(pattern, text.casefold()) is not None
 
 
+def retry_after(seconds: float) -> float:
+    """Seconds to wait, rounded up to 1/100 s and never 0: retrying earlier is refused."""
+    return max(0.01, math.ceil(seconds * 100) / 100)
+
+
 async def _limit(check: Awaitable[float]) -> float:
     """A limiter's answer; when the limiter (Redis) is unreachable, let the message through:
     chat keeps working through a Redis outage, and the per-socket frame limit still holds."""
@@ -149,20 +155,20 @@ async def send(
             raise Banned("you are banned from this live")
         left = await mute_left(session, live_id, sender.id)
         if left > 0:
-            raise Muted(f"you are muted for {left:.0f} more seconds", retry_after=round(left, 1))
+            raise Muted(f"you are muted for {left:.0f} more seconds", retry_after=retry_after(left))
         if contains_blocked(text, await blocked_words(session, live_id)):
             raise BlockedWordUsed("the message contains a blocked word and was not sent")
         slow_mode = live.slow_mode_s
     bucket = keys.chat_bucket(live_id, sender.id)
     wait = await _limit(hub.broker.take_token(bucket, limits.rate, limits.burst))
     if wait > 0:
-        raise ChatRateLimited("you are sending messages too fast", retry_after=round(wait, 2))
+        raise ChatRateLimited("you are sending messages too fast", retry_after=retry_after(wait))
     if slow_mode and not exempt_from_slow_mode:
         cooldown = keys.chat_cooldown(live_id, sender.id)
         left = await _limit(hub.broker.cooldown(cooldown, slow_mode))
         if left > 0:
             raise SlowModeActive(
-                f"slow mode: one message every {slow_mode} s", retry_after=round(left, 1)
+                f"slow mode: one message every {slow_mode} s", retry_after=retry_after(left)
             )
     async with hub.transaction() as batch:
         message = ChatMessage(

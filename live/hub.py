@@ -361,8 +361,10 @@ class Hub:
             frame = Frame(text)
             close = _close_instruction(text)
             for viewer in list(self._by_user.get(int(ident), ())):
+                if close is not None and close[0] != viewer.live_id:
+                    continue  # a kick from another live: not for this socket
                 self._offer(viewer, frame)
-                if close is not None and close[0] == viewer.live_id:
+                if close is not None:
                     self.evict(viewer, close[1])
 
     def _accept(self, channel: _Channel, frame: Frame) -> None:

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from live import keys
-from live.broker import Broker
+from live.broker import COOLDOWN_MAX_S, Broker
 
 log = logging.getLogger("livecart.broker")
 
@@ -75,10 +75,16 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return tostring(wait)
 """
 
-# KEYS[1] cooldown key; ARGV[1] ms. Starts it, or returns the ms left of the running one.
+# KEYS[1] holds the last time (ms, Redis clock); ARGV: interval ms, memory ms.
+# Returns the ms left of the interval, or 0 after recording now.
 _COOLDOWN_SCRIPT = """
-if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
-return redis.call('PTTL', KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('GET', KEYS[1]))
+local interval = tonumber(ARGV[1])
+if last and now - last < interval then return interval - (now - last) end
+redis.call('SET', KEYS[1], now, 'PX', ARGV[2])
+return 0
 """
 
 
@@ -203,7 +209,9 @@ class RedisBroker(Broker):
         return float(wait)
 
     async def cooldown(self, key: str, seconds: float) -> float:
-        left = await self.redis.eval(_COOLDOWN_SCRIPT, 1, key, int(seconds * 1000))
+        left = await self.redis.eval(
+            _COOLDOWN_SCRIPT, 1, key, int(seconds * 1000), COOLDOWN_MAX_S * 1000
+        )
         return max(0.0, int(left) / 1000)
 
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:

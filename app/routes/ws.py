@@ -31,6 +31,7 @@ from app.state import AppState
 from app.wsproto import EXTENSION, DirectWriter
 from checkout.errors import CheckoutError
 from live import chat, lives, moderation
+from live.chat import retry_after
 from live.errors import LiveError
 from live.frames import Frame
 from live.hub import Viewer
@@ -145,7 +146,7 @@ class Session:
         now = asyncio.get_running_loop().time()
         if now - self._last_throttle_error >= 1.0:
             self._last_throttle_error = now
-            self.error("rate_limited", "too many frames; slow down", retry_after=round(wait, 3))
+            self.error("rate_limited", "too many frames; slow down", retry_after=retry_after(wait))
 
     async def handle(self, raw: bytes, *, is_text: bool) -> None:
         try:
@@ -249,6 +250,11 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
         await websocket.close(code, reason)
 
 
+async def _banned_meanwhile(state: AppState, live_id: int, user: User) -> bool:
+    async with state.db.read() as session:
+        return await chat.is_banned(session, live_id, user.uid)
+
+
 def _parse_after(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -290,6 +296,11 @@ async def live_socket(websocket: WebSocket) -> None:
             after = None
             session.error("invalid_after", "after must be a non-negative integer seq")
         await state.hub.join(viewer, after, lambda: feed.snapshot(state, live_id))
+        if user is not None and await _banned_meanwhile(state, live_id, user):
+            # A ban committed while we joined: its kick may have missed this socket.
+            state.hub.leave(viewer)
+            await _close(websocket, CLOSE_BANNED, "banned")
+            return
         await session.run()
     finally:
         state.hub.leave(viewer)

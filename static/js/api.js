@@ -1,0 +1,117 @@
+// fetch + sign-in for the livecart REST API. The token lives in localStorage
+// and goes out as "Authorization: Bearer"; the API's error shape becomes ApiError.
+
+const TOKEN_KEY = "livecart.token";
+const USER_KEY = "livecart.user";
+
+export class ApiError extends Error {
+  constructor(status, code, message, fields = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fields = fields;
+  }
+}
+
+/** {token, user} of the signed-in user, or {token: null, user: null}. */
+export function currentSession() {
+  try {
+    const token = localStorage.getItem(TOKEN_KEY);
+    const user = JSON.parse(localStorage.getItem(USER_KEY) || "null");
+    return token && user ? { token, user } : { token: null, user: null };
+  } catch {
+    return { token: null, user: null };
+  }
+}
+
+export function saveSession({ token, user }) {
+  localStorage.setItem(TOKEN_KEY, token);
+  localStorage.setItem(USER_KEY, JSON.stringify(user));
+}
+
+export function signOut() {
+  localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(USER_KEY);
+}
+
+/**
+ * Call the API. Returns the parsed JSON body (null for 204); throws ApiError.
+ * A stale token (401 invalid_token / token_expired) signs the user out, and a
+ * GET is retried once anonymously so public pages keep working.
+ */
+export async function api(path, { method = "GET", body, headers = {}, auth = true } = {}) {
+  const { token } = currentSession();
+  const sent = { Accept: "application/json", ...headers };
+  if (auth && token) sent.Authorization = `Bearer ${token}`;
+  if (body !== undefined) sent["Content-Type"] = "application/json";
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method,
+      headers: sent,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "The server cannot be reached. Try again.");
+  }
+  if (resp.status === 204) return null;
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch {
+    data = null;
+  }
+  if (resp.ok) return data;
+  const err = (data && data.error) || {};
+  const code = err.code || `http_${resp.status}`;
+  if (resp.status === 401 && token && (code === "invalid_token" || code === "token_expired")) {
+    signOut();
+    if (method === "GET") return api(path, { method, headers, auth: false });
+  }
+  throw new ApiError(resp.status, code, err.message || resp.statusText, err.fields || null);
+}
+
+/** A human sentence for an ApiError, naming the bad fields if any. */
+export function describe(error) {
+  if (!(error instanceof ApiError)) return "Something went wrong. Try again.";
+  if (error.fields) {
+    const parts = Object.entries(error.fields).map(([k, v]) => `${k.replaceAll("_", " ")}: ${v}`);
+    return `${error.message} (${parts.join("; ")})`;
+  }
+  return error.message;
+}
+
+export async function signIn(username, password) {
+  const result = await api("/api/auth/login", {
+    method: "POST",
+    body: { username, password },
+    auth: false,
+  });
+  saveSession(result);
+  return result.user;
+}
+
+export async function register(username, password, role) {
+  const result = await api("/api/auth/register", {
+    method: "POST",
+    body: { username, password, role },
+    auth: false,
+  });
+  saveSession(result);
+  return result.user;
+}
+
+/** ws:// or wss:// URL on this origin. */
+export function socketUrl(path, params = {}) {
+  const url = new URL(path, location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") url.searchParams.set(key, value);
+  }
+  return url.toString();
+}
+
+/** The numeric id at the end of /live/{id} or /studio/{id}. */
+export function pageId() {
+  return decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+}

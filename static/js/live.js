@@ -1,0 +1,179 @@
+// /live/{id}: the viewer page. Everything live arrives over the socket; the
+// page never reloads to show a pin, a stock change, an order status or chat.
+
+import { api, currentSession, pageId } from "./api.js";
+import { mountHeader, openSignIn } from "./auth.js";
+import { openBuy } from "./buy.js";
+import { ProductCard } from "./card.js";
+import { Chat } from "./chat.js";
+import { $, h, label, replace, toast } from "./dom.js";
+import { OrderTracker } from "./orders.js";
+import { LiveSocket } from "./socket.js";
+
+const POSTER = "/static/img/poster.svg";
+const liveId = pageId();
+const user = mountHeader();
+const { token } = currentSession();
+const signIn = (reason) => openSignIn({ reason });
+
+const socket = new LiveSocket(liveId, {
+  token,
+  onSnapshot: applySnapshot,
+  onEvent: applyEvent,
+  onFrame: applyFrame,
+  onStatus: showStatus,
+});
+const card = new ProductCard($("#card"), {
+  serverNow: () => socket.serverNow(),
+  onBuy: buy,
+});
+const chat = new Chat($("#chat"), {
+  socket,
+  user,
+  onSignIn: () => signIn("Sign in to chat."),
+});
+const orders = new OrderTracker($("#orders-panel"), $("#orders"));
+let live = null;
+let streamUrl;
+
+function applySnapshot(data) {
+  live = data.live;
+  if (!live) return;
+  document.title = `${live.title} — livecart`;
+  $("#live-title").textContent = live.title;
+  chat.creatorId = live.creator_id;
+  setStatus(live.status);
+  setStream(live.stream_url);
+  setViewers(data.viewers);
+  card.set(data.pinned);
+  chat.reset(data.recent_chat || []);
+  if (typeof data.slow_mode === "number") chat.setSlowMode(data.slow_mode);
+  if (data.recovered === false) toast("Reconnected. The page is up to date again.");
+}
+
+function applyEvent(frame) {
+  const d = frame.data;
+  switch (frame.type) {
+    case "pinned":
+      card.set(d);
+      break;
+    case "unpinned":
+      if (card.product?.id === d.product_id) card.set(null);
+      break;
+    case "stock":
+      card.stock(d);
+      break;
+    case "deal_ended":
+      card.dealEnded(d);
+      break;
+    case "live_started":
+      setStatus("live");
+      break;
+    case "live_ended":
+      setStatus("ended");
+      break;
+    case "chat":
+      chat.add(d);
+      break;
+    case "chat_deleted":
+      chat.remove(d.id);
+      break;
+    case "slow_mode":
+      chat.setSlowMode(d.seconds);
+      break;
+    default:
+      break; // the protocol grows: unknown events are ignored
+  }
+}
+
+function applyFrame(frame) {
+  if (frame.type === "viewers") setViewers(frame.data.count);
+  else if (frame.type === "order") orders.update(frame.data.order);
+  else if (frame.type === "error" && !chat.error(frame.data)) {
+    toast(frame.data.message, { kind: "warn" });
+  }
+}
+
+let wasLive = false;
+
+function showStatus(status) {
+  const banner = $("#banner");
+  const messages = {
+    reconnecting: "Connection lost. Reconnecting…",
+    offline: "You are offline. We will reconnect when the network is back.",
+    gone: "This live does not exist.",
+  };
+  if (status === "live") {
+    if (!banner.hidden && wasLive) toast("Back online.", { kind: "ok" });
+    banner.hidden = true;
+    wasLive = true;
+    return;
+  }
+  if (status === "banned") {
+    chat.error({ code: "banned" });
+    chat.input.disabled = true;
+    return;
+  }
+  if (status === "connecting" || status === "unauthorized") return; // anonymous from now on
+  const text = messages[status];
+  if (!text) return;
+  banner.textContent = text;
+  banner.hidden = false;
+  banner.dataset.state = status;
+  if (status === "gone") $("#live-title").textContent = "Live not found";
+}
+
+function setStatus(status) {
+  const badge = $("#live-status");
+  badge.textContent = status === "live" ? "LIVE" : label(status);
+  badge.className = `badge badge-${status}`;
+  $("#ended-note").hidden = status !== "ended";
+  if (live) live.status = status;
+}
+
+function setViewers(count) {
+  $("#viewers").textContent = `${count} watching`;
+}
+
+function setStream(url) {
+  if (url === streamUrl) return;
+  streamUrl = url;
+  const poster = () =>
+    h("img", { src: POSTER, alt: "The stream has no video right now", class: "stream-poster" });
+  if (!url) {
+    replace($("#stream"), poster());
+    return;
+  }
+  const video = h("video", {
+    src: url,
+    poster: POSTER,
+    autoplay: true,
+    muted: true,
+    playsInline: true,
+    controls: true,
+    "aria-label": "Live stream",
+  });
+  video.addEventListener("error", () => {
+    replace($("#stream"), poster(), h("p", { class: "stream-note" }, "The stream cannot be played here."));
+  });
+  replace($("#stream"), video);
+}
+
+function buy(theCard) {
+  if (!currentSession().user) {
+    signIn("Sign in to buy. It takes a few seconds to create an account.");
+    return;
+  }
+  openBuy(theCard, {
+    liveId,
+    onOrder: (order) => orders.update(order),
+    onSignIn: () => signIn("Your session expired. Sign in again to buy."),
+  });
+}
+
+if (user) {
+  api("/api/orders?limit=50")
+    .then(({ orders: mine }) => orders.seed(mine.filter((o) => String(o.live_id) === String(liveId))))
+    .catch(() => {});
+}
+socket.start();
