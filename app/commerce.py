@@ -72,12 +72,14 @@ class LiveAnnouncer:
             self.changed[order.id] = order
 
     async def flush(self, session: AsyncSession) -> None:
-        """Send each changed order to its buyer's sockets (after the commit)."""
+        """Send each changed order to its buyer's sockets (after the commit), as read now
+        from ``session`` (one consistent moment): status and history always agree."""
         if not self.changed:
             return
-        found = list(self.changed.values())
+        ids = list(self.changed)
         self.changed = {}
-        history = await orders.histories(session, [o.id for o in found if o.id is not None])
+        found = await orders.orders_by_id(session, ids)
+        history = await orders.histories(session, ids)
         for order in found:
             view = orders.order_view(order, history.get(order.id or 0, []))
             frame = Frame.make("order", order.live_id, {"order": view})
@@ -112,5 +114,6 @@ async def transaction(hub: Hub) -> AsyncIterator[CommerceUnit]:
     async with hub.transaction() as batch:
         unit = CommerceUnit(batch.session, LiveAnnouncer(batch, hub), LiveDealDesk(batch))
         yield unit
-    async with hub.sessions.read() as session:
-        await unit.announcer.flush(session)
+    if unit.announcer.changed:
+        async with hub.sessions.snapshot() as session:
+            await unit.announcer.flush(session)

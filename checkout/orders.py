@@ -255,6 +255,17 @@ async def list_orders(
     return (await session.exec(query)).all()
 
 
+async def orders_by_id(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[Order]:
+    if not order_ids:
+        return []
+    query = (
+        select(Order)
+        .where(col(Order.id).in_(list(order_ids)))
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(query)).all()
+
+
 async def histories(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, list[OrderEvent]]:
     if not order_ids:
         return {}

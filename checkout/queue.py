@@ -175,6 +175,8 @@ class StreamQueue(_Loop):
 
     async def relay_once(self) -> bool:
         """Move unfinished outbox rows that are not (recently) on the stream onto it."""
+        if not await self.redis.exists(keys.ORDERS_EPOCH):
+            await self._recover_lost_stream()
         now = utcnow()
         async with self.transactions() as uow:
             due = (
@@ -308,8 +310,10 @@ class StreamQueue(_Loop):
             log.warning("moved %d queue entries to the dead letters", len(entries))
 
     async def _recover_lost_stream(self) -> None:
-        """Redis lost the group (restarted without persistence): recreate, re-relay everything."""
-        log.warning("fulfillment stream or group missing; recreating and re-relaying the outbox")
+        """Redis started empty (first run, or restarted without persistence): recreate the
+        group and put every unfinished order back on the stream. Duplicates are harmless:
+        acceptance is idempotent."""
+        log.warning("fulfillment stream new or lost; (re)creating it and re-relaying the outbox")
         await self.ensure_group()
         async with self.transactions() as uow:
             await uow.session.exec(
@@ -317,12 +321,28 @@ class StreamQueue(_Loop):
                 .where(col(OutboxEntry.done_at).is_(None))
                 .values(relayed_at=None)
             )
+        await self.redis.set(keys.ORDERS_EPOCH, self.consumer)
+        self.poke()
+
+    async def unmark(self, order_ids: Sequence[int]) -> None:
+        """These orders did not reach the stream after all: let the relay take them."""
+        async with self.transactions() as uow:
+            await uow.session.exec(
+                update(OutboxEntry)
+                .where(col(OutboxEntry.order_id).in_(list(order_ids)),
+                       col(OutboxEntry.done_at).is_(None))
+                .values(relayed_at=None)
+            )  # fmt: skip
         self.poke()
 
     # ---- running
 
     async def start(self, *, relay: bool = True, consume: bool = True) -> None:
-        await self.ensure_group()
+        """Start the loops. Redis may be down now: they retry until it answers."""
+        try:
+            await self.ensure_group()
+        except (RedisError, OSError) as exc:
+            log.warning("fulfillment stream not ready yet (%r); will retry", exc)
         if relay:
             self.spawn(self.relay_once, "livecart-relay")
             spawn_housekeeping(self, self.transactions)

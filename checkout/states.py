@@ -20,9 +20,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from checkout.errors import InvalidTransition, TrackingRequired
+from checkout.errors import InvalidTransition, OrderNotFound, TrackingRequired
 from checkout.models import Order, OrderEvent, OrderStatus, OutboxEntry, PaymentStatus, utcnow
-from checkout.orders import get_order, move_stock
+from checkout.orders import move_stock
 from checkout.ports import Announcer, DealDesk, PaymentProvider
 
 S = OrderStatus
@@ -45,6 +45,19 @@ QUEUE_ONLY = frozenset({S.ACCEPTED})
 CANCELLABLE = frozenset(s for s, nexts in TRANSITIONS.items() if S.CANCELLED in nexts)
 RESTOCKING = frozenset({S.CANCELLED, S.RETURNED})
 QUEUE_ACTOR = "fulfillment"
+
+
+async def lock_order(session: AsyncSession, order_id: int) -> Order:
+    query = (
+        select(Order)
+        .where(col(Order.id) == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    order = (await session.exec(query)).first()
+    if order is None:
+        raise OrderNotFound("order not found", order_id=order_id)
+    return order
 
 
 def allowed_next(status: str) -> list[str]:
@@ -72,8 +85,12 @@ async def transition(
     return_reason: str | None = None,
     only_from: frozenset[OrderStatus] | None = None,
 ) -> Order:
-    """Move one order to ``to``; ``InvalidTransition`` (409) when its status does not allow it."""
-    order = await get_order(session, order_id)
+    """Move one order to ``to``; ``InvalidTransition`` (409) when its status does not allow it.
+
+    The order's row is locked first (PostgreSQL; SQLite writers are serialised), so a
+    change racing this one (the queue accepting it, say) is waited for, not failed.
+    """
+    order = await lock_order(session, order_id)
     current = OrderStatus(order.status)
     if to not in TRANSITIONS[current] or (only_from is not None and current not in only_from):
         raise InvalidTransition(

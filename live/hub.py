@@ -49,6 +49,10 @@ class Sessions(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[AsyncSession]: ...
 
+    def snapshot(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A read session whose statements all see one moment."""
+        ...
+
     def write(self) -> AbstractAsyncContextManager[AsyncSession]: ...
 
 
@@ -358,14 +362,37 @@ class Hub:
             if isinstance(seq, int):
                 self._accept(channel, Frame(text, seq))
         elif kind.endswith(":user"):
-            frame = Frame(text)
-            close = _close_instruction(text)
-            for viewer in list(self._by_user.get(int(ident), ())):
-                if close is not None and close[0] != viewer.live_id:
-                    continue  # a kick from another live: not for this socket
-                self._offer(viewer, frame)
-                if close is not None:
-                    self.evict(viewer, close[1])
+            self._deliver_private(int(ident), text)
+
+    def _deliver_private(self, user_id: int, text: str) -> None:
+        """A private frame to each of the user's sockets here, in that socket's live's
+        envelope (``live_id`` is the socket's live). A frame carrying ``data.close`` is a
+        kick: only for sockets on its own live, which it then closes with that code."""
+        viewers = list(self._by_user.get(user_id, ()))
+        if not viewers:
+            return
+        try:
+            parsed = json.loads(text)
+            type_, origin, ts, data = (
+                parsed["type"],
+                parsed["live_id"],
+                parsed["ts"],
+                parsed["data"],
+            )
+        except (ValueError, KeyError, TypeError):
+            logger.warning("dropping malformed private frame for user %s", user_id)
+            return
+        close = data.get("close") if isinstance(data, dict) else None
+        framed: dict[int, Frame] = {}
+        for viewer in viewers:
+            if isinstance(close, int) and viewer.live_id != origin:
+                continue  # a kick from another live: not for this socket
+            frame = framed.get(viewer.live_id)
+            if frame is None:
+                frame = framed[viewer.live_id] = Frame.make(type_, viewer.live_id, data, ts=ts)
+            self._offer(viewer, frame)
+            if isinstance(close, int):
+                self.evict(viewer, close)
 
     def _accept(self, channel: _Channel, frame: Frame) -> None:
         seq = frame.seq
@@ -523,18 +550,3 @@ class Hub:
                         .where(col(Live.id) == live_id, col(Live.peak_viewers) < peak)
                         .values(peak_viewers=peak)
                     )
-
-
-def _close_instruction(text: str) -> tuple[int, int] | None:
-    """(live id, close code) when a private frame asks to close the user's sockets there."""
-    if '"close"' not in text:
-        return None
-    try:
-        frame = json.loads(text)
-        code = frame["data"]["close"]
-        live_id = frame["live_id"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(code, int) and isinstance(live_id, int):
-        return live_id, code
-    return None

@@ -42,7 +42,7 @@ async def board(request: Request) -> Response:
     async with st.db.read() as session:
         found = list(await orders.list_orders(session, status=status, limit=limit,
                                               offset=offset))  # fmt: skip
-    return respond(OrderList(orders=await order_outs(st, found)))
+    return respond(OrderList(orders=await order_outs(st, [o.id or 0 for o in found])))
 
 
 @operation("Move an order along the status machine (staff); shipped needs carrier and "

@@ -39,11 +39,15 @@ def idempotency_key(request: Request) -> str:
     return key
 
 
-async def order_outs(st: AppState, found: list[Order]) -> list[OrderOut]:
-    async with st.db.read() as session:
-        history = await orders.histories(session, [o.id for o in found if o.id is not None])
+async def order_outs(st: AppState, order_ids: list[int]) -> list[OrderOut]:
+    """The orders with their histories, read at one consistent moment, in the given order."""
+    async with st.db.snapshot() as session:
+        found = {o.id or 0: o for o in await orders.orders_by_id(session, order_ids)}
+        history = await orders.histories(session, list(found))
     return [
-        OrderOut.model_validate(orders.order_view(o, history.get(o.id or 0, []))) for o in found
+        OrderOut.model_validate(orders.order_view(found[i], history.get(i, [])))
+        for i in order_ids
+        if i in found
     ]
 
 
@@ -106,7 +110,7 @@ async def mine(request: Request) -> Response:
     async with st.db.read() as session:
         found = list(await orders.list_orders(session, buyer_id=user.uid, limit=limit,
                                               offset=offset))  # fmt: skip
-    return respond(OrderList(orders=await order_outs(st, found)))
+    return respond(OrderList(orders=await order_outs(st, [o.id or 0 for o in found])))
 
 
 async def visible_order(st: AppState, user: User, order_id: int, action: Action) -> Order:
@@ -129,7 +133,7 @@ async def get_one(request: Request) -> Response:
     user = await require_user(request)
     st = state(request)
     order = await visible_order(st, user, path_id(request, "order"), Action.VIEW_ORDER)
-    return respond(OrderEnvelope(order=(await order_outs(st, [order]))[0]))
+    return respond(OrderEnvelope(order=(await order_outs(st, [order.id or 0]))[0]))
 
 
 async def change(
@@ -149,7 +153,7 @@ async def change(
             effects=states.Effects(st.payments, unit.deals, unit.announcer),
             carrier=carrier, tracking_number=tracking_number, return_reason=return_reason,
         )  # fmt: skip
-    return respond(OrderEnvelope(order=(await order_outs(st, [order]))[0]))
+    return respond(OrderEnvelope(order=(await order_outs(st, [order.id or 0]))[0]))
 
 
 @operation("Cancel before shipping (its buyer, staff); restocks", auth=True,
