@@ -27,10 +27,12 @@ async def user_for_token(state: AppState, token: str) -> User:
         user_id = state.tokens.verify(token)
     except TokenError as exc:
         raise ApiError(401, exc.code, exc.message) from None
-    user = None
-    if 1 <= user_id <= MAX_ID:  # a signed but impossible id must not reach the database
+    user = state.users.get(user_id)
+    if user is None and 1 <= user_id <= MAX_ID:  # an impossible id must not reach the DB
         async with state.db.read() as session:
             user = await session.get(User, user_id)
+        if user is not None:
+            state.users.put(user)
     if user is None:
         raise ApiError(401, "invalid_token", "the token's user no longer exists")
     return user

@@ -80,10 +80,12 @@ class LiveAnnouncer:
         self.changed = {}
         found = await orders.orders_by_id(session, ids)
         history = await orders.histories(session, ids)
-        for order in found:
-            view = orders.order_view(order, history.get(order.id or 0, []))
-            frame = Frame.make("order", order.live_id, {"order": view})
-            await self.hub.send_private(order.buyer_id, frame)
+        frames = [
+            (order.buyer_id, Frame.make("order", order.live_id, {
+                "order": orders.order_view(order, history.get(order.id or 0, []))}))
+            for order in found
+        ]  # fmt: skip
+        await self.hub.send_private_many(frames)
 
 
 async def _deal_remaining(session: AsyncSession, live_id: int, product_id: int) -> int | None:

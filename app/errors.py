@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -136,6 +137,12 @@ async def handle_http_exception(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
+async def handle_overload(_request: Request, _exc: Exception) -> Response:
+    # Every database connection stayed busy for the pool timeout: too much at once.
+    return error_response(429, "busy", "the server is busy; retry shortly",
+                          headers={"Retry-After": "1"})  # fmt: skip
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # A bug, not an input problem: log it with the request line and answer in the same shape.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -147,5 +154,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     live_errors.LiveError: handle_domain_error,
     checkout_errors.CheckoutError: handle_domain_error,
     HTTPException: handle_http_exception,
+    PoolTimeout: handle_overload,
     Exception: handle_unexpected,
 }

@@ -31,6 +31,7 @@ from checkout.errors import (
     InsufficientStock,
     LiveNotOpen,
     OrderNotFound,
+    ProductNotFound,
     UnknownLive,
 )
 from checkout.models import (
@@ -141,6 +142,20 @@ async def take_stock(session: AsyncSession, product_id: int, quantity: int) -> S
     return line
 
 
+async def quick_refusal(session: AsyncSession, req: OrderRequest) -> None:
+    """Refuse without a write transaction when the answer is already certain: the key is
+    new and the stock is short. During a sell-out most requests end here, cheaply, instead
+    of queueing for the stock row behind the buyers who do get a unit. (A key seen before
+    always goes the full way, so its replay is answered.)"""
+    if await session.get(IdempotencyRecord, (req.buyer_id, req.idempotency_key)) is not None:
+        return
+    stock = (await session.exec(select(Product.stock).where(Product.id == req.product_id))).first()
+    if stock is None:
+        raise ProductNotFound("product not found", product_id=req.product_id)
+    if stock < req.quantity:
+        raise InsufficientStock(f"only {stock} left", product_id=req.product_id, available=stock)
+
+
 async def place_order(
     session: AsyncSession,
     req: OrderRequest,
@@ -165,13 +180,14 @@ async def place_order(
             raise UnknownLive("no such live", live_id=req.live_id)
         if status != "live":
             raise LiveNotOpen(f"the live is {status}: orders through it are closed")
-    product = await take_stock(session, req.product_id, req.quantity)
+    listed = await catalog.get_product(session, req.product_id)  # 404 when unknown
     live_ids = set(await deals.lives_showing(session, req.product_id))
     if req.live_id is not None:
         live_ids.add(req.live_id)
     lives = sorted(live_ids)
+    # Lock order, everywhere: lives, then their pins, then products (no deadlocks).
     await deals.lock_lives(session, lives)
-    unit_price, pin_id = product.price_cents, None
+    unit_price, pin_id = listed.price_cents, None
     if req.live_id is not None:
         deal = await deals.claim(
             session, live_id=req.live_id, product_id=req.product_id, buyer_id=req.buyer_id,
@@ -183,8 +199,14 @@ async def place_order(
                 unit_price = deal.unit_price_cents
     total = unit_price * req.quantity
     payment_ref = await payments.authorize(
-        total, product.currency, f"livecart:{req.buyer_id}:{req.idempotency_key}"
+        total, listed.currency, f"livecart:{req.buyer_id}:{req.idempotency_key}"
     )
+    # The stock row is locked last, so concurrent buyers wait on it as briefly as can be.
+    try:
+        product = await take_stock(session, req.product_id, req.quantity)
+    except InsufficientStock:
+        await payments.void(payment_ref)
+        raise
     now = utcnow()
     order = Order(
         buyer_id=req.buyer_id, product_id=req.product_id, live_id=req.live_id, pin_id=pin_id,

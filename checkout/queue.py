@@ -115,7 +115,7 @@ def spawn_housekeeping(loop: _Loop, transactions: Transactions) -> None:
 class LocalConsumer(_Loop):
     """In-process consumer for the one-process default (no Redis)."""
 
-    def __init__(self, transactions: Transactions, *, batch: int = 200, poll_s: float = 1.0):
+    def __init__(self, transactions: Transactions, *, batch: int = 500, poll_s: float = 1.0):
         super().__init__(poll_s)
         self.transactions = transactions
         self.batch = batch
@@ -141,7 +141,7 @@ class StreamQueue(_Loop):
         transactions: Transactions,
         *,
         consumer: str,
-        batch: int = 200,
+        batch: int = 500,
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         max_attempts: int = 5,

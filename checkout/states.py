@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -152,11 +152,11 @@ async def _restock_once(session: AsyncSession, order: Order, effects: Effects) -
     )  # fmt: skip
     if flagged.rowcount != 1:
         return
+    lives = sorted(await effects.deals.lives_showing(session, order.product_id))
+    await effects.deals.lock_lives(session, lives)  # lives before products, as everywhere
     line = await move_stock(session, order.product_id, order.quantity)
     if line is None:  # pragma: no cover - adding never goes below zero
         return
-    lives = sorted(await effects.deals.lives_showing(session, order.product_id))
-    await effects.deals.lock_lives(session, lives)
     await effects.announcer.stock_changed(session, line.product_id, line.stock, line.sold, lives)
 
 
@@ -180,9 +180,13 @@ async def accept(
         .returning(col(Order.id))
     )
     accepted = [row[0] for row in result.all()]
-    session.add_all(
-        [OrderEvent(order_id=i, status=S.ACCEPTED.value, at=now, by=QUEUE_ACTOR) for i in accepted]
-    )
+    if accepted:  # one multi-row INSERT, not one per order
+        await session.exec(
+            insert(OrderEvent).values(
+                [{"order_id": i, "status": S.ACCEPTED.value, "at": now, "by": QUEUE_ACTOR}
+                 for i in accepted]
+            )
+        )  # fmt: skip
     await session.exec(
         update(OutboxEntry)
         .where(col(OutboxEntry.order_id).in_(ids), col(OutboxEntry.done_at).is_(None))

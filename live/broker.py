@@ -43,6 +43,11 @@ class Broker(ABC):
     @abstractmethod
     async def publish(self, channel: str, message: str) -> None: ...
 
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        """Publish (channel, message) pairs, in order (backends may batch them)."""
+        for channel, message in messages:
+            await self.publish(channel, message)
+
     @abstractmethod
     async def subscribe(self, channel: str) -> None: ...
 

@@ -164,6 +164,13 @@ class Hub:
         frame = Frame.make(type_, live_id, {"message": message, "close": code})
         await self.send_private(user_id, frame)
 
+    async def send_private_many(self, frames: list[tuple[int, Frame]]) -> None:
+        """``send_private`` for many (user id, frame) pairs in one round trip."""
+        try:
+            await self.broker.publish_many([(keys.user_channel(u), f.text) for u, f in frames])
+        except Exception as exc:
+            logger.warning("%d private frames lost: %r", len(frames), exc)
+
     async def send_private(self, user_id: int, frame: Frame) -> None:
         """Send a private frame (seq null) to every socket ``user_id`` has open, anywhere.
 

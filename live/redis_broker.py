@@ -137,6 +137,12 @@ class RedisBroker(Broker):
     async def publish(self, channel: str, message: str) -> None:
         await self.redis.publish(channel, message)
 
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for channel, message in messages:
+            pipe.publish(channel, message)
+        await pipe.execute()
+
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
         if self._pubsub is not None and self._connected.is_set():

@@ -72,6 +72,8 @@ async def place(request: Request) -> Response:
         shipping=body.shipping.model_dump(),
     )  # fmt: skip
     relay = st.queue is not None
+    async with st.db.read() as session:
+        await orders.quick_refusal(session, req)
     async with commerce.transaction(st.hub) as unit:
         placed = await orders.place_order(
             unit.session, req, deals=unit.deals, announcer=unit.announcer,

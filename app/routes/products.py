@@ -89,10 +89,12 @@ async def update_product(request: Request) -> Response:
     async with commerce.transaction(state(request).hub) as unit:
         product = await catalog.get_product(unit.session, product_id)
         authorize(user, Action.EDIT_PRODUCT, Facts(owner_id=product.creator_id))
-        product = await catalog.update_product(unit.session, product, changes)
-        if "stock" in changes:  # a restock: tell the lives showing it
+        lives: list[int] = []
+        if "stock" in changes:  # a restock: the lives showing it are told, locked first
             lives = sorted(await unit.deals.lives_showing(unit.session, product_id))
             await unit.deals.lock_lives(unit.session, lives)
+        product = await catalog.update_product(unit.session, product, changes)
+        if "stock" in changes:
             await unit.announcer.stock_changed(
                 unit.session, product_id, product.stock, product.sold, lives
             )
