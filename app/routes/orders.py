@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +20,8 @@ from app.state import AppState
 from checkout import catalog, orders, states
 from checkout.models import Order, OrderStatus
 from checkout.orders import OrderRequest
+
+log = logging.getLogger("livecart.orders")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -96,8 +99,12 @@ async def after_placement(st: AppState, order: Order) -> None:
     if st.queue is not None:
         try:
             await st.queue.push([order.id or 0])
-        except Exception:  # the relay resends it from the outbox later
-            st.queue.poke()
+        except Exception as exc:  # Redis unreachable: the relay takes it once Redis is back
+            log.warning("order %s not pushed to the queue (%r); left to the relay", order.id, exc)
+            try:
+                await st.queue.unmark([order.id or 0])
+            except Exception:  # the outbox still has it: resent after redeliver_after
+                log.exception("could not hand order %s back to the relay", order.id)
     elif st.local_consumer is not None:
         st.local_consumer.poke()
 
