@@ -1,0 +1,467 @@
+"""Fulfillment-queue benchmark: how many placed orders per second become ``accepted``.
+
+Run it as ``python bench/queue.py`` (see that file for why the code lives here).
+
+    python bench/queue.py [--orders 20000] [--variants pg-redis-1 pg-redis-2 sqlite-local]
+                          [--out bench/results/queue.json]
+
+For every variant, on fresh state:
+
+1. a scratch database (PostgreSQL: ``livecart_bench_queue``, recreated; SQLite: a
+   new file), migrated with ``app.migrate.upgrade``, with one buyer and one product;
+2. (``pg-redis-W``) Redis db 9 flushed, then W ``livecart worker`` processes
+   started and waited for (their "fulfillment worker … running" log line): each
+   runs the outbox relay (outbox → stream) and a stream consumer (XREADGROUP →
+   ``states.accept`` → XACK), exactly as in production;
+3. N ``placed`` orders, their ``placed`` history lines and their outbox rows
+   inserted in ONE transaction (three ``INSERT … SELECT`` over a recursive CTE);
+   the clock starts when it commits;
+4. (``pg-redis-W``) the database is polled every 50 ms until all N orders are
+   ``accepted``; (``sqlite-local``) the embedded default's consumer,
+   ``checkout.queue.LocalConsumer`` over ``app.commerce.transaction`` on a
+   ``Hub`` with a ``MemoryBroker`` — what ``livecart serve`` runs without Redis —
+   is driven in this process: ``run_once()`` back to back while it reports a
+   full batch, which is what its background loop does (minus the 1 s idle poll);
+5. checks: N ``accepted`` history lines (each order accepted exactly once), no
+   outbox row left undone, no dead letters, nothing pending on the stream.
+
+Reported: orders/s = N / (all accepted − commit), the time to the first
+accepted order, and the CPU seconds the workers used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.append(str(HERE))
+
+import benchkit as kit  # noqa: E402
+from benchkit import Child, log  # noqa: E402
+
+QUEUE_DB = "livecart_bench_queue"
+ALL_VARIANTS = ["pg-redis-1", "pg-redis-2", "sqlite-local", "pg-local"]
+DEFAULT_VARIANTS = ["pg-redis-1", "pg-redis-2", "sqlite-local"]
+VARIANT_TIMEOUT_S = 150
+SHIPPING = '{"name":"Q","line1":"1 Main St","city":"Springfield","postal_code":"1","country":"US"}'
+
+_SERIES = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n) "
+INSERT_ORDERS = _SERIES + (
+    "INSERT INTO orders (id, buyer_id, product_id, live_id, pin_id, quantity, unit_price_cents, "
+    "total_cents, currency, status, payment_status, payment_ref, shipping, restocked, "
+    "created_at, updated_at) "
+    "SELECT x, :buyer, :product, NULL, NULL, 1, 1999, 1999, 'USD', 'placed', 'authorized', "
+    "'bench', :shipping, :false, :now, :now FROM g"
+)
+INSERT_EVENTS = _SERIES + (
+    "INSERT INTO order_events (order_id, status, at, by) SELECT x, 'placed', :now, 'qbuyer' FROM g"
+)
+INSERT_OUTBOX = _SERIES + (
+    "INSERT INTO fulfillment_outbox (order_id, created_at, attempts) SELECT x, :now, 0 FROM g"
+)
+
+
+# ---------------------------------------------------------------- database
+
+
+async def prepare(db_url: str) -> tuple[int, int]:
+    """Migrate and create one buyer and one product; return their ids."""
+    from app import migrate
+    from app.accounts import User
+    from app.db import Database
+    from checkout.models import Product
+
+    db = Database.from_url(db_url)
+    try:
+        await migrate.upgrade(db.engine)
+        async with db.write() as session:
+            buyer = User(username="qbuyer", password_hash="-", role="viewer")
+            creator = User(username="qcreator", password_hash="-", role="creator")
+            session.add_all([buyer, creator])
+            await session.flush()
+            product = Product(creator_id=creator.uid, title="Queue item", price_cents=1999,
+                              stock=0)  # fmt: skip
+            session.add(product)
+            await session.flush()
+            return buyer.uid, product.id or 0
+    finally:
+        await db.dispose()
+
+
+async def insert_orders(db_url: str, n: int, buyer: int, product: int) -> float:
+    """N placed orders + history + outbox in one transaction; returns the commit time."""
+    from sqlalchemy import BindParameter, Boolean, DateTime, bindparam, text
+
+    from app.db import Database
+    from checkout.models import utcnow
+
+    db = Database.from_url(db_url)
+    try:
+        params = {"n": n, "buyer": buyer, "product": product, "shipping": SHIPPING,
+                  "false": False, "now": utcnow()}  # fmt: skip
+        typed: list[BindParameter[Any]] = [
+            bindparam("now", type_=DateTime(timezone=True)),
+            bindparam("false", type_=Boolean()),
+        ]
+        async with db.write() as session:
+            for sql in (INSERT_ORDERS, INSERT_EVENTS, INSERT_OUTBOX):
+                stmt = text(sql).bindparams(*[b for b in typed if f":{b.key}" in sql])
+                await session.execute(stmt, {k: v for k, v in params.items() if f":{k}" in sql})
+            if db.dialect == "postgresql":
+                await session.execute(
+                    text("SELECT setval(pg_get_serial_sequence('orders', 'id'), :n)"), {"n": n}
+                )
+        return time.monotonic()
+    finally:
+        await db.dispose()
+
+
+async def counts(db_url: str) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from app.db import Database
+
+    db = Database.from_url(db_url)
+    try:
+        async with db.engine.connect() as conn:
+
+            async def one(sql: str) -> int:
+                return int((await conn.execute(text(sql))).scalar_one())
+
+            return {
+                "accepted": await one("SELECT count(*) FROM orders WHERE status = 'accepted'"),
+                "placed": await one("SELECT count(*) FROM orders WHERE status = 'placed'"),
+                "accepted_history_lines": await one(
+                    "SELECT count(*) FROM order_events WHERE status = 'accepted'"
+                ),
+                "orders_accepted_twice": await one(
+                    "SELECT count(*) FROM (SELECT order_id FROM order_events WHERE status = "
+                    "'accepted' GROUP BY order_id HAVING count(*) > 1) AS t"
+                ),
+                "outbox_not_done": await one(
+                    "SELECT count(*) FROM fulfillment_outbox WHERE done_at IS NULL"
+                ),
+                "dead_letters": await one("SELECT count(*) FROM fulfillment_dead_letters"),
+            }
+    finally:
+        await db.dispose()
+
+
+async def watch_accepted(db_url: str, n: int, t0: float, limit_s: float) -> dict[str, Any]:
+    """Poll every 50 ms until all ``n`` orders are accepted; times relative to ``t0``."""
+    from sqlalchemy import text
+
+    from app.db import Database
+
+    db = Database.from_url(db_url)
+    accepted_sql = text("SELECT count(*) FROM orders WHERE status = 'accepted'")
+    first: float | None = None
+    timeline: list[tuple[float, int]] = []
+    try:
+        async with db.engine.connect() as conn:
+            while True:
+                done = int((await conn.execute(accepted_sql)).scalar_one())
+                await conn.rollback()  # a fresh snapshot next time
+                now = time.monotonic() - t0
+                if done and first is None:
+                    first = now
+                if not timeline or timeline[-1][1] != done:
+                    timeline.append((round(now, 3), done))
+                if done >= n:
+                    return {"all_accepted_s": now, "first_accepted_s": first,
+                            "timeline": timeline[:: max(1, len(timeline) // 40)]}  # fmt: skip
+                if now > limit_s:
+                    return {"all_accepted_s": None, "first_accepted_s": first,
+                            "accepted_at_timeout": done, "timeline": timeline[-40:]}  # fmt: skip
+                await asyncio.sleep(0.05)
+    finally:
+        await db.dispose()
+
+
+# ---------------------------------------------------------------- variants
+
+
+def stream_state(redis_url: str) -> dict[str, Any]:
+    import redis
+
+    from checkout import keys
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pending = client.xpending(keys.ORDERS_STREAM, keys.ORDERS_GROUP)
+        return {"stream_length": int(client.xlen(keys.ORDERS_STREAM)),
+                "stream_pending": int(pending["pending"])}  # fmt: skip
+    finally:
+        client.close()
+
+
+def start_profilers(variant: str, kids: list[Child], workdir: Path) -> list[tuple[Child, Path]]:
+    """py-spy (``pip install py-spy``) on every worker, from before the insert to the end."""
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    spies = []
+    for child in list(kids):
+        out = workdir / f"profile-{variant}-{child.name}.txt"
+        cmd = [spy, "record", "--pid", str(child.pid), "--rate", "250", "--format", "raw",
+               "--output", str(out), "--nonblocking"]  # fmt: skip
+        spy_child = Child(f"py-spy-{child.name}", cmd, env=kit.base_env(), cwd=workdir,
+                          logfile=workdir / f"py-spy-{child.name}.log")  # fmt: skip
+        kids.append(spy_child)
+        spies.append((spy_child, out))
+    time.sleep(1.0)
+    return spies
+
+
+def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"queue-{variant}-"))
+    db_url = kit.pg_url(args.pg, QUEUE_DB, "postgresql+asyncpg")
+    asyncio.run(kit.recreate_database(args.pg, QUEUE_DB))
+    kit.flush_redis(args.redis)
+    buyer, product = asyncio.run(prepare(db_url))
+    env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, QUEUE_DB), REDIS_URL=args.redis)
+    result: dict[str, Any] = {"variant": variant, "workers": workers}
+    with kit.children() as kids:
+        for i in range(workers):
+            kids.append(Child(f"worker{i}", [kit.livecart_exe(), "worker"], env=env, cwd=workdir,
+                              logfile=workdir / f"worker{i}.log"))  # fmt: skip
+        for child in kids:
+            kit.wait_log(child, "fulfillment worker")
+        spies = start_profilers(variant, kids, workdir) if args.profile else []
+        time.sleep(0.5)  # every consumer is blocked in XREADGROUP, the relays are polling
+        workers_only = list(kids)
+        each0 = [kit.group_cpu_seconds(c.pid) for c in workers_only]
+        cpu0 = sum(each0)
+        ticks0, svc0 = kit.machine_ticks(), kit.cpu_by_command()
+        t_insert = time.monotonic()
+        t0 = asyncio.run(insert_orders(db_url, args.orders, buyer, product))
+        result["insert_s"] = round(t0 - t_insert, 2)
+        watched = asyncio.run(watch_accepted(db_url, args.orders, t0, VARIANT_TIMEOUT_S - 30))
+        each1 = [kit.group_cpu_seconds(c.pid) for c in workers_only]
+        result["worker_cpu_s"] = round(sum(each1) - cpu0, 2)
+        result["per_worker_cpu_s"] = [round(b - a, 2) for a, b in zip(each0, each1, strict=True)]
+        ticks1, svc1 = kit.machine_ticks(), kit.cpu_by_command()
+        result["machine_busy_pct"] = kit.busy_percent(ticks0, ticks1)
+        result["postgres_cpu_s"] = round(svc1["postgres"] - svc0["postgres"], 2)
+        result["redis_cpu_s"] = round(svc1["redis-server"] - svc0["redis-server"], 2)
+        ours = result["worker_cpu_s"] + result["postgres_cpu_s"] + result["redis_cpu_s"]
+        busy_s = (ticks1[0] - ticks0[0]) / os.sysconf("SC_CLK_TCK")
+        result["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
+        time.sleep(0.3)  # the last XACKs
+        if spies:
+            for spy, _out in spies:
+                spy.stop(timeout=30)
+            result["profiles"] = [str(out) for _s, out in spies]
+        result.update(stream_state(args.redis))
+        errors = sum(c.log_tail(100_000).count("Traceback") for c in kids)
+        warnings = [line for c in kids for line in c.log_tail(100_000).splitlines()
+                    if "WARNING" in line and "SECRET_KEY" not in line]  # fmt: skip
+    result.update(finish(watched, args.orders))
+    result["checks"] = asyncio.run(counts(db_url))
+    result["worker_tracebacks"] = errors
+    result["worker_warnings"] = warnings[:10]
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+async def drive_local(db_url: str, n: int) -> dict[str, Any]:
+    """The embedded default's consumer, in this process (see the module docstring)."""
+    from app import commerce
+    from app.db import Database
+    from checkout.queue import LocalConsumer
+    from live.broker import MemoryBroker
+    from live.hub import Hub
+
+    buyer, product = await prepare(db_url)
+    t_insert = time.monotonic()
+    t0 = await insert_orders(db_url, n, buyer, product)
+    insert_s = time.monotonic() - t_insert
+    db = Database.from_url(db_url)
+    hub = Hub(MemoryBroker(), db)
+    await hub.start()
+    try:
+        consumer = LocalConsumer(lambda: commerce.transaction(hub))
+        t_start = time.monotonic()
+        cpu0 = time.process_time()
+        first: float | None = None
+        batches = 0
+        while True:
+            busy = await consumer.run_once()
+            batches += 1
+            if first is None:
+                first = time.monotonic() - t0
+            if not busy:
+                break
+        elapsed = time.monotonic() - t0
+        cpu = time.process_time() - cpu0
+        return {"insert_s": round(insert_s, 2), "batches": batches, "worker_cpu_s": round(cpu, 2),
+                "consume_only_s": round(time.monotonic() - t_start, 3),
+                "watched": {"all_accepted_s": elapsed, "first_accepted_s": first}}  # fmt: skip
+    finally:
+        await hub.stop()
+        await db.dispose()
+
+
+def run_local(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"variant": variant, "workers": "in-process"}
+    workdir = Path(tempfile.mkdtemp(prefix=f"queue-{variant}-"))
+    if variant == "sqlite-local":
+        db_url = f"sqlite+aiosqlite:///{workdir / 'livecart.db'}"
+    else:
+        asyncio.run(kit.recreate_database(args.pg, QUEUE_DB))
+        db_url = kit.pg_url(args.pg, QUEUE_DB, "postgresql+asyncpg")
+    ticks0, svc0 = kit.machine_ticks(), kit.cpu_by_command()
+    driven = asyncio.run(drive_local(db_url, args.orders))
+    ticks1, svc1 = kit.machine_ticks(), kit.cpu_by_command()
+    result["machine_busy_pct"] = kit.busy_percent(ticks0, ticks1)
+    result["postgres_cpu_s"] = round(svc1["postgres"] - svc0["postgres"], 2)
+    busy_s = (ticks1[0] - ticks0[0]) / os.sysconf("SC_CLK_TCK")
+    ours = driven["worker_cpu_s"] + (result["postgres_cpu_s"] if variant == "pg-local" else 0.0)
+    result["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
+    if variant == "sqlite-local":
+        result["postgres_cpu_s"] = 0.0  # not used; whatever PostgreSQL did was someone else's
+    else:  # the pool's backends exit before the second reading: not measurable here
+        result["postgres_cpu_s"] = None
+    watched = driven.pop("watched")
+    result.update(driven)
+    result.update(finish(watched, args.orders))
+    result["checks"] = asyncio.run(counts(db_url))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def finish(watched: dict[str, Any], n: int) -> dict[str, Any]:
+    total = watched.get("all_accepted_s")
+    first = watched.get("first_accepted_s")
+    return {
+        "orders": n,
+        "all_accepted_s": round(total, 3) if total else None,
+        "first_accepted_s": round(first, 3) if first is not None else None,
+        "orders_per_s": round(n / total, 1) if total else None,
+        "timeline": watched.get("timeline", []),
+        "accepted_at_timeout": watched.get("accepted_at_timeout"),
+    }
+
+
+def cpu_ceiling(r: dict[str, Any]) -> float | None:
+    """Orders/s if this machine's cores were all ours: N / the busiest of (one worker's
+    CPU, all the benchmark's CPU spread over every core). An upper bound, not a measurement."""
+    per_worker = r.get("per_worker_cpu_s") or [r.get("worker_cpu_s") or 0.0]
+    total = (r.get("worker_cpu_s") or 0.0) + (r.get("postgres_cpu_s") or 0.0)
+    total += r.get("redis_cpu_s") or 0.0
+    bound = max(max(per_worker), total / (os.cpu_count() or 1))
+    return round(r["orders"] / bound, 0) if bound > 0 else None
+
+
+def _cell(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def markdown(results: list[dict[str, Any]], n: int) -> str:
+    lines = [
+        "| variant | consumers | orders | all accepted (s) | orders/s | first accepted (s) "
+        "| consumer CPU s | PostgreSQL CPU s | other processes' CPU s | CPU ceiling orders/s "
+        "| accepted twice | outbox left | dead letters |",
+        "|" + "---|" * 13,
+    ]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | failed: {r['error'][:80]} |" + " |" * 11)
+            continue
+        c = r["checks"]
+        rate = f"{r['orders_per_s']:,.0f}" if r["orders_per_s"] else "timeout"
+        lines.append(
+            f"| {r['variant']} | {r['workers']} | {r['orders']:,} | {r['all_accepted_s']} "
+            f"| {rate} | {r['first_accepted_s']} | {r.get('worker_cpu_s', '')} "
+            f"| {_cell(r.get('postgres_cpu_s'))} | {_cell(r.get('other_processes_cpu_s'))} "
+            f"| {cpu_ceiling(r) or ''} "
+            f"| {c['orders_accepted_twice']} | {c['outbox_not_done']} | {c['dead_letters']} |"
+        )
+    lines.append("")
+    lines.append(f"N = {n:,} placed orders with outbox rows, inserted in one transaction.")
+    lines.append(
+        "CPU ceiling = N / max(busiest consumer process's CPU s, all benchmark CPU s / cores): "
+        "what the same work would reach with the machine to itself (an upper bound)."
+    )
+    return "\n".join(lines)
+
+
+def _overtime(_signum: int, _frame: Any) -> None:
+    raise TimeoutError(f"variant took over {VARIANT_TIMEOUT_S} s")
+
+
+def main() -> int:
+    import signal
+
+    parser = argparse.ArgumentParser(description="Fulfillment-queue benchmark")
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=ALL_VARIANTS)
+    parser.add_argument("--pg", default=kit.DEFAULT_PG, help="PostgreSQL server URL (no db)")
+    parser.add_argument("--redis", default=kit.DEFAULT_REDIS, help="Redis URL (db is flushed)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dirs (logs)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the workers (pg-redis-*; implies --keep)"
+    )
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch db")
+    parser.add_argument("--out", default=str(HERE / "results" / "queue.json"))
+    args = parser.parse_args()
+    args.keep = args.keep or args.profile
+
+    info = {"machine": kit.machine(),
+            "services": asyncio.run(kit.service_versions(args.pg, args.redis)),
+            "params": {"orders": args.orders, "variants": args.variants}}  # fmt: skip
+    log(json.dumps(info))
+    results: list[dict[str, Any]] = []
+    try:
+        for variant in args.variants:
+            log(f"== {variant}")
+            started = time.monotonic()
+            signal.signal(signal.SIGALRM, _overtime)
+            signal.alarm(VARIANT_TIMEOUT_S)
+            try:
+                result: dict[str, Any] = {"loadavg_1m_before": kit.loadavg()}
+                if variant.startswith("pg-redis-"):
+                    result.update(run_workers(variant, int(variant.rsplit("-", 1)[1]), args))
+                else:
+                    result.update(run_local(variant, args))
+            except Exception as exc:
+                log(f"  {variant} failed: {exc!r}")
+                result = {"variant": variant, "error": repr(exc)}
+            finally:
+                signal.alarm(0)
+            result["elapsed_s"] = round(time.monotonic() - started, 1)
+            results.append(result)
+            log(json.dumps({k: v for k, v in result.items() if k != "timeline"}, default=str))
+    finally:
+        if not args.keep_db:
+            try:
+                asyncio.run(kit.drop_database(args.pg, QUEUE_DB))
+            except Exception as exc:
+                log(f"  dropping {QUEUE_DB} failed: {exc!r}")
+        try:
+            kit.flush_redis(args.redis)
+        except Exception as exc:
+            log(f"  flushing redis failed: {exc!r}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not (out.parent / ".gitignore").exists() and out.parent.name == "results":
+        (out.parent / ".gitignore").write_text("*\n")
+    out.write_text(json.dumps({**info, "results": results}, indent=2))
+    print(markdown(results, args.orders))
+    print(f"\nJSON: {out}")
+    return 0
