@@ -8,8 +8,6 @@ Reads use plain deferred transactions and never block writers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -66,9 +64,6 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.write_engine = engine.execution_options(**{_WRITE_OPTION: True})
-        # SQLite has one writer at a time anyway: queue this process's writers here,
-        # in order, rather than have each poll the file lock through busy_timeout.
-        self._sqlite_writers = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -97,12 +92,7 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        async with contextlib.AsyncExitStack() as stack:
-            if self._sqlite_writers is not None:
-                await stack.enter_async_context(self._sqlite_writers)
-            session = await stack.enter_async_context(
-                AsyncSession(self.write_engine, expire_on_commit=False)
-            )
+        async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
             try:
                 yield session
                 await session.commit()
