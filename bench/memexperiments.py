@@ -1,0 +1,158 @@
+"""Experiments for ``bench/memprofile.py --experiment``: suggested server changes, as patches.
+
+Nothing here is used by livecart. Each experiment patches the livecart app *in
+the memprofile process only*, to measure how much memory per idle viewer a
+change suggested in docs/benchmarks.md would save before anyone writes it:
+
+- ``session``: ``live_socket`` keeps its closed ``AsyncSession`` alive as the local
+  ``db_session`` for the life of the socket. Simulated by handing out sessions
+  through a handle that lets go of the session when the ``async with`` ends.
+- ``handshake``: uvicorn's protocol keeps the handshake ``Request`` and
+  ``Response`` (two ``Headers``) for the life of the connection; dropped after accept.
+- ``queue``: uvicorn's protocol has an ``asyncio.Queue`` (three deques and an
+  Event with a deque) and a ``writable`` Event (one more deque) per connection,
+  ~3.8 KB of mostly empty deque blocks; replaced by small list/future versions.
+- ``route``: the viewer socket runs under 17 nested coroutines (middleware,
+  router, exception wrappers); ``/ws/lives/{id}`` is dispatched in front of the
+  Starlette stack instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+class LeanQueue:
+    """What uvicorn's protocol uses of ``asyncio.Queue``: put_nowait, get, empty."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
+class LeanEvent:
+    """What the protocol uses of ``asyncio.Event`` for ``writable``: set, clear, wait."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> bool:
+        while not self._set:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return True
+
+
+def _protocol(names: list[str]) -> type:
+    from app.wsproto import LivecartWebSocketProtocol
+
+    class ExperimentProtocol(LivecartWebSocketProtocol):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if "queue" in names:
+                self.queue = LeanQueue()
+                self.writable = LeanEvent()
+
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if "handshake" in names and message["type"] == "websocket.accept":
+                self.request = None
+                self.response = None
+
+    return ExperimentProtocol
+
+
+def _session_handles() -> None:
+    from app.db import Database
+
+    original = Database.read
+
+    class Handle:
+        """Forwards to the session inside the block; holds nothing after it."""
+
+        __slots__ = ("_session",)
+
+        def __init__(self, session: Any) -> None:
+            self._session = session
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._session, name)
+
+    @contextlib.asynccontextmanager
+    async def read(self: Database) -> AsyncIterator[Any]:
+        async with original(self) as session:
+            handle = Handle(session)
+            try:
+                yield handle
+            finally:
+                handle._session = None
+
+    Database.read = read  # type: ignore[method-assign]
+
+
+def _route_in_front(app: Any) -> Any:
+    from starlette.websockets import WebSocket
+
+    from app.routes.ws import live_socket
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            parts = scope["path"].split("/")
+            if len(parts) == 4 and parts[1] == "ws" and parts[2] == "lives":
+                scope["app"] = app
+                scope["path_params"] = {"id": parts[3]}
+                await live_socket(WebSocket(scope, receive, send))
+                return
+        await app(scope, receive, send)
+
+    return asgi
+
+
+def apply(names: list[str], app: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    if "session" in names:
+        _session_handles()
+    if "handshake" in names or "queue" in names:
+        options = {**options, "ws": _protocol(names)}
+    if "route" in names:
+        app = _route_in_front(app)
+    return app, options

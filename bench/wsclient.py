@@ -1,0 +1,500 @@
+"""A minimal raw-asyncio WebSocket client and the load generator process built on it.
+
+Why not the ``websockets`` client: 10,000 connections must fit in one client
+process with little and, above all, *identical* overhead whatever server is
+measured. This client is an ``asyncio.Protocol`` per connection and nothing
+else: the opening handshake is written by hand with a fixed
+``Sec-WebSocket-Key``, server frames (never masked) are parsed in
+``data_received``, pings are answered with a masked pong, and the close
+handshake is done properly (masked close frame, wait for the server's close
+and its FIN).
+
+The receive time of a frame is taken with ``time.time_ns()`` as the first
+thing in ``data_received``, before any parsing; frames are kept raw and only
+decoded after the measurement, so parsing one viewer's frame never delays the
+timestamp of the next.
+
+The load generator runs in its own process (``run_loadgen``) and takes
+commands over a ``multiprocessing`` pipe, while its event loop keeps running
+(pings are answered, frames are timestamped) between commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import resource
+import struct
+import sys
+import time
+from typing import Any
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # the RFC 6455 example key: fixed, so every request is identical
+ACCEPT = base64.b64encode(
+    hashlib.sha1((KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+)
+MASK = b"\x37\xfa\x21\x3d"  # fixed masking key: client overhead is the same for every server
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+PIN_MARK = b'"type":"pinned"'
+SNAPSHOT_MARK = b'"type":"snapshot"'
+
+
+def handshake_request(host: str, port: int, path: str) -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {KEY}\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+        "\r\n"
+    ).encode()
+
+
+def client_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """One masked, unfragmented client frame (payloads here are always small)."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    if n:
+        key = (MASK * (n // 4 + 1))[:n]
+        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+    return header + MASK + payload
+
+
+CLOSE_1000 = client_frame(OP_CLOSE, struct.pack("!H", 1000))
+
+
+class Tally:
+    """Counts, without polling, the measured viewers that got the pin or went away."""
+
+    __slots__ = ("done", "gone", "pins", "target")
+
+    def __init__(self) -> None:
+        self.pins = 0
+        self.gone = 0
+        self.target = 0
+        self.done = asyncio.Event()
+
+    def check(self) -> None:
+        if self.target and self.pins + self.gone >= self.target:
+            self.done.set()
+
+
+class Viewer(asyncio.Protocol):
+    """One WebSocket viewer. Records when its first ``pinned`` frame arrived."""
+
+    __slots__ = (
+        "_buf",
+        "_frag",
+        "_request",
+        "close_code",
+        "close_received",
+        "close_sent",
+        "lost",
+        "messages",
+        "open",
+        "pin_ns",
+        "pin_payload",
+        "pings",
+        "ready",
+        "tally",
+        "transport",
+    )
+
+    def __init__(
+        self, request: bytes, ready: asyncio.Future[None] | None, tally: Tally | None = None
+    ) -> None:
+        self._request = request  # only until connection_made
+        self._buf = b""
+        self._frag: bytes | None = None
+        self.transport: asyncio.Transport | None = None
+        self.ready = ready  # resolved on the first server message (the snapshot)
+        self.open = False
+        self.close_sent = False
+        self.close_received = False
+        self.close_code: int | None = None
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.messages = 0
+        self.pings = 0
+        self.pin_ns = 0
+        self.pin_payload = b""
+        self.tally = tally
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self._request)  # type: ignore[attr-defined]
+        self._request = b""
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time_ns()  # first: the receive time must not include our own parsing
+        buf = self._buf + data if self._buf else data
+        if not self.open:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > 16384:
+                    self._fail(ConnectionError("handshake response too long"))
+                self._buf = buf
+                return
+            head = buf[:end]
+            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
+                self._fail(ConnectionError(f"handshake refused: {head[:80]!r}"))
+                return
+            self.open = True
+            buf = buf[end + 4 :]
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            length = b1 & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                (length,) = struct.unpack_from("!H", buf, pos + 2)
+                head = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                (length,) = struct.unpack_from("!Q", buf, pos + 2)
+                head = 10
+            if b1 & 0x80:  # a masked server frame is a protocol error; tolerate it anyway
+                head += 4
+            if size - pos < head + length:
+                break
+            payload = buf[pos + head : pos + head + length]
+            if b1 & 0x80:
+                mask = buf[pos + head - 4 : pos + head]
+                key = (mask * (length // 4 + 1))[:length]
+                payload = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(
+                    length, "big"
+                )
+            pos += head + length
+            self._frame(b0 & 0x80, b0 & 0x0F, payload, now)
+        self._buf = buf[pos:] if pos < size else b""
+
+    def _frame(self, fin: int, opcode: int, payload: bytes, now: int) -> None:
+        if opcode in (OP_TEXT, OP_BINARY):
+            if fin:
+                self._message(payload, now)
+            else:
+                self._frag = payload
+        elif opcode == OP_CONT:
+            self._frag = (self._frag or b"") + payload
+            if fin:
+                message, self._frag = self._frag, None
+                self._message(message, now)
+        elif opcode == OP_PING:
+            self.pings += 1
+            if not self.close_sent and self.transport is not None:
+                self.transport.write(client_frame(OP_PONG, payload))
+        elif opcode == OP_CLOSE:
+            self.close_received = True
+            if len(payload) >= 2:
+                (self.close_code,) = struct.unpack_from("!H", payload)
+            if not self.close_sent and self.transport is not None:
+                self.close_sent = True  # echo the server's close; it then closes TCP
+                self.transport.write(client_frame(OP_CLOSE, payload[:2]))
+
+    def _message(self, payload: bytes, now: int) -> None:
+        self.messages += 1
+        if self.ready is not None:
+            ready, self.ready = self.ready, None
+            if not ready.done():
+                if SNAPSHOT_MARK in payload[:48]:
+                    ready.set_result(None)
+                else:
+                    ready.set_exception(
+                        ConnectionError(f"first frame not a snapshot: {payload[:60]!r}")
+                    )
+            return
+        if not self.pin_ns and PIN_MARK in payload[:48]:
+            self.pin_ns = now
+            self.pin_payload = payload
+            if self.tally is not None:
+                self.tally.pins += 1
+                self.tally.check()
+
+    def _fail(self, exc: Exception) -> None:
+        if self.ready is not None and not self.ready.done():
+            self.ready.set_exception(exc)
+        self.ready = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.ready is not None and not self.ready.done():
+            self.ready.set_exception(exc or ConnectionError("closed before the snapshot"))
+        self.ready = None
+        if not self.lost.done():
+            self.lost.set_result(None)
+            if self.tally is not None and not self.pin_ns:
+                self.tally.gone += 1
+                self.tally.check()
+
+    def close(self) -> None:
+        """Start the closing handshake (the server answers and closes TCP)."""
+        if self.transport is None or self.lost.done():
+            return
+        if not self.close_sent:
+            self.close_sent = True
+            self.transport.write(CLOSE_1000)
+
+    def pin_latency_ms(self) -> float | None:
+        if not self.pin_ns:
+            return None
+        ts = json.loads(self.pin_payload)["ts"]
+        return self.pin_ns / 1e6 - ts
+
+
+async def open_viewer(
+    host: str,
+    port: int,
+    path: str,
+    timeout: float,  # noqa: ASYNC109 (covers the connect and the snapshot)
+    tally: Tally | None = None,
+) -> tuple[asyncio.Transport, Viewer]:
+    """Connect one viewer and wait for its first frame (the snapshot)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    request = handshake_request(host, port, path)
+    async with asyncio.timeout(timeout):
+        transport, proto = await loop.create_connection(
+            lambda: Viewer(request, ready, tally), host, port
+        )
+        try:
+            await ready
+        except BaseException:
+            transport.abort()
+            raise
+    return transport, proto
+
+
+class Progress:
+    """A one-line text progress bar on stderr (no dependencies)."""
+
+    def __init__(self, label: str, total: int, enabled: bool) -> None:
+        self.label = label
+        self.total = total
+        self.enabled = enabled and total > 1
+        self.done = 0
+        self.failed = 0
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.drawn = 0.0
+
+    def draw(self, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not self.tty and not final and now - self.drawn < 2.0:
+            return  # not a terminal (a log file): a line every 2 s, no carriage returns
+        self.drawn = now
+        width = 30
+        frac = self.done / self.total if self.total else 1.0
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        line = (
+            f"\r  {self.label:<28} [{bar}] {self.done:>6,}/{self.total:,} "
+            f"{rate:7,.0f}/s  failed {self.failed}  {elapsed:5.1f}s"
+        )
+        if not self.tty:
+            line = line[1:] + "\n"
+        elif final:
+            line += "\n"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+class LoadGen:
+    """Holds the viewers of one measurement; driven by commands from the orchestrator."""
+
+    def __init__(self, progress: bool) -> None:
+        self.viewers: list[Viewer] = []
+        self.warm: list[Viewer] = []
+        self.tally = Tally()
+        self.progress = progress
+        self.rusage = resource.getrusage(resource.RUSAGE_SELF)
+
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        path: str,
+        n: int,
+        concurrency: int,
+        timeout: float,  # noqa: ASYNC109 (per viewer, passed on)
+        label: str,
+    ) -> dict[str, Any]:
+        warm = label == "warm-up"
+        target = self.warm if warm else self.viewers
+        bar = Progress(label, n, self.progress)
+        errors: dict[str, int] = {}
+        sem = asyncio.Semaphore(concurrency)
+        started = time.monotonic()
+
+        async def one() -> None:
+            async with sem:
+                try:
+                    _, proto = await open_viewer(
+                        host, port, path, timeout, None if warm else self.tally
+                    )
+                except Exception as exc:
+                    key = type(exc).__name__ + (f": {exc}"[:120] if str(exc) else "")
+                    errors[key] = errors.get(key, 0) + 1
+                    bar.failed += 1
+                else:
+                    target.append(proto)
+                    bar.done += 1
+
+        async def draw() -> None:
+            while True:
+                bar.draw()
+                await asyncio.sleep(0.25)
+
+        drawer = asyncio.create_task(draw())
+        try:
+            await asyncio.gather(*(one() for _ in range(n)))
+        finally:
+            drawer.cancel()
+            bar.draw(final=True)
+            self.rusage = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "connected": bar.done,
+            "failed": bar.failed,
+            "errors": errors,
+            "seconds": round(time.monotonic() - started, 3),
+        }
+
+    async def arm(self) -> dict[str, Any]:
+        """Forget the previous pin: the next ``pinned`` frame of each viewer is recorded."""
+        for v in self.viewers + self.warm:
+            v.pin_ns = 0
+            v.pin_payload = b""
+        self.tally.pins = 0
+        self.tally.gone = sum(1 for v in self.viewers if v.lost.done())
+        self.tally.target = 0
+        self.tally.done = asyncio.Event()
+        self.rusage = resource.getrusage(resource.RUSAGE_SELF)
+        return {"armed": len(self.viewers)}
+
+    async def collect(self, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+        """Wait until every open viewer has its ``pinned`` frame (or ``timeout``)."""
+        started = time.monotonic()
+        self.tally.target = len(self.viewers)
+        self.tally.check()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.tally.done.wait(), timeout)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        got = [v for v in self.viewers if v.pin_ns]
+        latencies = [v.pin_latency_ms() for v in got]
+        first = min((v.pin_ns for v in got), default=0)
+        last = max((v.pin_ns for v in got), default=0)
+        return {
+            "viewers": len(self.viewers),
+            "received": len(got),
+            "dropped_before_pin": sum(1 for v in self.viewers if v.lost.done() and not v.pin_ns),
+            "latencies_ms": latencies,
+            "frame_bytes": len(got[0].pin_payload) if got else 0,
+            "first_recv_ns": first,
+            "last_recv_ns": last,
+            "pings_answered": sum(v.pings for v in self.viewers),
+            # CPU of this process since the end of the connects or the last ``arm``
+            "client_cpu_ms": {
+                "user": round((usage.ru_utime - self.rusage.ru_utime) * 1000, 1),
+                "sys": round((usage.ru_stime - self.rusage.ru_stime) * 1000, 1),
+            },
+            "wait_seconds": round(time.monotonic() - started, 3),
+        }
+
+    async def close(self, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+        """Close every connection with a proper closing handshake."""
+        started = time.monotonic()
+        everyone = self.viewers + self.warm
+        for v in everyone:
+            v.close()
+        pending = [v.lost for v in everyone if not v.lost.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        aborted = 0
+        for v in everyone:
+            if not v.lost.done() and v.transport is not None:
+                v.transport.abort()
+                aborted += 1
+        clean = sum(1 for v in everyone if v.close_received)
+        self.viewers, self.warm = [], []
+        self.tally = Tally()
+        await asyncio.sleep(0)
+        return {"clean": clean, "aborted": aborted, "seconds": round(time.monotonic() - started, 3)}
+
+
+async def _serve_commands(conn: Any, progress: bool) -> None:
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[Any] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            commands.put_nowait(conn.recv())
+        except EOFError:
+            loop.remove_reader(conn.fileno())
+            commands.put_nowait(("exit",))
+
+    loop.add_reader(conn.fileno(), readable)
+    gen = LoadGen(progress)
+    while True:
+        cmd, *args = await commands.get()
+        if cmd == "exit":
+            await gen.close(5.0)
+            conn.send({"ok": True})
+            return
+        try:
+            if cmd == "connect":
+                result = await gen.connect(*args)
+            elif cmd == "arm":
+                result = await gen.arm()
+            elif cmd == "collect":
+                result = await gen.collect(*args)
+            elif cmd == "close":
+                result = await gen.close(*args)
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+        except Exception as exc:  # report, keep serving
+            result = {"error": repr(exc)}
+        conn.send(result)
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def run_loadgen(
+    conn: Any, loop_kind: str = "uvloop", progress: bool = True, cpu: int | None = None
+) -> None:
+    """Entry point of the load generator process."""
+    raise_fd_limit()
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    if loop_kind == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve_commands(conn, progress))
+    finally:
+        loop.close()
