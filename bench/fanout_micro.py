@@ -31,7 +31,7 @@ class FakeTransport:
     __slots__ = ("get_write_buffer_size", "is_closing", "write")
 
     def __init__(self) -> None:
-        self.write = collections.deque(maxlen=0).append  # C, discards
+        self.write = collections.deque[bytes](maxlen=0).append  # C, discards
         self.get_write_buffer_size = int  # C, returns 0
         self.is_closing = bool  # C, returns False
 

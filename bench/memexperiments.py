@@ -86,18 +86,18 @@ class LeanEvent:
 def _protocol(names: list[str]) -> type:
     from app.wsproto import LivecartWebSocketProtocol
 
-    class ExperimentProtocol(LivecartWebSocketProtocol):  # type: ignore[misc]
+    class ExperimentProtocol(LivecartWebSocketProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             if "queue" in names:
-                self.queue = LeanQueue()
-                self.writable = LeanEvent()
+                self.queue = LeanQueue()  # type: ignore[assignment]
+                self.writable = LeanEvent()  # type: ignore[assignment]
 
         async def send(self, message: Any) -> None:
             await super().send(message)
             if "handshake" in names and message["type"] == "websocket.accept":
-                self.request = None
-                self.response = None
+                self.request = None  # type: ignore[assignment]
+                self.response = None  # type: ignore[assignment]
 
     return ExperimentProtocol
 

@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import fanout  # noqa: E402
+import wsclient  # noqa: E402
 
 
 def type_counts() -> collections.Counter[str]:
@@ -90,7 +91,7 @@ def main() -> int:
         SOURCE_PREFIX.append(str(args.source.resolve()) + "/")
     n = args.viewers
 
-    fanout.wsclient.raise_fd_limit()
+    wsclient.raise_fd_limit()
     workdir = tempfile.mkdtemp(prefix="memprofile-")
     os.chdir(workdir)
     for k in ("REDIS_URL", "DATABASE_URL"):
@@ -263,9 +264,7 @@ def anatomy(server: Any) -> None:
     """One idle viewer taken apart: its ASGI coroutine chain and what its protocol keeps."""
     protos = [c for c in server.server_state.connections if hasattr(c, "conn")]
     tasks = [
-        t
-        for t in list(server.server_state.tasks)
-        if t.get_coro().__qualname__.endswith("run_asgi")  # type: ignore[union-attr]
+        t for t in list(server.server_state.tasks) if t.get_coro().__qualname__.endswith("run_asgi")
     ]
     if not protos or not tasks:
         return

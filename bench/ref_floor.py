@@ -93,7 +93,7 @@ class Conn(asyncio.Protocol):
         self.buf = buf
 
     def connection_lost(self, exc: Exception | None) -> None:
-        viewers.discard(self.transport)  # type: ignore[arg-type]
+        viewers.discard(self.transport)
 
 
 async def main(host: str, port: int) -> None:

@@ -146,9 +146,9 @@ class Viewer(asyncio.Protocol):
                     self._fail(ConnectionError("handshake response too long"))
                 self._buf = buf
                 return
-            head = buf[:end]
-            if not head.startswith(b"HTTP/1.1 101") or ACCEPT not in head:
-                self._fail(ConnectionError(f"handshake refused: {head[:80]!r}"))
+            response = buf[:end]
+            if not response.startswith(b"HTTP/1.1 101") or ACCEPT not in response:
+                self._fail(ConnectionError(f"handshake refused: {response[:80]!r}"))
                 return
             self.open = True
             buf = buf[end + 4 :]
@@ -252,7 +252,7 @@ class Viewer(asyncio.Protocol):
     def pin_latency_ms(self) -> float | None:
         if not self.pin_ns:
             return None
-        ts = json.loads(self.pin_payload)["ts"]
+        ts: int = json.loads(self.pin_payload)["ts"]
         return self.pin_ns / 1e6 - ts
 
 
@@ -487,6 +487,7 @@ def run_loadgen(
     raise_fd_limit()
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
+    loop: asyncio.AbstractEventLoop
     if loop_kind == "uvloop":
         import uvloop
 
