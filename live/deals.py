@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +21,7 @@ from live.errors import DealExhausted, DealLimitReached
 from live.log import EventBatch
 from live.models import DealClaim, Live, LivePin, LiveStatus, utcnow
 from live.pins import end_deal
+from live.sql import upsert_insert
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ async def claim(
     if limit is not None:
         if quantity > limit:
             raise DealLimitReached(f"the deal allows {limit} per buyer", limit=limit)
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(session)
         stmt = insert(DealClaim).values(pin_id=pin.id, buyer_id=buyer_id, quantity=quantity)
         upsert = stmt.on_conflict_do_update(
             index_elements=["pin_id", "buyer_id"],

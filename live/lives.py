@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,6 +17,7 @@ from live import pins
 from live.errors import InvalidModerator, InvalidState, LiveNotFound
 from live.log import EventBatch
 from live.models import Live, LiveModerator, LiveStatus, utcnow
+from live.sql import upsert_insert
 
 # status → (statuses it may be entered from, timestamp column it sets, verb for messages)
 _TRANSITIONS: dict[LiveStatus, tuple[frozenset[LiveStatus], str, str]] = {
@@ -112,8 +111,7 @@ async def add_moderator(session: AsyncSession, live: Live, user_id: int) -> None
     """
     if user_id == live.creator_id:
         raise InvalidModerator("the live's creator cannot be its moderator", user_id=user_id)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     await session.exec(
         insert(LiveModerator)
         .values(live_id=live.id, user_id=user_id, created_at=utcnow())

@@ -13,8 +13,6 @@ from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,14 +21,11 @@ from live.errors import InvalidTarget, LiveNotFound
 from live.log import EventBatch
 from live.models import BlockedWord, Live, LiveBan, LiveMute, ModerationAction, utcnow
 from live.pins import Actor, iso
+from live.sql import upsert_insert
 
 CLOSE_BANNED = 4403
 MAX_MUTE_S = 7 * 24 * 3600
 MAX_SLOW_MODE_S = 3600
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def audit(
@@ -75,7 +70,7 @@ async def mute(
     session = batch.session
     await check_target(session, live_id, actor, target)
     until = utcnow() + timedelta(seconds=duration_s)
-    stmt = _insert(session)(LiveMute).values(live_id=live_id, user_id=target.id, until=until)
+    stmt = upsert_insert(session)(LiveMute).values(live_id=live_id, user_id=target.id, until=until)
     await session.exec(
         stmt.on_conflict_do_update(index_elements=["live_id", "user_id"], set_={"until": until})
     )
@@ -96,7 +91,7 @@ async def ban(batch: EventBatch, live_id: int, actor: Actor, target: Actor) -> N
     session = batch.session
     await check_target(session, live_id, actor, target)
     await session.exec(
-        _insert(session)(LiveBan)
+        upsert_insert(session)(LiveBan)
         .values(live_id=live_id, user_id=target.id, created_at=utcnow())
         .on_conflict_do_nothing()
     )

@@ -16,14 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from live.errors import ForeignProduct, InvalidState, LiveNotFound
 from live.log import EventBatch
 from live.models import Live, LiveBagItem, LivePin, LiveStatus, utcnow
+from live.sql import upsert_insert
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ async def pin(
     await session.flush()
     live.pin_id = row.id
     session.add(live)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     await session.exec(
         insert(LiveBagItem)
         .values(live_id=live_id, product_id=product.id, added_at=now)
