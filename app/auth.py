@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlmodel import col, select
 from starlette.requests import HTTPConnection
 
 from app.accounts import User
@@ -27,15 +28,17 @@ async def user_for_token(state: AppState, token: str) -> User:
         user_id = state.tokens.verify(token)
     except TokenError as exc:
         raise ApiError(401, exc.code, exc.message) from None
-    user = state.users.get(user_id)
-    if user is None and 1 <= user_id <= MAX_ID:  # an impossible id must not reach the DB
-        async with state.db.read() as session:
-            user = await session.get(User, user_id)
-        if user is not None:
-            state.users.put(user)
+    user = None
+    if 1 <= user_id <= MAX_ID:  # an impossible id must not reach the DB
+        user = await state.users.load(user_id, lambda ids: _users(state, ids))
     if user is None:
         raise ApiError(401, "invalid_token", "the token's user no longer exists")
     return user
+
+
+async def _users(state: AppState, ids: list[int]) -> list[User]:
+    async with state.db.read() as session:
+        return list((await session.exec(select(User).where(col(User.id).in_(ids)))).all())
 
 
 async def optional_user(conn: HTTPConnection) -> User | None:

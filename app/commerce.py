@@ -7,7 +7,8 @@ order, its stock change and the frames announcing them commit together.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,14 +16,21 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.schemas import OrderEnvelope, OrderOut
 from checkout import orders
-from checkout.models import Order
+from checkout.desk import OnPlaced
+from checkout.errors import DealLimitExceeded, InsufficientStock
+from checkout.orders import EventLike, OrderLike
 from checkout.ports import DealPrice
+from checkout.queue import LocalConsumer, StreamQueue
 from live import deals
+from live.errors import DealExhausted, DealLimitReached
 from live.frames import Frame
 from live.hub import Hub
 from live.log import EventBatch
 from live.models import Live, LivePin
+
+log = logging.getLogger("livecart.orders")
 
 
 class LiveDealDesk:
@@ -44,10 +52,15 @@ class LiveDealDesk:
         self, session: AsyncSession, *, live_id: int, product_id: int, buyer_id: int,
         quantity: int,
     ) -> DealPrice | None:  # fmt: skip
-        claimed = await deals.claim(
-            self.batch, live_id=live_id, product_id=product_id, buyer_id=buyer_id,
-            quantity=quantity,
-        )  # fmt: skip
+        try:
+            claimed = await deals.claim(
+                self.batch, live_id=live_id, product_id=product_id, buyer_id=buyer_id,
+                quantity=quantity,
+            )  # fmt: skip
+        except DealExhausted as exc:
+            raise InsufficientStock(exc.message, **exc.data) from None
+        except DealLimitReached as exc:
+            raise DealLimitExceeded(exc.message, **exc.data) from None
         return None if claimed is None else DealPrice(claimed.pin_id, claimed.price_cents)
 
 
@@ -57,7 +70,8 @@ class LiveAnnouncer:
 
     batch: EventBatch
     hub: Hub
-    changed: dict[int, Order] = field(default_factory=dict)
+    changed: dict[int, OrderLike] = field(default_factory=dict)
+    known: dict[int, list[EventLike]] = field(default_factory=dict)
 
     async def stock_changed(
         self, session: AsyncSession, product_id: int, stock: int, sold: int, live_ids: list[int]
@@ -67,23 +81,40 @@ class LiveAnnouncer:
             data["deal_remaining"] = await _deal_remaining(session, live_id, product_id)
             await self.batch.append(live_id, "stock", data)
 
-    def order_changed(self, order: Order) -> None:
-        if order.id is not None:
-            self.changed[order.id] = order
+    def order_changed(self, order: OrderLike, history: list[EventLike] | None = None) -> None:
+        if order.id is None:
+            return
+        self.changed[order.id] = order
+        if history is not None:
+            self.known[order.id] = history
+        else:
+            self.known.pop(order.id, None)
 
-    async def flush(self, session: AsyncSession) -> None:
-        """Send each changed order to its buyer's sockets (after the commit), as read now
-        from ``session`` (one consistent moment): status and history always agree."""
+    @property
+    def must_read(self) -> bool:
+        """Some changed orders have to be read back after the commit."""
+        return any(order_id not in self.known for order_id in self.changed)
+
+    async def flush(self, session: AsyncSession | None) -> None:
+        """Send each changed order to its buyer's sockets (after the commit). New orders
+        go as they were written; others as read now from ``session`` (one consistent
+        moment), so status and history always agree."""
         if not self.changed:
             return
-        ids = list(self.changed)
-        self.changed = {}
-        found = await orders.orders_by_id(session, ids)
-        history = await orders.histories(session, ids)
+        changed, known = self.changed, self.known
+        self.changed, self.known = {}, {}
+        views: dict[int, tuple[OrderLike, Sequence[EventLike]]] = {
+            i: (changed[i], history) for i, history in known.items()
+        }
+        unknown = [i for i in changed if i not in known]
+        if unknown and session is not None:
+            history = await orders.histories(session, unknown)
+            for order in await orders.orders_by_id(session, unknown):
+                views[order.id or 0] = (order, history.get(order.id or 0, []))
         frames = [
-            (order.buyer_id, Frame.make("order", order.live_id, {
-                "order": orders.order_view(order, history.get(order.id or 0, []))}))
-            for order in found
+            (order.buyer_id, Frame.make("order", order.live_id,
+                                        {"order": orders.order_view(order, events)}))
+            for order, events in views.values()
         ]  # fmt: skip
         await self.hub.send_private_many(frames)
 
@@ -109,6 +140,20 @@ class CommerceUnit:
     announcer: LiveAnnouncer
     deals: LiveDealDesk
 
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        """A savepoint that also takes back the frames appended inside it."""
+        batch = self.announcer.batch
+        appended = len(batch.frames)
+        changed, known = dict(self.announcer.changed), dict(self.announcer.known)
+        async with self.session.begin_nested():
+            try:
+                yield
+            except BaseException:
+                del batch.frames[appended:]
+                self.announcer.changed, self.announcer.known = changed, known
+                raise
+
 
 @asynccontextmanager
 async def transaction(hub: Hub) -> AsyncIterator[CommerceUnit]:
@@ -116,6 +161,35 @@ async def transaction(hub: Hub) -> AsyncIterator[CommerceUnit]:
     async with hub.transaction() as batch:
         unit = CommerceUnit(batch.session, LiveAnnouncer(batch, hub), LiveDealDesk(batch))
         yield unit
-    if unit.announcer.changed:
+    if unit.announcer.must_read:
         async with hub.sessions.snapshot() as session:
             await unit.announcer.flush(session)
+    else:
+        await unit.announcer.flush(None)
+
+
+def order_answer(order: OrderLike, history: list[EventLike]) -> str:
+    """The 201 body for a new order; stored under its Idempotency-Key for replays."""
+    view = OrderOut.model_validate(orders.order_view(order, history))
+    return OrderEnvelope(order=view).model_dump_json()
+
+
+def hand_over(queue: StreamQueue | None, local: LocalConsumer | None) -> OnPlaced:
+    """After commit: new orders onto the Redis stream, or a nudge to the local consumer."""
+
+    async def to_fulfillment(placed: Sequence[OrderLike]) -> None:
+        ids = [order.id or 0 for order in placed]
+        if local is not None:
+            local.poke()
+        if queue is None:
+            return
+        try:
+            await queue.push(ids)
+        except Exception as exc:  # Redis unreachable: the relay takes them once it is back
+            log.warning("orders %s not pushed to the queue (%r); left to the relay", ids, exc)
+            try:
+                await queue.unmark(ids)
+            except Exception:  # the outbox still has them: resent after redeliver_after
+                log.exception("could not hand orders %s back to the relay", ids)
+
+    return to_fulfillment

@@ -8,6 +8,8 @@ Reads use plain deferred transactions and never block writers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -99,6 +101,15 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    async def warm(self, connections: int = 4) -> None:
+        """Open a few pooled connections now, so the first requests after a start (say,
+        a flash sale right after a deploy) do not each wait for a new connection."""
+        if self.dialect != "postgresql":
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            opened = [stack.enter_async_context(self.engine.connect()) for _ in range(connections)]
+            await asyncio.gather(*opened)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

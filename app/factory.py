@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ from app.routes import (
 from app.settings import Settings
 from app.state import AppState
 from app.tokens import TokenSigner
+from checkout.desk import OrderDesk
 from checkout.payments import TestPaymentProvider
 from checkout.queue import LocalConsumer, StreamQueue
 from live.backends import broker_for
@@ -98,6 +100,7 @@ def create_app(settings: Settings, *, middleware: list[Middleware] | None = None
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(db.dispose)
             await migrate.upgrade(db.engine)
+            await db.warm()
             if settings.redis_url:
                 redis = redis_client(settings.redis_url)
                 stack.push_async_callback(redis.aclose)
@@ -110,17 +113,30 @@ def create_app(settings: Settings, *, middleware: list[Middleware] | None = None
             await deals.start()
             stack.push_async_callback(deals.stop)
             queue, local = await _start_fulfillment(hub, redis, stack)
+            payments = TestPaymentProvider()
+            desk = OrderDesk(
+                lambda: commerce.transaction(hub),
+                payments,
+                commerce.order_answer,
+                relayed=queue is not None,
+                on_placed=commerce.hand_over(queue, local),
+            )
+            stack.push_async_callback(desk.close)
             app.state.livecart = AppState(
                 settings=settings,
                 db=db,
                 tokens=TokenSigner(settings.secret_key, settings.token_ttl_s),
                 hub=hub,
                 deals=deals,
-                payments=TestPaymentProvider(),
+                payments=payments,
+                desk=desk,
                 redis=redis,
                 queue=queue,
                 local_consumer=local,
             )
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(10_000, 20, 20)
             yield
 
     routes = all_routes()

@@ -22,6 +22,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_ping_interval": settings.ws_ping_interval_s,
         "ws_ping_timeout": settings.ws_ping_timeout_s,
         "proxy_headers": True,
+        "access_log": settings.access_log,
         "lifespan": "on",
         # With --workers, uvicorn restarts a child that does not answer within this
         # many seconds; its default (5) kills children still importing on a busy box.

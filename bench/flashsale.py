@@ -1,6 +1,7 @@
 """Flash-sale benchmark: B buyers, one product with K units, the same second.
 
     python bench/flashsale.py [--buyers 2000] [--stock 100] [--dup-ratio 0.1]
+                              [--over 1.0 | --rate N] [--warmup 200]
                               [--variants pg-redis sqlite naive-pg]
                               [--out bench/results/flashsale.json]
 
@@ -19,16 +20,19 @@ Set-up: the creator registers and creates the product over REST. The B buyers
 are inserted straight into the server's database in one bulk INSERT (one Argon2
 hash computed once and shared, instead of B × ~30 ms of hashing), and their
 tokens are minted with ``app.tokens.TokenSigner`` and the server's SECRET_KEY;
-one ``GET /api/me`` checks a minted token is accepted.
+one ``GET /api/me`` checks a minted token is accepted. Then (livecart) a
+warm-up: ``--warmup`` other buyers order another product, as in a shop that is
+open before its sale, so connections and caches are warm.
 
 The burst: a separate load-generator process (``bench/orderload.py``: uvloop,
 raw asyncio protocols, one keep-alive connection per request, all opened
 before the burst) writes B ``POST /api/orders`` (quantity 1, a distinct
 Idempotency-Key each) plus a duplicate — same key, same body, on its own
 connection, written right after the original — for ``dup-ratio`` of the buyers,
-in one loop. Before it, the same generator fires the same number of
-``GET /healthz`` at the same server: the HTTP floor (and proof the generator
-is not the bottleneck).
+evenly over ``--over`` seconds (default 1: the same second; 0: all in one
+loop). Before it, the same generator fires the same number of ``GET /healthz``
+the same way at the same server: the HTTP floor (and proof the generator is
+not the bottleneck).
 
 Checks afterwards, in the database: orders and units for the product, final
 stock, buyers with more than one order, and (livecart) outbox rows; in the
@@ -78,7 +82,7 @@ def percentile(values: list[float], p: float) -> float:
 # ---------------------------------------------------------------- set-up
 
 
-async def insert_buyers(db_url: str, count: int) -> list[int]:
+async def insert_buyers(db_url: str, count: int, prefix: str = "fsb") -> list[int]:
     """B buyers in one bulk INSERT (one shared Argon2 hash); returns their ids in order."""
     from sqlalchemy import insert, select
 
@@ -90,17 +94,17 @@ async def insert_buyers(db_url: str, count: int) -> list[int]:
     try:
         password_hash = await hash_password(PASSWORD)
         now = utcnow()
-        rows = [{"username": f"fsb_{i:06d}", "password_hash": password_hash,
+        rows = [{"username": f"{prefix}_{i:06d}", "password_hash": password_hash,
                  "role": "viewer", "created_at": now} for i in range(count)]  # fmt: skip
         table = User.__table__  # type: ignore[attr-defined]
         async with db.write_engine.begin() as conn:
             await conn.execute(insert(table), rows)
         async with db.engine.connect() as conn:
             found = await conn.execute(
-                select(table.c.id, table.c.username).where(table.c.username.like("fsb_%"))
+                select(table.c.id, table.c.username).where(table.c.username.like(f"{prefix}_%"))
             )
             by_name = {name: uid for uid, name in found.all()}
-        return [by_name[f"fsb_{i:06d}"] for i in range(count)]
+        return [by_name[f"{prefix}_{i:06d}"] for i in range(count)]
     finally:
         await db.dispose()
 
@@ -276,6 +280,24 @@ def summarise(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def warm_up(port: int, db_url: str, creator: str, count: int, workdir: Path,
+            kids: list[Child]) -> dict[str, Any]:  # fmt: skip
+    """A shop is open before its flash sale: ``count`` other buyers order another product
+    (stock for half of them), so the server's connections and caches are warm. Its own
+    buyers, so the sale's buyers are not in the user cache."""
+    product = kit.rest(port, "POST", "/api/products",
+                       {"title": "Everyday item", "price_cents": PRICE, "stock": count // 2},
+                       creator)["product"]  # fmt: skip
+    tokens = mint_tokens(asyncio.run(insert_buyers(db_url, count, prefix="fsw")))
+    requests, _owners = build_requests(tokens, product["id"], 0.0, "warmup")
+    spec = {"port": port, "method": "POST", "path": "/api/orders", "requests": requests,
+            "timeout": 60}  # fmt: skip
+    answer = run_loadgen(spec, workdir, "warmup", kids)
+    statuses = Counter(str(r[2]) for r in answer["results"])
+    log(f"  warm-up: {count} orders of another product: {dict(statuses)}")
+    return {"orders": count, "statuses": dict(statuses)}
+
+
 def build_requests(tokens: list[str], product_id: int, dup_ratio: float,
                    run_tag: str) -> tuple[list[dict[str, Any]], list[int]]:  # fmt: skip
     """The burst: one request per buyer, each duplicate right after its original.
@@ -396,6 +418,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     with kit.children() as kids:
         port, db_url, server = start_variant(variant, args, workdir, kids)
         t_setup = time.monotonic()
+        creator = ""
         if variant == "naive-pg":
             product_id = asyncio.run(naive_product(db_url, args.stock))
             uids = list(range(1, args.buyers + 1))
@@ -416,12 +439,19 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         result["setup_s"] = round(time.monotonic() - t_setup, 2)
         log(f"  set-up {result['setup_s']} s: product {product_id}, {len(uids)} buyers")
 
+        if variant != "naive-pg" and args.warmup:
+            result["warmup"] = warm_up(port, db_url, creator, args.warmup, workdir, kids)
         requests, owners = build_requests(tokens, product_id, args.dup_ratio, variant)
         if args.calibrate:
+            fcpu0 = kit.group_cpu_seconds(server.pid)
             floor = run_loadgen({"port": port, "method": "GET", "path": "/healthz",
-                                 "requests": [{} for _ in requests], "timeout": 60},
-                                workdir, "healthz", kids)  # fmt: skip
+                                 "requests": [{} for _ in requests], "timeout": 60,
+                                 "rate": send_rate(args, len(requests))}, workdir, "healthz",
+                                kids)  # fmt: skip
             result["healthz_floor"] = summarise(floor)
+            result["healthz_floor"]["server_cpu_s"] = round(
+                kit.group_cpu_seconds(server.pid) - fcpu0, 2
+            )
             log(f"  /healthz floor: {result['healthz_floor']['answers_per_s']}/s, "
                 f"p99 {result['healthz_floor']['p99_ms']} ms")  # fmt: skip
 
@@ -430,7 +460,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         cpu0, ticks0 = kit.group_cpu_seconds(server.pid), kit.machine_ticks()
         wcpu0, svc0 = sum(kit.group_cpu_seconds(c.pid) for c in helpers), kit.cpu_by_command()
         answer = run_loadgen({"port": port, "method": "POST", "path": "/api/orders",
-                              "requests": requests, "timeout": 120, "rate": args.rate},
+                              "requests": requests, "timeout": 120,
+                              "rate": send_rate(args, len(requests))},
                              workdir, "orders", kids)  # fmt: skip
         cpu1, ticks1 = kit.group_cpu_seconds(server.pid), kit.machine_ticks()
         wcpu1, svc1 = sum(kit.group_cpu_seconds(c.pid) for c in helpers), kit.cpu_by_command()
@@ -516,6 +547,13 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def send_rate(args: argparse.Namespace, requests: int) -> float:
+    """Requests per second for the load generator (0: all at once)."""
+    if args.rate is not None:
+        return float(args.rate)
+    return requests / args.over if args.over > 0 else 0.0
+
+
 def _overtime(_signum: int, _frame: Any) -> None:
     raise TimeoutError(f"variant took over {VARIANT_TIMEOUT_S} s")
 
@@ -528,10 +566,23 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=ALL_VARIANTS, choices=ALL_VARIANTS)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument(
+        "--over",
+        type=float,
+        default=1.0,
+        help="send the burst evenly over this many seconds (default 1: 'the same second'; "
+        "0: all at once, as fast as the generator can write)",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
-        default=0.0,
-        help="send the requests evenly at this many per second (default: all at once)",
+        default=None,
+        help="send at this many requests per second instead (overrides --over)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=200,
+        help="orders of another product by other buyers before the sale (0: none)",
     )
     parser.add_argument("--pg", default=kit.DEFAULT_PG, help="PostgreSQL server URL (no db)")
     parser.add_argument("--redis", default=kit.DEFAULT_REDIS, help="Redis URL (db is flushed)")
@@ -550,7 +601,7 @@ def main() -> int:
     info = {"machine": kit.machine(),
             "services": asyncio.run(kit.service_versions(args.pg, args.redis)),
             "params": {"buyers": args.buyers, "stock": args.stock, "dup_ratio": args.dup_ratio,
-                       "rate": args.rate,
+                       "over_s": args.over, "rate": args.rate,
                        "web_workers": args.web_workers, "variants": args.variants}}  # fmt: skip
     log(json.dumps(info))
     results: list[dict[str, Any]] = []

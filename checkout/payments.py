@@ -1,21 +1,25 @@
 """The built-in test payment provider: no money moves, every call is recorded.
 
-It declines amounts above ``decline_over_cents`` so declines can be exercised.
+It declines amounts above ``decline_over_cents`` so declines can be exercised, and
+keeps the last ``RECORDED`` calls (a long-running process must not grow without end).
 A real provider implements ``checkout.ports.PaymentProvider`` the same way.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 from checkout.errors import PaymentDeclined
+
+RECORDED = 10_000
 
 
 @dataclass
 class TestPaymentProvider:
     decline_over_cents: int = 100_000_000
-    calls: list[tuple[str, str]] = field(default_factory=list)
+    calls: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=RECORDED))
 
     __test__ = False  # not a pytest test class
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from checkout.models import Order
+from checkout.orders import EventLike, OrderLike
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ class DealDesk(Protocol):
         """Take ``quantity`` units from the live's running deal on the product, atomically.
 
         None when the product is not pinned on the live; no price when no deal
-        runs for it (the list price applies). Raises an error with code
-        ``insufficient_stock`` when the deal has fewer units left, and one with
-        ``deal_limit_exceeded`` past the per-buyer limit. Ends the deal with
+        runs for it (the list price applies). Raises ``InsufficientStock`` when
+        the deal has fewer units left and ``DealLimitExceeded`` past the
+        per-buyer limit (both from ``checkout.errors``). Ends the deal with
         ``sold_out`` when this claim takes its last unit.
         """
         ...
@@ -68,8 +68,12 @@ class Announcer(Protocol):
         """The product's stock changed; ``live_ids`` are the lives to tell (already locked)."""
         ...
 
-    def order_changed(self, order: Order) -> None:
-        """The order was placed or changed status; delivered to its buyer after commit."""
+    def order_changed(self, order: OrderLike, history: list[EventLike] | None = None) -> None:
+        """The order was placed or changed status; delivered to its buyer after commit.
+
+        ``history`` is the order's whole history when the caller has it (a new order):
+        then the order is not read back after the commit.
+        """
         ...
 
 
@@ -88,13 +92,25 @@ class PaymentProvider(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One write transaction with its announcer; announcements go out after it commits."""
+    """One write transaction with its announcer; announcements go out after it commits.
+
+    Leaving the block normally commits; an exception rolls everything back and
+    nothing is announced.
+    """
 
     @property
     def session(self) -> AsyncSession: ...
 
     @property
     def announcer(self) -> Announcer: ...
+
+    @property
+    def deals(self) -> DealDesk: ...
+
+    def attempt(self) -> AbstractAsyncContextManager[None]:
+        """A savepoint: if the block raises, what it wrote and announced is undone (and
+        the exception goes on), while the rest of the transaction stands."""
+        ...
 
 
 Transactions = Callable[[], AbstractAsyncContextManager[UnitOfWork]]

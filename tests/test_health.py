@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from app.factory import create_app
 from app.settings import Settings
+from tests.live_server import LiveServer
 from tests.services import free_port
 
 
@@ -38,3 +41,11 @@ def test_readyz_reports_unreachable_redis(settings: Settings) -> None:
     assert body["status"] == "unavailable"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("error")
+
+
+async def test_postgres_connections_are_opened_at_start(server: LiveServer) -> None:
+    db = server.state.db
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite opens its file on demand; nothing to warm")
+    pool: Any = db.engine.pool
+    assert pool.checkedin() + pool.checkedout() >= 4  # opened by the lifespan already

@@ -354,3 +354,12 @@ def test_the_largest_orders_fit(shop: Shop) -> None:
     for query in ("limit=0", "limit=abc", "offset=-1", "limit=201"):
         resp = shop.client.get(f"/api/orders?{query}", headers=shop.api.auth(shop.buyer))
         assert error_code(resp, 422) == "validation_error", query
+
+
+async def test_the_test_payment_provider_keeps_a_bounded_record() -> None:
+    from checkout.payments import RECORDED, TestPaymentProvider
+
+    provider = TestPaymentProvider()
+    refs = [await provider.authorize(100, "USD", f"r{i}") for i in range(RECORDED + 5)]
+    assert len(provider.calls) == RECORDED
+    assert provider.calls[-1] == ("authorize", refs[-1])

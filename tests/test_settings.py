@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from app.server import uvicorn_options
 from app.settings import DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET_KEY, ConfigError, Settings
 
 
@@ -55,3 +56,17 @@ def test_redis_url_and_port() -> None:
 def test_bad_port_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="PORT"):
         Settings.from_env({"PORT": "eighty"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("", True), ("0", False), ("off", False), ("TRUE", True), ("yes", True)]
+)
+def test_access_log_flag(raw: str, expected: bool) -> None:
+    settings = Settings.from_env({"LIVECART_ACCESS_LOG": raw, "SECRET_KEY": "k"})
+    assert settings.access_log is expected
+    assert uvicorn_options(settings)["access_log"] is expected
+
+
+def test_a_bad_access_log_flag_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="LIVECART_ACCESS_LOG"):
+        Settings.from_env({"LIVECART_ACCESS_LOG": "maybe", "SECRET_KEY": "k"})

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from app import commerce
@@ -74,39 +73,13 @@ async def place(request: Request) -> Response:
         product_id=body.product_id, quantity=body.quantity, live_id=body.live_id,
         shipping=body.shipping.model_dump(),
     )  # fmt: skip
-    relay = st.queue is not None
-    async with st.db.read() as session:
-        await orders.quick_refusal(session, req)
-    async with commerce.transaction(st.hub) as unit:
-        placed = await orders.place_order(
-            unit.session, req, deals=unit.deals, announcer=unit.announcer,
-            payments=st.payments, relayed=relay,
-        )  # fmt: skip
-        if placed.replayed and placed.response is not None:
-            return JSONResponse(json.loads(placed.response), status_code=201,
-                                headers={"Idempotent-Replayed": "true"})  # fmt: skip
-        history = await orders.histories(unit.session, [placed.order.id or 0])
-        out = OrderEnvelope(order=OrderOut.model_validate(
-            orders.order_view(placed.order, history[placed.order.id or 0])))  # fmt: skip
-        body_json = out.model_dump_json()
-        await orders.remember_response(unit.session, req, placed.order.id or 0, body_json)
-    await after_placement(st, placed.order)
-    return Response(body_json, status_code=201, media_type="application/json")
-
-
-async def after_placement(st: AppState, order: Order) -> None:
-    """Hand the committed order to the queue: the Redis stream, or the local consumer."""
-    if st.queue is not None:
-        try:
-            await st.queue.push([order.id or 0])
-        except Exception as exc:  # Redis unreachable: the relay takes it once Redis is back
-            log.warning("order %s not pushed to the queue (%r); left to the relay", order.id, exc)
-            try:
-                await st.queue.unmark([order.id or 0])
-            except Exception:  # the outbox still has it: resent after redeliver_after
-                log.exception("could not hand order %s back to the relay", order.id)
-    elif st.local_consumer is not None:
-        st.local_consumer.poke()
+    placed = await st.desk.place(req)
+    body_json = placed.response
+    if body_json is None:  # every answer is stored with its order; rebuilt just in case
+        order = (await order_outs(st, [placed.order.id or 0]))[0]
+        body_json = OrderEnvelope(order=order).model_dump_json()
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
+    return Response(body_json, 201, headers, media_type="application/json")
 
 
 @operation("My orders, newest first", auth=True, responses={200: OrderList, 401: None},

@@ -1,0 +1,171 @@
+"""The order desk: concurrent orders for one product are placed together.
+
+In a flash sale thousands of buyers ask for the same product in the same
+second. Placed one transaction each, they would queue on the product's stock
+row, every one holding a database connection while it waits. The desk keeps
+one lane per product in each process instead: requests that arrive while a
+batch is in the database wait in memory, and go together in the next batch
+(``checkout.placing.place_batch``: one transaction, one commit).
+
+Guarantees:
+
+- Within a process, requests for a product are decided in arrival order
+  (first come, first served). Across processes the database decides.
+- Two requests with one Idempotency-Key never share a batch: the later one
+  waits for the next batch and is answered with the first one's order.
+- A request whose caller goes away (a dropped connection) is still decided;
+  a retry with its key gets that answer.
+- Nothing is oversold and nothing is half-written: those come from the
+  statements in ``checkout.placing``, not from this in-memory queueing, so
+  they hold across any number of processes.
+
+No backpressure beyond the database: a lane grows as fast as requests arrive
+(each request is a few hundred bytes) and drains a batch of up to
+``max_batch`` per transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from checkout.errors import CheckoutError
+from checkout.orders import OrderLike, OrderRequest, Placement
+from checkout.placing import NothingToKeep, Outcome, Render, place_batch
+from checkout.ports import PaymentProvider, Transactions
+
+log = logging.getLogger("livecart.checkout")
+
+OnPlaced = Callable[[Sequence[OrderLike]], Awaitable[None]]
+"""Called after a batch committed, with its new orders (to hand them to fulfillment)."""
+
+_Waiting = tuple[OrderRequest, "asyncio.Future[Outcome]"]
+
+
+@dataclass
+class _Lane:
+    waiting: deque[_Waiting] = field(default_factory=deque)
+    runner: asyncio.Task[None] | None = None
+
+
+class OrderDesk:
+    """Places orders (``place``), batching the concurrent ones per product."""
+
+    def __init__(
+        self,
+        transactions: Transactions,
+        payments: PaymentProvider,
+        render: Render,
+        *,
+        relayed: bool,
+        on_placed: OnPlaced,
+        max_batch: int = 200,
+    ) -> None:
+        self.transactions = transactions
+        self.payments = payments
+        self.render = render
+        self.relayed = relayed
+        self.on_placed = on_placed
+        self.max_batch = max_batch
+        self._lanes: dict[int, _Lane] = {}
+
+    async def place(self, req: OrderRequest) -> Placement:
+        """Place ``req`` or replay its key's order; raises the ``CheckoutError`` refusing it."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        lane = self._lanes.setdefault(req.product_id, _Lane())
+        lane.waiting.append((req, future))
+        if lane.runner is None:
+            lane.runner = asyncio.create_task(
+                self._drain(req.product_id, lane), name=f"livecart-orders-{req.product_id}"
+            )
+        # Not shielded: if this caller goes away, its request is still decided (it is in
+        # the lane); only the answer has nowhere to go.
+        outcome = await future
+        if isinstance(outcome, CheckoutError):
+            raise outcome
+        return outcome
+
+    async def close(self) -> None:
+        """Wait for the batches in flight (at shutdown)."""
+        runners = [lane.runner for lane in self._lanes.values() if lane.runner is not None]
+        if runners:
+            await asyncio.gather(*runners, return_exceptions=True)
+
+    async def _drain(self, product_id: int, lane: _Lane) -> None:
+        try:
+            while lane.waiting:
+                batch = self._next_batch(lane)
+                started = time.perf_counter()
+                try:
+                    outcomes, placed = await self._place(batch)
+                except BaseException as exc:  # the database failed the whole batch
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc if isinstance(exc, Exception) else _stopped())
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    _settle(future, outcome)
+                log.debug(
+                    "product %d: %d orders decided (%d placed) in %.1f ms; %d waiting",
+                    product_id, len(batch), len(placed), (time.perf_counter() - started) * 1000,
+                    len(lane.waiting),
+                )  # fmt: skip
+                if placed:  # committed, and answered: now to fulfillment
+                    await self._hand_over(placed)
+        finally:
+            lane.runner = None
+            if lane.waiting:  # cancelled with requests left: fail them, do not strand them
+                for _, future in lane.waiting:
+                    if not future.done():
+                        future.set_exception(_stopped())
+                lane.waiting.clear()
+            if self._lanes.get(product_id) is lane:
+                del self._lanes[product_id]
+
+    def _next_batch(self, lane: _Lane) -> list[_Waiting]:
+        """Up to ``max_batch`` waiting requests, in arrival order, one per Idempotency-Key."""
+        batch: list[_Waiting] = []
+        later: list[_Waiting] = []
+        keys: set[tuple[int, str]] = set()
+        while lane.waiting and len(batch) < self.max_batch:
+            item = lane.waiting.popleft()
+            pair = (item[0].buyer_id, item[0].idempotency_key)
+            if pair in keys:
+                later.append(item)
+            else:
+                keys.add(pair)
+                batch.append(item)
+        lane.waiting.extendleft(reversed(later))
+        return batch
+
+    async def _place(self, batch: list[_Waiting]) -> tuple[list[Outcome], Sequence[OrderLike]]:
+        try:
+            async with self.transactions() as unit:
+                result = await place_batch(
+                    unit, [req for req, _ in batch], payments=self.payments, render=self.render,
+                    relayed=self.relayed, settle=lambda i, outcome: _settle(batch[i][1], outcome),
+                )  # fmt: skip
+        except NothingToKeep as nothing:  # rolled back: only refusals and replays
+            return nothing.result.outcomes, []
+        return result.outcomes, result.placed
+
+    async def _hand_over(self, placed: Sequence[OrderLike]) -> None:
+        try:
+            await self.on_placed(placed)
+        except Exception:  # committed already: the outbox relay takes them later
+            log.exception("handing %d new orders to fulfillment failed", len(placed))
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
+
+
+def _stopped() -> RuntimeError:
+    return RuntimeError("the order desk stopped before deciding this order")

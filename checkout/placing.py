@@ -1,0 +1,461 @@
+"""Placing orders for one product, several at once, in one transaction.
+
+``place_batch`` is the only way an order is made. It is oversell-proof,
+idempotent and priced by a running deal when there is one:
+
+- The Idempotency-Keys are recorded first, with one multi-row
+  ``INSERT ... ON CONFLICT DO NOTHING`` in a fixed order. A concurrent
+  request holding the same key makes that INSERT wait (PostgreSQL's unique
+  index) or runs strictly before or after it (SQLite's single writer), so the
+  loser always sees the winner's committed record: one key, one order. A key
+  seen before answers what it answered then (or ``idempotency_mismatch``).
+- Stock is taken per order with one conditional statement
+  (``UPDATE products SET stock = stock - :q WHERE id = :id AND stock >= :q``),
+  never read-then-write, so it cannot oversell on SQLite or PostgreSQL.
+  Requests are served first come, first served; one that no longer fits is
+  refused (409 ``insufficient_stock``) without a statement once the stock
+  this transaction holds is known to be short.
+- Orders bought through a live (deals) run inside a savepoint each, so a
+  refused deal claim undoes only that order's writes.
+- The orders, their history, their fulfillment outbox rows, the stored
+  answers and one ``stock`` announcement commit together: after any failure
+  nothing is half-written, and no order exists that fulfillment will not see.
+
+Lock order, as everywhere: Idempotency-Keys, lives, their pins, products.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, insert, tuple_, update
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from checkout import catalog
+from checkout.errors import (
+    CheckoutError,
+    IdempotencyMismatch,
+    InsufficientStock,
+    LiveNotOpen,
+    OrderNotFound,
+    UnknownLive,
+)
+from checkout.models import (
+    IdempotencyRecord,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OutboxEntry,
+    PaymentStatus,
+    Product,
+    utcnow,
+)
+from checkout.orders import (
+    EventLike,
+    OrderLike,
+    OrderRequest,
+    Placement,
+    move_stock,
+    upsert_insert,
+)
+from checkout.ports import DealDesk, PaymentProvider, UnitOfWork
+
+Render = Callable[[OrderLike, list[EventLike]], str]
+"""The answer for a new order (its JSON body), stored under its Idempotency-Key."""
+
+Outcome = Placement | CheckoutError
+Settle = Callable[[int, Outcome], None]
+
+
+@dataclass(eq=False)  # compared by identity
+class _Attempt:
+    req: OrderRequest
+    digest: str
+    outcome: Outcome | None = None
+    unit_price: int = 0
+    currency: str = ""
+    pin_id: int | None = None
+    payment_ref: str = ""
+    history: list[EventLike] | None = None
+
+    @property
+    def pair(self) -> tuple[int, str]:
+        return (self.req.buyer_id, self.req.idempotency_key)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    outcomes: list[Outcome]  # one per request, in order
+    placed: list[NewOrder]  # the new orders (to hand to fulfillment after commit)
+
+
+class NothingToKeep(Exception):
+    """Raised inside the transaction when no order was placed: roll back, answer anyway."""
+
+    def __init__(self, result: BatchResult) -> None:
+        super().__init__("nothing to commit")
+        self.result = result
+
+
+async def place_batch(
+    unit: UnitOfWork,
+    reqs: Sequence[OrderRequest],
+    *,
+    payments: PaymentProvider,
+    render: Render,
+    relayed: bool = False,
+    settle: Settle | None = None,
+) -> BatchResult:
+    """Place ``reqs`` (one product, distinct keys) in ``unit``'s transaction.
+
+    Every request gets an outcome: a ``Placement`` (new or replayed) or the
+    ``CheckoutError`` it is refused with. Raises ``NothingToKeep`` (carrying
+    the result) when no order was placed, so the caller rolls back instead of
+    committing. ``relayed`` marks the outbox rows as handed to the queue
+    already (the caller puts them on the stream right after commit).
+
+    ``settle(i, outcome)`` is called as soon as request ``i`` is decided without
+    needing this transaction to commit (a refusal, a replay), so its caller can
+    be answered before the new orders are written.
+    """
+    session = unit.session
+    attempts = [_Attempt(req, req.fingerprint()) for req in reqs]
+    fresh = await _claim_keys(session, attempts)
+    placed: list[_Attempt] = []
+    if fresh:
+        placed = await _buy(unit, fresh, payments)
+    if settle is not None:
+        for i, a in enumerate(attempts):
+            if a.outcome is not None:
+                settle(i, a.outcome)
+    if not placed:
+        raise NothingToKeep(BatchResult([a.outcome for a in attempts if a.outcome is not None], []))
+    refused = [a for a in fresh if a.outcome is not None]
+    if refused:
+        await session.exec(
+            delete(IdempotencyRecord).where(
+                tuple_(col(IdempotencyRecord.buyer_id), col(IdempotencyRecord.key)).in_(
+                    [a.pair for a in refused]
+                )
+            )
+        )
+    new_orders = await _record(session, placed, render, relayed=relayed)
+    for a, order in zip(placed, new_orders, strict=True):
+        unit.announcer.order_changed(order, a.history)
+    outcomes = [a.outcome for a in attempts if a.outcome is not None]
+    return BatchResult(outcomes, new_orders)
+
+
+async def _claim_keys(session: AsyncSession, attempts: list[_Attempt]) -> list[_Attempt]:
+    """Record the keys; answer the ones seen before. Returns the new ones, in order."""
+    rows = [
+        {"buyer_id": a.req.buyer_id, "key": a.req.idempotency_key, "request_hash": a.digest,
+         "created_at": utcnow()}
+        for a in sorted(attempts, key=lambda a: a.pair)  # one lock order for every batch
+    ]  # fmt: skip
+    # executemany (one multi-row INSERT, compiled once): rows go in the order given
+    table = _table(IdempotencyRecord)
+    claim = upsert_insert(session)(table).on_conflict_do_nothing()
+    conn = await session.connection()
+    inserted = await conn.execute(claim.returning(table.c.buyer_id, table.c.key), rows)
+    new = {(int(b), str(k)) for b, k in inserted.all()}
+    seen = [a for a in attempts if a.pair not in new]
+    if seen:
+        await _replay(session, seen)
+    return [a for a in attempts if a.pair in new]
+
+
+async def _replay(session: AsyncSession, seen: list[_Attempt]) -> None:
+    records = await session.exec(
+        select(IdempotencyRecord).where(
+            tuple_(col(IdempotencyRecord.buyer_id), col(IdempotencyRecord.key)).in_(
+                [a.pair for a in seen]
+            )
+        )
+    )
+    by_pair = {(r.buyer_id, r.key): r for r in records.all()}
+    order_ids = [r.order_id for r in by_pair.values() if r.order_id is not None]
+    found = await session.exec(select(Order).where(col(Order.id).in_(order_ids)))
+    by_id = {o.id: o for o in found.all()}
+    for a in seen:
+        record = by_pair.get(a.pair)
+        if record is None or record.order_id is None:  # pragma: no cover - see _claim_keys
+            a.outcome = IdempotencyMismatch("this Idempotency-Key is in use by another request")
+        elif record.request_hash != a.digest:
+            a.outcome = IdempotencyMismatch(
+                "this Idempotency-Key was used with a different request"
+            )
+        elif (order := by_id.get(record.order_id)) is None:  # pragma: no cover - never deleted
+            a.outcome = OrderNotFound("order not found")
+        else:
+            a.outcome = Placement(order=order, replayed=True, response=record.response)
+
+
+async def _check_lives(session: AsyncSession, deals: DealDesk, fresh: list[_Attempt]) -> None:
+    """Refuse orders naming a live that does not exist or is not running."""
+    status: dict[int, str | None] = {}
+    for a in fresh:
+        live_id = a.req.live_id
+        if live_id is None:
+            continue
+        if live_id not in status:
+            status[live_id] = await deals.live_status(session, live_id)
+        if status[live_id] is None:
+            a.outcome = UnknownLive("no such live", live_id=live_id)
+        elif status[live_id] != "live":
+            a.outcome = LiveNotOpen(f"the live is {status[live_id]}: orders through it are closed")
+
+
+async def _buy(
+    unit: UnitOfWork, fresh: list[_Attempt], payments: PaymentProvider
+) -> list[_Attempt]:
+    """Price, authorize and take stock for each new request; returns those that got it."""
+    session, deals = unit.session, unit.deals
+    product_id = fresh[0].req.product_id
+    await _check_lives(session, deals, fresh)
+    try:
+        listed = await catalog.get_product(session, product_id)
+    except CheckoutError as exc:
+        for a in fresh:
+            if a.outcome is None:
+                a.outcome = exc
+        return []
+    stock = listed.stock  # read, not locked: refusing on it is safe, selling is not
+    buyers = [a for a in fresh if a.outcome is None]
+    if not any(a.req.quantity <= stock for a in buyers):
+        for a in buyers:
+            a.outcome = _short(product_id, stock)
+        return []
+    showing = await deals.lives_showing(session, product_id)
+    lives = sorted(set(showing) | {a.req.live_id for a in buyers if a.req.live_id is not None})
+    await deals.lock_lives(session, lives)
+    placed: list[_Attempt] = []
+    for run in _runs(buyers):
+        if run[0].req.live_id is None:  # plain orders: their stock in one statement
+            got, stock = await _take_run(session, run, listed, payments, stock)
+        else:
+            got, stock = await _take_one(unit, run[0], listed, payments, stock)
+        for a, (left, sold) in got:
+            placed.append(a)
+            # One frame per order, with the figures right after it ("after every order").
+            await unit.announcer.stock_changed(session, product_id, left, sold, lives)
+    return placed
+
+
+def _runs(buyers: list[_Attempt]) -> list[list[_Attempt]]:
+    """Consecutive plain orders together; each order through a live on its own."""
+    runs: list[list[_Attempt]] = []
+    for a in buyers:
+        if a.req.live_id is None and runs and runs[-1][0].req.live_id is None:
+            runs[-1].append(a)
+        else:
+            runs.append([a])
+    return runs
+
+
+Taken = list[tuple[_Attempt, tuple[int, int]]]  # each order with (stock, sold) right after it
+
+
+async def _take_one(
+    unit: UnitOfWork, a: _Attempt, listed: Product, payments: PaymentProvider, stock: int
+) -> tuple[Taken, int]:
+    """An order through a live, in a savepoint: a refused deal claim undoes only it."""
+    if a.req.quantity > stock:
+        a.outcome = _short(listed.id or 0, stock)
+        return [], stock
+    try:
+        async with unit.attempt():
+            left, sold = await _take(unit.session, a, listed, unit.deals, payments)
+    except _Short as short:
+        a.outcome = _short(listed.id or 0, short.available)
+        return [], short.available
+    except CheckoutError as exc:
+        a.outcome = exc
+        return [], stock
+    return [(a, (left, sold))], left
+
+
+async def _take_run(
+    session: AsyncSession, run: list[_Attempt], listed: Product, payments: PaymentProvider,
+    stock: int,
+) -> tuple[Taken, int]:  # fmt: skip
+    """Plain orders, first come first served: all the units that fit, in one conditional
+    UPDATE for their total. If the stock moved since it was read, read it and try again."""
+    product_id = listed.id or 0
+    while True:
+        fits, budget = [], stock
+        for a in run:
+            if a.outcome is None and a.req.quantity <= budget:
+                fits.append(a)
+                budget -= a.req.quantity
+        authorized = []
+        for a in fits:
+            a.unit_price, a.currency = listed.price_cents, listed.currency
+            try:
+                a.payment_ref = await payments.authorize(
+                    a.unit_price * a.req.quantity, a.currency,
+                    f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}",
+                )  # fmt: skip
+            except CheckoutError as exc:
+                a.outcome = exc
+                continue
+            authorized.append(a)
+        total = sum(a.req.quantity for a in authorized)
+        line = await move_stock(session, product_id, -total) if total else None
+        if line is not None or not authorized:
+            break
+        for a in authorized:  # the stock moved under us: undo, look again
+            await payments.void(a.payment_ref)
+        stock = await _stock_now(session, product_id)
+    if line is None:
+        left, sold = stock, listed.sold
+    else:
+        left, sold = line.stock, line.sold
+    taken: Taken = []
+    after = total
+    for a in authorized:
+        after -= a.req.quantity
+        taken.append((a, (left + after, sold - after)))
+    for a in run:
+        if a.outcome is None and a not in authorized:
+            a.outcome = _short(product_id, left)
+    return taken, left
+
+
+async def _stock_now(session: AsyncSession, product_id: int) -> int:
+    return (await session.exec(select(Product.stock).where(Product.id == product_id))).one()
+
+
+class _Short(Exception):
+    """The product's stock is short (not a deal's): ``available`` is what is left now."""
+
+    def __init__(self, available: int) -> None:
+        super().__init__(f"only {available} left")
+        self.available = available
+
+
+async def _take(
+    session: AsyncSession, a: _Attempt, listed: Product, deals: DealDesk, payments: PaymentProvider
+) -> tuple[int, int]:
+    """One order's deal claim, payment authorization and stock; returns (stock, sold) after."""
+    req = a.req
+    a.unit_price, a.currency = listed.price_cents, listed.currency
+    if req.live_id is not None:
+        deal = await deals.claim(
+            session, live_id=req.live_id, product_id=req.product_id, buyer_id=req.buyer_id,
+            quantity=req.quantity,
+        )  # fmt: skip
+        if deal is not None:
+            a.pin_id = deal.pin_id
+            if deal.unit_price_cents is not None:
+                a.unit_price = deal.unit_price_cents
+    a.payment_ref = await payments.authorize(
+        a.unit_price * req.quantity, a.currency, f"livecart:{req.buyer_id}:{req.idempotency_key}"
+    )
+    line = await move_stock(session, req.product_id, -req.quantity)
+    if line is None:
+        await payments.void(a.payment_ref)
+        raise _Short(await _stock_now(session, req.product_id))
+    return line.stock, line.sold
+
+
+def _short(product_id: int, available: int) -> InsufficientStock:
+    return InsufficientStock(f"only {available} left", product_id=product_id, available=available)
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order as just inserted (an ``OrderLike``): cheaper than an ORM object, and all
+    a new order's answer, frame and hand-over to fulfillment need."""
+
+    id: int
+    buyer_id: int
+    product_id: int
+    live_id: int | None
+    quantity: int
+    unit_price_cents: int
+    total_cents: int
+    currency: str
+    shipping: str
+    created_at: datetime
+    status: str = OrderStatus.PLACED.value
+    payment_status: str = PaymentStatus.AUTHORIZED.value
+    carrier: str | None = None
+    tracking_number: str | None = None
+    return_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    status: str
+    at: datetime
+    by: str
+
+
+async def _record(
+    session: AsyncSession, placed: list[_Attempt], render: Render, *, relayed: bool
+) -> list[NewOrder]:
+    """Insert the orders, their first history entry and outbox rows; store the answers.
+
+    Plain multi-row INSERTs (executemany, compiled once): a flash sale writes many.
+    """
+    now = utcnow()
+    rows = [
+        {"buyer_id": a.req.buyer_id, "product_id": a.req.product_id, "live_id": a.req.live_id,
+         "pin_id": a.pin_id, "quantity": a.req.quantity, "unit_price_cents": a.unit_price,
+         "total_cents": a.unit_price * a.req.quantity, "currency": a.currency,
+         "status": OrderStatus.PLACED.value, "payment_status": PaymentStatus.AUTHORIZED.value,
+         "payment_ref": a.payment_ref, "restocked": False,
+         "shipping": json.dumps(a.req.shipping, separators=(",", ":"), ensure_ascii=False),
+         "created_at": now, "updated_at": now}
+        for a in placed
+    ]  # fmt: skip
+    conn = await session.connection()
+    orders_t = _table(Order)
+    inserted = await conn.execute(
+        insert(orders_t).returning(orders_t.c.id, sort_by_parameter_order=True), rows
+    )
+    ids = [int(i) for i in inserted.scalars().all()]
+    await conn.execute(
+        insert(_table(OrderEvent)),
+        [{"order_id": i, "status": OrderStatus.PLACED.value, "at": now, "by": a.req.buyer_name}
+         for i, a in zip(ids, placed, strict=True)],
+    )  # fmt: skip
+    await conn.execute(
+        insert(_table(OutboxEntry)),
+        [{"order_id": i, "created_at": now, "relayed_at": now if relayed else None,
+          "attempts": 0} for i in ids],
+    )  # fmt: skip
+    new_orders: list[NewOrder] = []
+    answers: list[dict[str, Any]] = []
+    for order_id, a, row in zip(ids, placed, rows, strict=True):
+        order = NewOrder(
+            id=order_id, buyer_id=a.req.buyer_id, product_id=a.req.product_id,
+            live_id=a.req.live_id, quantity=a.req.quantity, unit_price_cents=a.unit_price,
+            total_cents=a.unit_price * a.req.quantity, currency=a.currency,
+            shipping=str(row["shipping"]), created_at=now,
+        )  # fmt: skip
+        a.history = [NewEvent(OrderStatus.PLACED.value, now, a.req.buyer_name)]
+        response = render(order, a.history)
+        a.outcome = Placement(order=order, replayed=False, response=response)
+        new_orders.append(order)
+        answers.append({"b": a.req.buyer_id, "k": a.req.idempotency_key, "o": order_id,
+                        "r": response})  # fmt: skip
+    keys = _table(IdempotencyRecord)
+    await conn.execute(
+        update(keys)
+        .where(keys.c.buyer_id == bindparam("b"), keys.c.key == bindparam("k"))
+        .values(order_id=bindparam("o"), response=bindparam("r")),
+        answers,
+    )
+    return new_orders
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table

@@ -1,0 +1,227 @@
+"""The order desk: concurrent orders for one product are placed in batches, one
+transaction each (``checkout.desk``, ``checkout.placing``), on SQLite and PostgreSQL.
+
+A batch answers refusals and replays before it commits; an order through a live
+that fails inside a batch undoes only its own writes and frames; two server
+processes racing for the same units (and the same keys) still sell exactly the
+stock, once per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from sqlalchemy import insert
+
+from app import commerce
+from app.accounts import Role, User, hash_password
+from app.settings import Settings
+from app.tokens import TokenSigner
+from checkout.errors import CheckoutError, InsufficientStock, PaymentDeclined
+from checkout.models import utcnow
+from checkout.orders import OrderRequest, Placement
+from checkout.placing import Outcome, place_batch
+from tests.live_server import LiveServer, ServerProcess, processes, with_redis
+from tests.test_multiprocess import redis_db
+from tests.test_order_helpers import (
+    AsyncShop,
+    fast_password_hashing,
+    frames_until_pong,
+    fresh_key,
+    order_body,
+)
+from tests.test_order_race import World
+from tests.ws_helpers import Who, auth
+
+SHIPPING: dict[str, str] = order_body(1, 1, None)["shipping"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_password_hashing(monkeypatch)
+
+
+@pytest.fixture
+async def world(server: LiveServer) -> AsyncIterator[World]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        yield await World(server, http).setup()
+
+
+def request(who: Who, product_id: int, quantity: int = 1, **kw: Any) -> OrderRequest:
+    return OrderRequest(
+        buyer_id=who["user"]["id"], buyer_name=who["user"]["username"],
+        idempotency_key=kw.pop("key", None) or fresh_key(), product_id=product_id,
+        quantity=quantity, shipping=SHIPPING, **kw,
+    )  # fmt: skip
+
+
+async def batch(world: World, reqs: list[OrderRequest]) -> tuple[list[Outcome], list[int]]:
+    """Place ``reqs`` as one batch; returns the outcomes and which were settled early."""
+    st = world.server.state
+    early: list[int] = []
+    try:
+        async with commerce.transaction(st.hub) as unit:
+            result = await place_batch(
+                unit, reqs, payments=st.payments, render=commerce.order_answer,
+                settle=lambda i, _outcome: early.append(i),
+            )  # fmt: skip
+    except Exception as exc:  # NothingToKeep: rolled back, answered anyway
+        outcomes: list[Outcome] = exc.result.outcomes  # type: ignore[attr-defined]
+        return outcomes, early
+    return result.outcomes, early
+
+
+async def test_a_batch_answers_refusals_and_replays_before_it_commits(world: World) -> None:
+    product = await world.rest.product(world.owner, price_cents=700, stock=3)
+    pid = product["id"]
+    buyers = await world.buyers(4)
+    earlier = await world.shop.place(buyers[3], pid, key="kept-key")  # stock 3 -> 2
+    reqs = [
+        request(buyers[0], pid),  # fits
+        request(buyers[1], pid, quantity=2),  # does not fit once the first took one
+        request(buyers[2], pid),  # fits
+        request(buyers[3], pid, key="kept-key"),  # seen before: a replay
+    ]
+    outcomes, early = await batch(world, reqs)
+    assert sorted(early) == [1, 3]  # decided without waiting for the commit
+    new, short, second, replay = outcomes
+    assert isinstance(new, Placement) and not new.replayed
+    assert isinstance(second, Placement) and not second.replayed
+    assert isinstance(short, InsufficientStock) and short.data["available"] == 0
+    assert isinstance(replay, Placement) and replay.replayed
+    assert replay.order.id == earlier["id"]
+    # Their answers were stored with the orders: retrying a key replays the same body.
+    again = await world.shop.order(buyers[0], pid, key=reqs[0].idempotency_key)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == json.loads(new.response or "")
+    assert (await world.shop.product(pid))["stock"] == 0
+    # The refused key was not kept: it is free for a new attempt (refused again: sold out).
+    retry = await world.shop.order(buyers[1], pid, quantity=2, key=reqs[1].idempotency_key)
+    assert retry.status_code == 409
+    assert retry.json()["error"]["code"] == "insufficient_stock"
+
+
+async def test_an_order_through_a_live_failing_in_a_batch_undoes_only_itself(
+    world: World,
+) -> None:
+    product = await world.rest.product(world.owner, price_cents=350, stock=5)
+    pid = product["id"]
+    live = await world.rest.live(world.owner, start=True)
+    lid = live["id"]
+    await world.rest.pinned(world.owner, lid, pid, price_cents=300, quantity=2, duration_s=600)
+    plain_buyer, deal_buyer = await world.buyers(2)
+    st = world.server.state
+    st.payments.decline_over_cents = 400  # 2 x 300 at the deal price is declined
+    async with contextlib.AsyncExitStack() as stack:
+        viewer = await world.watch(stack, lid)
+        outcomes, _early = await batch(world, [
+            request(plain_buyer, pid),  # 350: authorized
+            request(deal_buyer, pid, quantity=2, live_id=lid),  # takes the whole deal, declined
+            request(plain_buyer, pid),  # 350: authorized
+        ])  # fmt: skip
+        seen = await frames_until_pong(viewer)
+    first, declined, third = outcomes
+    assert isinstance(first, Placement) and isinstance(third, Placement)
+    assert isinstance(declined, PaymentDeclined)
+    # The declined claim had ended the deal (its last units) inside its savepoint: all undone.
+    assert [f["type"] for f in seen] == ["stock", "stock"]
+    assert [f["data"]["stock"] for f in seen] == [4, 3]
+    assert [f["data"]["deal_remaining"] for f in seen] == [2, 2]
+    seqs = [f["seq"] for f in seen]
+    assert seqs == [seqs[0], seqs[0] + 1]  # no hole where the undone frame was
+    deal = (await world.rest.get_live(lid))["pinned"]["deal"]
+    assert deal is not None and deal["remaining"] == 2
+    assert not [e for e in await world.rest.events(lid) if e["type"] == "deal_ended"]
+    assert (await world.shop.product(pid))["stock"] == 3
+
+
+async def test_refusals_in_a_sale_get_the_stock_left(world: World) -> None:
+    product = await world.rest.product(world.owner, price_cents=100, stock=4)
+    pid = product["id"]
+    buyers = await world.buyers(6)
+    quantities = [1, 4, 2, 1, 5, 1]
+    reqs = [request(b, pid, quantity=q) for b, q in zip(buyers, quantities, strict=True)]
+    outcomes, early = await batch(world, reqs)
+    kinds = [type(o).__name__ for o in outcomes]
+    # First come, first served: 1 fits (3 left); 4 does not; 2 fits (1 left); 1 takes the
+    # last unit; everything after finds none.
+    assert kinds == ["Placement", "InsufficientStock", "Placement", "Placement",
+                     "InsufficientStock", "InsufficientStock"]  # fmt: skip
+    assert early == [1, 4, 5]
+    assert [o.data["available"] for o in outcomes if isinstance(o, CheckoutError)] == [0, 0, 0]
+    assert (await world.shop.product(pid))["stock"] == 0
+
+
+# ---------------------------------------------------------------- two processes
+
+
+async def insert_buyers(database_url: str, count: int) -> list[int]:
+    """Buyers straight into the shared database (the servers are other processes)."""
+    from app.db import Database
+
+    db = Database.from_url(database_url)
+    try:
+        password_hash = await hash_password("password123")
+        rows = [
+            {"username": f"racer{i}", "password_hash": password_hash,
+             "role": Role.VIEWER.value, "created_at": utcnow()}
+            for i in range(count)
+        ]  # fmt: skip
+        table = User.__table__  # type: ignore[attr-defined]
+        async with db.write_engine.begin() as conn:
+            found = await conn.execute(insert(table).returning(table.c.id), rows)
+            return [int(i) for i in found.scalars().all()]
+    finally:
+        await db.dispose()
+
+
+async def test_two_processes_race_for_the_last_units(
+    settings: Settings, redis_url: str, tmp_path: Path
+) -> None:
+    shared = with_redis(settings, redis_db(redis_url, 8))
+    with processes(shared, tmp_path) as (a, b):
+        async with client(a) as http_a, client(b) as http_b:
+            account = {"username": "owner", "password": "password123", "role": "creator"}
+            owner = (await http_a.post("/api/auth/register", json=account)).json()
+            stock = {"title": "Last ones", "price_cents": 500, "stock": 7}
+            resp = await http_b.post("/api/products", headers=auth(owner), json=stock)
+            pid = resp.json()["product"]["id"]
+            signer = TokenSigner(settings.secret_key, 3600)
+            buyers: list[Who] = [
+                {"user": {"id": uid}, "token": signer.issue(uid)}
+                for uid in await insert_buyers(settings.database_url, 40)
+            ]
+            shops = [AsyncShop(http_a), AsyncShop(http_b)]
+            keys = [fresh_key() for _ in buyers]
+            # Every buyer once on each process with the same key (a retry that went
+            # elsewhere), all at once.
+            answers = await asyncio.gather(*(
+                shops[(i + j) % 2].order(buyer, pid, key=keys[i])
+                for i, buyer in enumerate(buyers) for j in range(2)
+            ))  # fmt: skip
+            product = (await http_a.get(f"/api/products/{pid}")).json()["product"]
+    assert all(r.status_code in {201, 409} for r in answers), [r.text for r in answers]
+    orders_by_buyer: dict[int, set[int]] = {}
+    for i, resp in enumerate(answers):
+        if resp.status_code == 201:
+            orders_by_buyer.setdefault(i // 2, set()).add(resp.json()["order"]["id"])
+    assert all(len(ids) == 1 for ids in orders_by_buyer.values())  # one order per key
+    assert len(orders_by_buyer) == 7  # exactly the stock
+    assert product["stock"] == 0
+    codes = Counter(r.status_code for r in answers)
+    assert codes[201] >= 7 and codes[201] + codes[409] == 80
+
+
+@contextlib.asynccontextmanager
+async def client(proc: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=proc.url, timeout=60, limits=limits) as http:
+        yield http
