@@ -9,4 +9,4 @@ from app.settings import Settings
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-app = create_app(Settings.from_env())
+app = create_app(Settings.from_env(), tune_gc=True)

@@ -65,6 +65,7 @@ class UserCache:
         return await asyncio.shield(future)
 
     async def _load_all(self, fetch: Fetch) -> None:
+        ids: list[int] = []
         try:
             while self._queue:
                 ids, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
@@ -80,7 +81,8 @@ class UserCache:
                     self._settle(user_id, found.get(user_id))
         finally:
             self._loader = None
-            for user_id in self._queue:  # cancelled: fail the rest rather than strand them
+            # Cancelled (shutdown): fail what was being read and what waited, not strand them.
+            for user_id in [*ids, *self._queue]:
                 self._settle(user_id, RuntimeError("user loading stopped"))
             self._queue = []
 

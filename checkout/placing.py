@@ -125,6 +125,11 @@ async def place_batch(
     """
     session = unit.session
     attempts = [_Attempt(req, req.fingerprint()) for req in reqs]
+    if len({a.pair for a in attempts}) != len(attempts):
+        # Two rows for one key in one INSERT would both look new: the caller must split them.
+        raise ValueError("a batch takes one request per (buyer, Idempotency-Key)")
+    if len({req.product_id for req in reqs}) > 1:
+        raise ValueError("a batch is for one product")
     fresh = await _claim_keys(session, attempts)
     placed: list[_Attempt] = []
     if fresh:

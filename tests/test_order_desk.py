@@ -28,7 +28,7 @@ from app.tokens import TokenSigner
 from checkout.errors import CheckoutError, InsufficientStock, PaymentDeclined
 from checkout.models import utcnow
 from checkout.orders import OrderRequest, Placement
-from checkout.placing import Outcome, place_batch
+from checkout.placing import NothingToKeep, Outcome, place_batch
 from tests.live_server import LiveServer, ServerProcess, processes, with_redis
 from tests.test_multiprocess import redis_db
 from tests.test_order_helpers import (
@@ -73,9 +73,8 @@ async def batch(world: World, reqs: list[OrderRequest]) -> tuple[list[Outcome], 
                 unit, reqs, payments=st.payments, render=commerce.order_answer,
                 settle=lambda i, _outcome: early.append(i),
             )  # fmt: skip
-    except Exception as exc:  # NothingToKeep: rolled back, answered anyway
-        outcomes: list[Outcome] = exc.result.outcomes  # type: ignore[attr-defined]
-        return outcomes, early
+    except NothingToKeep as nothing:  # rolled back, answered anyway
+        return nothing.result.outcomes, early
     return result.outcomes, early
 
 
@@ -158,6 +157,18 @@ async def test_refusals_in_a_sale_get_the_stock_left(world: World) -> None:
     assert early == [1, 4, 5]
     assert [o.data["available"] for o in outcomes if isinstance(o, CheckoutError)] == [0, 0, 0]
     assert (await world.shop.product(pid))["stock"] == 0
+
+
+async def test_a_batch_refuses_to_hold_one_key_twice_or_two_products(world: World) -> None:
+    product = await world.rest.product(world.owner, stock=5)
+    other = await world.rest.product(world.owner, stock=5)
+    (buyer,) = await world.buyers(1)
+    with pytest.raises(ValueError, match="one request per"):
+        await batch(world, [request(buyer, product["id"], key="k"),
+                            request(buyer, product["id"], key="k")])  # fmt: skip
+    with pytest.raises(ValueError, match="one product"):
+        await batch(world, [request(buyer, product["id"]), request(buyer, other["id"])])
+    assert (await world.shop.product(product["id"]))["stock"] == 5
 
 
 # ---------------------------------------------------------------- two processes
