@@ -161,11 +161,14 @@ async def transaction(hub: Hub) -> AsyncIterator[CommerceUnit]:
     async with hub.transaction() as batch:
         unit = CommerceUnit(batch.session, LiveAnnouncer(batch, hub), LiveDealDesk(batch))
         yield unit
-    if unit.announcer.must_read:
-        async with hub.sessions.snapshot() as session:
-            await unit.announcer.flush(session)
-    else:
-        await unit.announcer.flush(None)
+    try:
+        if unit.announcer.must_read:
+            async with hub.sessions.snapshot() as session:
+                await unit.announcer.flush(session)
+        else:
+            await unit.announcer.flush(None)
+    except Exception as exc:  # committed already: the buyer still sees it with GET
+        log.warning("order frames after a commit were not sent: %r", exc)
 
 
 def order_answer(order: OrderLike, history: list[EventLike]) -> str:

@@ -9,7 +9,6 @@ Reads use plain deferred transactions and never block writers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -107,9 +106,15 @@ class Database:
         a flash sale right after a deploy) do not each wait for a new connection."""
         if self.dialect != "postgresql":
             return
-        async with contextlib.AsyncExitStack() as stack:
-            opened = [stack.enter_async_context(self.engine.connect()) for _ in range(connections)]
-            await asyncio.gather(*opened)
+
+        conns = [self.engine.connect() for _ in range(connections)]
+        opened = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
+        for conn, result in zip(conns, opened, strict=True):
+            if not isinstance(result, BaseException):
+                await conn.close()  # back to the pool, open
+        failed = [r for r in opened if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -72,6 +72,7 @@ class OrderDesk:
         self.on_placed = on_placed
         self.max_batch = max_batch
         self._lanes: dict[int, _Lane] = {}
+        self._handing: set[asyncio.Task[None]] = set()
 
     async def place(self, req: OrderRequest) -> Placement:
         """Place ``req`` or replay its key's order; raises the ``CheckoutError`` refusing it."""
@@ -90,10 +91,11 @@ class OrderDesk:
         return outcome
 
     async def close(self) -> None:
-        """Wait for the batches in flight (at shutdown)."""
-        runners = [lane.runner for lane in self._lanes.values() if lane.runner is not None]
-        if runners:
-            await asyncio.gather(*runners, return_exceptions=True)
+        """Wait for the batches in flight and their hand-overs (at shutdown)."""
+        busy = [lane.runner for lane in self._lanes.values() if lane.runner is not None]
+        busy += list(self._handing)
+        if busy:
+            await asyncio.gather(*busy, return_exceptions=True)
 
     async def _drain(self, product_id: int, lane: _Lane) -> None:
         try:
@@ -102,22 +104,26 @@ class OrderDesk:
                 started = time.perf_counter()
                 try:
                     outcomes, placed = await self._place(batch)
-                except BaseException as exc:  # the database failed the whole batch
+                    for (_, future), outcome in zip(batch, outcomes, strict=True):
+                        _settle(future, outcome)
+                except BaseException as exc:  # the batch failed: its undecided requests too
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc if isinstance(exc, Exception) else _stopped())
                     if not isinstance(exc, Exception):
                         raise
+                    log.warning("product %d: a batch of %d orders failed: %r",
+                                product_id, len(batch), exc)  # fmt: skip
                     continue
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    _settle(future, outcome)
                 log.debug(
                     "product %d: %d orders decided (%d placed) in %.1f ms; %d waiting",
                     product_id, len(batch), len(placed), (time.perf_counter() - started) * 1000,
                     len(lane.waiting),
                 )  # fmt: skip
-                if placed:  # committed, and answered: now to fulfillment
-                    await self._hand_over(placed)
+                if placed:  # committed and answered; fulfillment must not hold up the lane
+                    task = asyncio.create_task(self._hand_over(placed))
+                    self._handing.add(task)
+                    task.add_done_callback(self._handing.discard)
         finally:
             lane.runner = None
             if lane.waiting:  # cancelled with requests left: fail them, do not strand them
@@ -145,14 +151,22 @@ class OrderDesk:
         return batch
 
     async def _place(self, batch: list[_Waiting]) -> tuple[list[Outcome], Sequence[OrderLike]]:
+        holds = _Holds(self.payments)
         try:
             async with self.transactions() as unit:
-                result = await place_batch(
-                    unit, [req for req, _ in batch], payments=self.payments, render=self.render,
-                    relayed=self.relayed, settle=lambda i, outcome: _settle(batch[i][1], outcome),
-                )  # fmt: skip
+                try:
+                    result = await place_batch(
+                        unit, [req for req, _ in batch], payments=holds, render=self.render,
+                        relayed=self.relayed,
+                        settle=lambda i, outcome: _settle(batch[i][1], outcome),
+                    )  # fmt: skip
+                except Exception:  # nothing of this batch will commit: let its payments go
+                    await holds.release()
+                    raise
         except NothingToKeep as nothing:  # rolled back: only refusals and replays
             return nothing.result.outcomes, []
+        # (A failed COMMIT leaves its authorizations to expire at the provider: whether
+        # it committed cannot be known here, and voiding a placed order's would be worse.)
         return result.outcomes, result.placed
 
     async def _hand_over(self, placed: Sequence[OrderLike]) -> None:
@@ -160,6 +174,37 @@ class OrderDesk:
             await self.on_placed(placed)
         except Exception:  # committed already: the outbox relay takes them later
             log.exception("handing %d new orders to fulfillment failed", len(placed))
+
+
+class _Holds:
+    """The ``PaymentProvider`` for one batch: remembers the authorizations not yet voided,
+    so a batch that fails can release them."""
+
+    def __init__(self, provider: PaymentProvider) -> None:
+        self.provider = provider
+        self.held: set[str] = set()
+
+    async def authorize(self, amount_cents: int, currency: str, reference: str) -> str:
+        payment_ref = await self.provider.authorize(amount_cents, currency, reference)
+        self.held.add(payment_ref)
+        return payment_ref
+
+    async def capture(self, payment_ref: str) -> None:
+        await self.provider.capture(payment_ref)
+
+    async def void(self, payment_ref: str) -> None:
+        await self.provider.void(payment_ref)
+        self.held.discard(payment_ref)
+
+    async def refund(self, payment_ref: str) -> None:
+        await self.provider.refund(payment_ref)
+
+    async def release(self) -> None:
+        for payment_ref in sorted(self.held):
+            try:
+                await self.void(payment_ref)
+            except Exception:  # the provider lets it expire instead
+                log.exception("could not void authorization %s", payment_ref)
 
 
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:

@@ -26,6 +26,7 @@ Lock order, as everywhere: Idempotency-Keys, lives, their pins, products.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ async def place_batch(
             if a.outcome is not None:
                 settle(i, a.outcome)
     if not placed:
-        raise NothingToKeep(BatchResult([a.outcome for a in attempts if a.outcome is not None], []))
+        raise NothingToKeep(BatchResult(_outcomes(attempts), []))
     refused = [a for a in fresh if a.outcome is not None]
     if refused:
         await session.exec(
@@ -152,8 +153,14 @@ async def place_batch(
     new_orders = await _record(session, placed, render, relayed=relayed)
     for a, order in zip(placed, new_orders, strict=True):
         unit.announcer.order_changed(order, a.history)
-    outcomes = [a.outcome for a in attempts if a.outcome is not None]
-    return BatchResult(outcomes, new_orders)
+    return BatchResult(_outcomes(attempts), new_orders)
+
+
+def _outcomes(attempts: list[_Attempt]) -> list[Outcome]:
+    undecided = [a.pair for a in attempts if a.outcome is None]
+    if undecided:  # a bug, not an input: fail the batch rather than misanswer it
+        raise RuntimeError(f"orders left undecided: {undecided}")
+    return [a.outcome for a in attempts if a.outcome is not None]
 
 
 async def _claim_keys(session: AsyncSession, attempts: list[_Attempt]) -> list[_Attempt]:
@@ -290,46 +297,77 @@ async def _take_run(
     stock: int,
 ) -> tuple[Taken, int]:  # fmt: skip
     """Plain orders, first come first served: all the units that fit, in one conditional
-    UPDATE for their total. If the stock moved since it was read, read it and try again."""
+    UPDATE for their total. If the stock moved since it was read, the orders that no
+    longer fit let go of their payment and the rest try again."""
     product_id = listed.id or 0
+    authorized = await _authorize_fitting(run, listed, payments, stock)
     while True:
-        fits, budget = [], stock
-        for a in run:
-            if a.outcome is None and a.req.quantity <= budget:
-                fits.append(a)
-                budget -= a.req.quantity
-        authorized = []
-        for a in fits:
-            a.unit_price, a.currency = listed.price_cents, listed.currency
-            try:
-                a.payment_ref = await payments.authorize(
-                    a.unit_price * a.req.quantity, a.currency,
-                    f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}",
-                )  # fmt: skip
-            except CheckoutError as exc:
-                a.outcome = exc
-                continue
-            authorized.append(a)
         total = sum(a.req.quantity for a in authorized)
         line = await move_stock(session, product_id, -total) if total else None
         if line is not None or not authorized:
             break
-        for a in authorized:  # the stock moved under us: undo, look again
-            await payments.void(a.payment_ref)
-        stock = await _stock_now(session, product_id)
-    if line is None:
-        left, sold = stock, listed.sold
-    else:
-        left, sold = line.stock, line.sold
+        stock = await _stock_now(session, product_id)  # it moved under us
+        keep, budget = [], stock
+        for a in authorized:
+            if a.req.quantity <= budget:
+                keep.append(a)
+                budget -= a.req.quantity
+            else:
+                await payments.void(a.payment_ref)
+        authorized = keep
+    left, sold = (stock, listed.sold) if line is None else (line.stock, line.sold)
     taken: Taken = []
     after = total
     for a in authorized:
         after -= a.req.quantity
         taken.append((a, (left + after, sold - after)))
+    got = {id(a) for a in authorized}
     for a in run:
-        if a.outcome is None and a not in authorized:
+        if a.outcome is None and id(a) not in got:
             a.outcome = _short(product_id, left)
     return taken, left
+
+
+async def _authorize_fitting(
+    run: list[_Attempt], listed: Product, payments: PaymentProvider, stock: int
+) -> list[_Attempt]:
+    """Authorize, in arrival order, the orders that fit in ``stock``; the units of a
+    declined one go to the next in line. Authorizations run concurrently (a real
+    provider is a network call, and this transaction holds locks meanwhile)."""
+    authorized: list[_Attempt] = []
+    budget = stock
+    tried: set[int] = set()
+    while True:
+        wave, room = [], budget
+        for a in run:
+            if id(a) not in tried and a.outcome is None and a.req.quantity <= room:
+                wave.append(a)
+                room -= a.req.quantity
+        if not wave:
+            break
+        for a in wave:
+            a.unit_price, a.currency = listed.price_cents, listed.currency
+        refs = await asyncio.gather(
+            *(payments.authorize(a.unit_price * a.req.quantity, a.currency,
+                                 f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}")
+              for a in wave),
+            return_exceptions=True,
+        )  # fmt: skip
+        failure: BaseException | None = None
+        for a, ref in zip(wave, refs, strict=True):
+            tried.add(id(a))
+            if isinstance(ref, CheckoutError):
+                a.outcome = ref  # declined: its units stay in the budget
+            elif isinstance(ref, BaseException):
+                failure = failure or ref
+            else:
+                a.payment_ref = ref
+                authorized.append(a)
+                budget -= a.req.quantity
+        if failure is not None:  # the provider failed: the whole batch fails
+            raise failure
+    order = {id(a): i for i, a in enumerate(run)}
+    return sorted(authorized, key=lambda a: order[id(a)])
 
 
 async def _stock_now(session: AsyncSession, product_id: int) -> int:

@@ -25,9 +25,11 @@ from app import commerce
 from app.accounts import Role, User, hash_password
 from app.settings import Settings
 from app.tokens import TokenSigner
+from checkout.desk import OrderDesk
 from checkout.errors import CheckoutError, InsufficientStock, PaymentDeclined
 from checkout.models import utcnow
 from checkout.orders import OrderRequest, Placement
+from checkout.payments import TestPaymentProvider
 from checkout.placing import NothingToKeep, Outcome, place_batch
 from tests.live_server import LiveServer, ServerProcess, processes, with_redis
 from tests.test_multiprocess import redis_db
@@ -169,6 +171,83 @@ async def test_a_batch_refuses_to_hold_one_key_twice_or_two_products(world: Worl
     with pytest.raises(ValueError, match="one product"):
         await batch(world, [request(buyer, product["id"]), request(buyer, other["id"])])
     assert (await world.shop.product(product["id"]))["stock"] == 5
+
+
+async def test_a_declined_payment_leaves_its_units_to_the_next_in_line(world: World) -> None:
+    product = await world.rest.product(world.owner, price_cents=100, stock=5)
+    pid = product["id"]
+    first, second, third = await world.buyers(3)
+    world.server.state.payments.decline_over_cents = 350  # 4 x 100 is declined
+    outcomes, _early = await batch(world, [
+        request(first, pid, quantity=4),  # fits, declined
+        request(second, pid, quantity=3),  # did not fit behind the first; now does
+        request(third, pid, quantity=2),
+    ])  # fmt: skip
+    assert [type(o).__name__ for o in outcomes] == ["PaymentDeclined", "Placement", "Placement"]
+    assert (await world.shop.product(pid))["stock"] == 0
+
+
+class FlakyProvider(TestPaymentProvider):
+    """Authorizes, except that the provider times out for one reference."""
+
+    def __init__(self, fail_reference_with: str) -> None:
+        super().__init__()
+        self.fail_reference_with = fail_reference_with
+
+    async def authorize(self, amount_cents: int, currency: str, reference: str) -> str:
+        if reference.endswith(self.fail_reference_with):
+            raise TimeoutError("the payment provider did not answer")
+        return await super().authorize(amount_cents, currency, reference)
+
+
+def desk_for(world: World, payments: TestPaymentProvider, on_placed: Any = None) -> OrderDesk:
+    st = world.server.state
+
+    async def nothing(_placed: Any) -> None:
+        return None
+
+    return OrderDesk(
+        lambda: commerce.transaction(st.hub), payments, commerce.order_answer,
+        relayed=False, on_placed=on_placed or nothing,
+    )  # fmt: skip
+
+
+async def test_a_failed_batch_lets_its_payments_go(world: World) -> None:
+    product = await world.rest.product(world.owner, price_cents=100, stock=5)
+    pid = product["id"]
+    buyers = await world.buyers(3)
+    provider = FlakyProvider("-unlucky")
+    desk = desk_for(world, provider)
+    reqs = [request(b, pid, key=f"{i}-unlucky" if i == 1 else None) for i, b in enumerate(buyers)]
+    answers = await asyncio.gather(*(desk.place(r) for r in reqs), return_exceptions=True)
+    assert all(isinstance(a, TimeoutError) for a in answers), answers
+    calls = Counter(call for call, _ref in provider.calls)
+    assert calls == Counter({"authorize": 2, "void": 2})  # the two holds were released
+    assert (await world.shop.product(pid))["stock"] == 5
+    assert await world.shop.board(world.staff) == []
+    await desk.close()
+
+
+async def test_handing_over_to_fulfillment_does_not_hold_up_the_lane(world: World) -> None:
+    product = await world.rest.product(world.owner, price_cents=100, stock=5)
+    pid = product["id"]
+    first, second = await world.buyers(2)
+    handed: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def slow_queue(placed: Any) -> None:
+        handed.append([o.id for o in placed])
+        await release.wait()  # Redis hanging, say
+
+    desk = desk_for(world, TestPaymentProvider(), slow_queue)
+    one = await asyncio.wait_for(desk.place(request(first, pid)), 10)
+    two = await asyncio.wait_for(desk.place(request(second, pid)), 10)  # not stuck behind
+    assert handed == [[one.order.id], [two.order.id]]
+    closing = asyncio.create_task(desk.close())
+    await asyncio.sleep(0)
+    assert not closing.done()  # close() waits for the hand-overs
+    release.set()
+    await asyncio.wait_for(closing, 10)
 
 
 # ---------------------------------------------------------------- two processes
