@@ -298,8 +298,20 @@ def warm_up(port: int, db_url: str, creator: str, count: int, workdir: Path,
     return {"orders": count, "statuses": dict(statuses)}
 
 
-def build_requests(tokens: list[str], product_id: int, dup_ratio: float,
-                   run_tag: str) -> tuple[list[dict[str, Any]], list[int]]:  # fmt: skip
+def open_deal(port: int, creator: str, product_id: int, units: int) -> int:
+    """A running live pinning the product with a flash deal on all its units (half price,
+    one per buyer, ten minutes); returns the live's id."""
+    live = kit.rest(port, "POST", "/api/lives", {"title": "Flash show"}, creator)["live"]
+    kit.rest(port, "POST", f"/api/lives/{live['id']}/start", None, creator)
+    deal = {"price_cents": PRICE // 2, "quantity": units, "per_buyer_limit": 1,
+            "duration_s": 600}  # fmt: skip
+    kit.rest(port, "POST", f"/api/lives/{live['id']}/pin",
+             {"product_id": product_id, "deal": deal}, creator)  # fmt: skip
+    return int(live["id"])
+
+
+def build_requests(tokens: list[str], product_id: int, dup_ratio: float, run_tag: str,  # noqa: E501
+                   live_id: int | None = None) -> tuple[list[dict[str, Any]], list[int]]:  # fmt: skip
     """The burst: one request per buyer, each duplicate right after its original.
 
     Returns the requests and, per request, the buyer's index.
@@ -308,7 +320,10 @@ def build_requests(tokens: list[str], product_id: int, dup_ratio: float,
     requests: list[dict[str, Any]] = []
     owners: list[int] = []
     for i, token in enumerate(tokens):
-        body = json.dumps({"product_id": product_id, "quantity": 1, "shipping": SHIPPING})
+        fields: dict[str, Any] = {"product_id": product_id, "quantity": 1, "shipping": SHIPPING}
+        if live_id is not None:
+            fields["live_id"] = live_id
+        body = json.dumps(fields)
         item = {"token": token, "key": f"flash-{run_tag}-{i}", "body": body}
         requests.append(item)
         owners.append(i)
@@ -418,7 +433,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     with kit.children() as kids:
         port, db_url, server = start_variant(variant, args, workdir, kids)
         t_setup = time.monotonic()
-        creator = ""
+        creator, live_id = "", 0
         if variant == "naive-pg":
             product_id = asyncio.run(naive_product(db_url, args.stock))
             uids = list(range(1, args.buyers + 1))
@@ -430,6 +445,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
                                {"title": "Flash item", "price_cents": PRICE, "stock": args.stock},
                                creator)["product"]  # fmt: skip
             product_id = product["id"]
+            if args.deal:
+                live_id = open_deal(port, creator, product_id, args.stock)
             uids = asyncio.run(insert_buyers(db_url, args.buyers))
         tokens = mint_tokens(uids)
         if variant != "naive-pg":
@@ -441,7 +458,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
 
         if variant != "naive-pg" and args.warmup:
             result["warmup"] = warm_up(port, db_url, creator, args.warmup, workdir, kids)
-        requests, owners = build_requests(tokens, product_id, args.dup_ratio, variant)
+        requests, owners = build_requests(tokens, product_id, args.dup_ratio, variant,
+                                          live_id=live_id if args.deal else None)  # fmt: skip
         if args.calibrate:
             fcpu0 = kit.group_cpu_seconds(server.pid)
             floor = run_loadgen({"port": port, "method": "GET", "path": "/healthz",
@@ -584,6 +602,12 @@ def main() -> int:
         default=200,
         help="orders of another product by other buyers before the sale (0: none)",
     )
+    parser.add_argument(
+        "--deal",
+        action="store_true",
+        help="livecart variants: buy through a running live whose flash deal covers the "
+        "K units (half price, 1 per buyer), as in a live show",
+    )
     parser.add_argument("--pg", default=kit.DEFAULT_PG, help="PostgreSQL server URL (no db)")
     parser.add_argument("--redis", default=kit.DEFAULT_REDIS, help="Redis URL (db is flushed)")
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false")
@@ -601,7 +625,7 @@ def main() -> int:
     info = {"machine": kit.machine(),
             "services": asyncio.run(kit.service_versions(args.pg, args.redis)),
             "params": {"buyers": args.buyers, "stock": args.stock, "dup_ratio": args.dup_ratio,
-                       "over_s": args.over, "rate": args.rate,
+                       "over_s": args.over, "rate": args.rate, "deal": args.deal,
                        "web_workers": args.web_workers, "variants": args.variants}}  # fmt: skip
     log(json.dumps(info))
     results: list[dict[str, Any]] = []

@@ -126,6 +126,8 @@ async def move_stock(session: AsyncSession, product_id: int, delta: int) -> Stoc
         .values(stock=col(Product.stock) + delta, sold=col(Product.sold) - delta)
         .returning(col(Product.stock), col(Product.sold), col(Product.price_cents),
                    col(Product.currency))
+        # Loaded products are not updated in place: callers use the returned figures.
+        .execution_options(synchronize_session=False)
     )  # fmt: skip
     row = result.first()
     if row is None:

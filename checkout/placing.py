@@ -89,6 +89,23 @@ class _Attempt:
         return (self.req.buyer_id, self.req.idempotency_key)
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The product as read at the start of the batch, as plain values: an ORM object would
+    be expired (and reload with blocking I/O) when a savepoint that touched it rolls back."""
+
+    product_id: int
+    price_cents: int
+    currency: str
+    stock: int
+    sold: int
+
+    @classmethod
+    def of(cls, product: Product) -> _Listing:
+        return cls(product.id or 0, product.price_cents, product.currency, product.stock,
+                   product.sold)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class BatchResult:
     outcomes: list[Outcome]  # one per request, in order
@@ -231,7 +248,7 @@ async def _buy(
     product_id = fresh[0].req.product_id
     await _check_lives(session, deals, fresh)
     try:
-        listed = await catalog.get_product(session, product_id)
+        listed = _Listing.of(await catalog.get_product(session, product_id))
     except CheckoutError as exc:
         for a in fresh:
             if a.outcome is None:
@@ -274,17 +291,17 @@ Taken = list[tuple[_Attempt, tuple[int, int]]]  # each order with (stock, sold) 
 
 
 async def _take_one(
-    unit: UnitOfWork, a: _Attempt, listed: Product, payments: PaymentProvider, stock: int
+    unit: UnitOfWork, a: _Attempt, listed: _Listing, payments: PaymentProvider, stock: int
 ) -> tuple[Taken, int]:
     """An order through a live, in a savepoint: a refused deal claim undoes only it."""
     if a.req.quantity > stock:
-        a.outcome = _short(listed.id or 0, stock)
+        a.outcome = _short(listed.product_id, stock)
         return [], stock
     try:
         async with unit.attempt():
             left, sold = await _take(unit.session, a, listed, unit.deals, payments)
     except _Short as short:
-        a.outcome = _short(listed.id or 0, short.available)
+        a.outcome = _short(listed.product_id, short.available)
         return [], short.available
     except CheckoutError as exc:
         a.outcome = exc
@@ -293,13 +310,13 @@ async def _take_one(
 
 
 async def _take_run(
-    session: AsyncSession, run: list[_Attempt], listed: Product, payments: PaymentProvider,
+    session: AsyncSession, run: list[_Attempt], listed: _Listing, payments: PaymentProvider,
     stock: int,
 ) -> tuple[Taken, int]:  # fmt: skip
     """Plain orders, first come first served: all the units that fit, in one conditional
     UPDATE for their total. If the stock moved since it was read, the orders that no
     longer fit let go of their payment and the rest try again."""
-    product_id = listed.id or 0
+    product_id = listed.product_id
     authorized = await _authorize_fitting(run, listed, payments, stock)
     while True:
         total = sum(a.req.quantity for a in authorized)
@@ -329,7 +346,7 @@ async def _take_run(
 
 
 async def _authorize_fitting(
-    run: list[_Attempt], listed: Product, payments: PaymentProvider, stock: int
+    run: list[_Attempt], listed: _Listing, payments: PaymentProvider, stock: int
 ) -> list[_Attempt]:
     """Authorize, in arrival order, the orders that fit in ``stock``; the units of a
     declined one go to the next in line. Authorizations run concurrently (a real
@@ -383,7 +400,7 @@ class _Short(Exception):
 
 
 async def _take(
-    session: AsyncSession, a: _Attempt, listed: Product, deals: DealDesk, payments: PaymentProvider
+    session: AsyncSession, a: _Attempt, listed: _Listing, deals: DealDesk, payments: PaymentProvider
 ) -> tuple[int, int]:
     """One order's deal claim, payment authorization and stock; returns (stock, sold) after."""
     req = a.req

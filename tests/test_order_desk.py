@@ -28,7 +28,7 @@ from app.tokens import TokenSigner
 from checkout.desk import OrderDesk
 from checkout.errors import CheckoutError, InsufficientStock, PaymentDeclined
 from checkout.models import utcnow
-from checkout.orders import OrderRequest, Placement
+from checkout.orders import OrderRequest, Placement, move_stock
 from checkout.payments import TestPaymentProvider
 from checkout.placing import NothingToKeep, Outcome, place_batch
 from tests.live_server import LiveServer, ServerProcess, processes, with_redis
@@ -185,6 +185,59 @@ async def test_a_declined_payment_leaves_its_units_to_the_next_in_line(world: Wo
     ])  # fmt: skip
     assert [type(o).__name__ for o in outcomes] == ["PaymentDeclined", "Placement", "Placement"]
     assert (await world.shop.product(pid))["stock"] == 0
+
+
+class SoldElsewhere:
+    """A ``DealDesk`` that, while the batch locks its lives (after it read the product,
+    before it takes stock), lets another transaction sell every unit and commit."""
+
+    def __init__(self, deals: Any, database_url: str, product_id: int) -> None:
+        self.deals, self.database_url, self.product_id = deals, database_url, product_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.deals, name)
+
+    async def lock_lives(self, session: Any, live_ids: list[int]) -> None:
+        from app.db import Database
+
+        other = Database.from_url(self.database_url)
+        try:
+            async with other.write() as elsewhere:
+                await move_stock(elsewhere, self.product_id, -2)
+        finally:
+            await other.dispose()
+        await self.deals.lock_lives(session, live_ids)
+
+
+async def test_stock_sold_elsewhere_mid_batch_undoes_the_deal_claims(
+    world: World, settings: Settings
+) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: nothing can sell in between")
+    product = await world.rest.product(world.owner, price_cents=400, stock=2)
+    pid = product["id"]
+    live = await world.rest.live(world.owner, start=True)
+    lid = live["id"]
+    await world.rest.pinned(world.owner, lid, pid, price_cents=300, quantity=5, duration_s=600)
+    deal_buyer, plain_buyer = await world.buyers(2)
+    st = world.server.state
+    st.payments.calls.clear()
+    async with commerce.transaction(st.hub) as unit:
+        unit.deals = SoldElsewhere(unit.deals, settings.database_url, pid)  # type: ignore[assignment]
+        try:
+            await place_batch(
+                unit, [request(deal_buyer, pid, live_id=lid), request(plain_buyer, pid)],
+                payments=st.payments, render=commerce.order_answer,
+            )  # fmt: skip
+        except NothingToKeep as nothing:
+            outcomes = nothing.result.outcomes
+    assert [type(o).__name__ for o in outcomes] == ["InsufficientStock", "InsufficientStock"]
+    assert [o.data["available"] for o in outcomes if isinstance(o, CheckoutError)] == [0, 0]
+    deal = (await world.rest.get_live(lid))["pinned"]["deal"]
+    assert deal is not None and deal["remaining"] == 5  # the claim was undone
+    calls = Counter(call for call, _ref in st.payments.calls)
+    assert calls == Counter({"authorize": 1, "void": 1})  # the plain order knew: none left
+    assert (await world.shop.product(pid))["stock"] == 0  # what the other transaction sold
 
 
 class FlakyProvider(TestPaymentProvider):
