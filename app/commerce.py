@@ -21,7 +21,7 @@ from checkout import orders
 from checkout.desk import OnPlaced
 from checkout.errors import DealLimitExceeded, InsufficientStock
 from checkout.orders import EventLike, OrderLike
-from checkout.ports import DealPrice
+from checkout.ports import DealTerms
 from checkout.queue import LocalConsumer, StreamQueue
 from live import deals
 from live.errors import DealExhausted, DealLimitReached
@@ -48,20 +48,22 @@ class LiveDealDesk:
     async def lock_lives(self, session: AsyncSession, live_ids: list[int]) -> None:
         await deals.lock_lives(session, live_ids)
 
-    async def claim(
-        self, session: AsyncSession, *, live_id: int, product_id: int, buyer_id: int,
-        quantity: int,
-    ) -> DealPrice | None:  # fmt: skip
+    async def terms(
+        self, session: AsyncSession, live_id: int, product_id: int, buyer_ids: list[int]
+    ) -> DealTerms:
+        found = await deals.terms(session, live_id, product_id, buyer_ids)
+        return DealTerms(found.pin_id, found.price_cents, found.remaining,
+                         found.per_buyer_limit, found.claimed)  # fmt: skip
+
+    async def take(
+        self, session: AsyncSession, live_id: int, pin_id: int, per_buyer: dict[int, int]
+    ) -> int:
         try:
-            claimed = await deals.claim(
-                self.batch, live_id=live_id, product_id=product_id, buyer_id=buyer_id,
-                quantity=quantity,
-            )  # fmt: skip
+            return await deals.take(self.batch, live_id, pin_id, per_buyer)
         except DealExhausted as exc:
             raise InsufficientStock(exc.message, **exc.data) from None
         except DealLimitReached as exc:
             raise DealLimitExceeded(exc.message, **exc.data) from None
-        return None if claimed is None else DealPrice(claimed.pin_id, claimed.price_cents)
 
 
 @dataclass
@@ -76,10 +78,25 @@ class LiveAnnouncer:
     async def stock_changed(
         self, session: AsyncSession, product_id: int, stock: int, sold: int, live_ids: list[int]
     ) -> None:
+        await self.stock_runs(session, product_id, [(stock, sold, None)], live_ids)
+
+    async def stock_runs(
+        self,
+        session: AsyncSession,
+        product_id: int,
+        figures: list[tuple[int, int, dict[int, int | None] | None]],
+        live_ids: list[int],
+    ) -> None:
         for live_id in live_ids:
-            data: dict[str, Any] = {"product_id": product_id, "stock": stock, "sold": sold}
-            data["deal_remaining"] = await _deal_remaining(session, live_id, product_id)
-            await self.batch.append(live_id, "stock", data)
+            read: int | None = None
+            if any(given is None or live_id not in given for _s, _o, given in figures):
+                read = await _deal_remaining(session, live_id, product_id)
+            items: list[tuple[str, dict[str, Any]]] = []
+            for stock, sold, given in figures:
+                left = given[live_id] if given is not None and live_id in given else read
+                items.append(("stock", {"product_id": product_id, "stock": stock, "sold": sold,
+                                        "deal_remaining": left}))  # fmt: skip
+            await self.batch.append_many(live_id, items)
 
     def order_changed(self, order: OrderLike, history: list[EventLike] | None = None) -> None:
         if order.id is None:
@@ -139,20 +156,6 @@ class CommerceUnit:
     session: AsyncSession
     announcer: LiveAnnouncer
     deals: LiveDealDesk
-
-    @asynccontextmanager
-    async def attempt(self) -> AsyncIterator[None]:
-        """A savepoint that also takes back the frames appended inside it."""
-        batch = self.announcer.batch
-        appended = len(batch.frames)
-        changed, known = dict(self.announcer.changed), dict(self.announcer.known)
-        async with self.session.begin_nested():
-            try:
-                yield
-            except BaseException:
-                del batch.frames[appended:]
-                self.announcer.changed, self.announcer.known = changed, known
-                raise
 
 
 @asynccontextmanager

@@ -310,8 +310,13 @@ def open_deal(port: int, creator: str, product_id: int, units: int) -> int:
     return int(live["id"])
 
 
-def build_requests(tokens: list[str], product_id: int, dup_ratio: float, run_tag: str,  # noqa: E501
-                   live_id: int | None = None) -> tuple[list[dict[str, Any]], list[int]]:  # fmt: skip
+def build_requests(
+    tokens: list[str],
+    product_id: int,
+    dup_ratio: float,
+    run_tag: str,
+    live_id: int | None = None,
+) -> tuple[list[dict[str, Any]], list[int]]:
     """The burst: one request per buyer, each duplicate right after its original.
 
     Returns the requests and, per request, the buyer's index.

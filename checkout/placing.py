@@ -40,6 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from checkout import catalog
 from checkout.errors import (
     CheckoutError,
+    DealLimitExceeded,
     IdempotencyMismatch,
     InsufficientStock,
     LiveNotOpen,
@@ -61,10 +62,11 @@ from checkout.orders import (
     OrderLike,
     OrderRequest,
     Placement,
+    StockLine,
     move_stock,
     upsert_insert,
 )
-from checkout.ports import DealDesk, PaymentProvider, UnitOfWork
+from checkout.ports import DealDesk, DealTerms, PaymentProvider, UnitOfWork
 
 Render = Callable[[OrderLike, list[EventLike]], str]
 """The answer for a new order (its JSON body), stored under its Idempotency-Key."""
@@ -83,6 +85,7 @@ class _Attempt:
     pin_id: int | None = None
     payment_ref: str = ""
     history: list[EventLike] | None = None
+    deal_left: dict[int, int | None] | None = None  # for its stock frame: live id -> units
 
     @property
     def pair(self) -> tuple[int, str]:
@@ -268,19 +271,20 @@ async def _buy(
         if run[0].req.live_id is None:  # plain orders: their stock in one statement
             got, stock = await _take_run(session, run, listed, payments, stock)
         else:
-            got, stock = await _take_one(unit, run[0], listed, payments, stock)
-        for a, (left, sold) in got:
-            placed.append(a)
-            # One frame per order, with the figures right after it ("after every order").
-            await unit.announcer.stock_changed(session, product_id, left, sold, lives)
+            got, stock = await _take_live_run(unit, run, listed, payments, stock)
+        placed.extend(a for a, _figures in got)
+        # One frame per order, with the figures right after it ("after every order").
+        await unit.announcer.stock_runs(
+            session, product_id, [(left, sold, a.deal_left) for a, (left, sold) in got], lives
+        )
     return placed
 
 
 def _runs(buyers: list[_Attempt]) -> list[list[_Attempt]]:
-    """Consecutive plain orders together; each order through a live on its own."""
+    """Consecutive orders through the same live (or through none) together."""
     runs: list[list[_Attempt]] = []
     for a in buyers:
-        if a.req.live_id is None and runs and runs[-1][0].req.live_id is None:
+        if runs and runs[-1][0].req.live_id == a.req.live_id:
             runs[-1].append(a)
         else:
             runs.append([a])
@@ -290,23 +294,127 @@ def _runs(buyers: list[_Attempt]) -> list[list[_Attempt]]:
 Taken = list[tuple[_Attempt, tuple[int, int]]]  # each order with (stock, sold) right after it
 
 
-async def _take_one(
-    unit: UnitOfWork, a: _Attempt, listed: _Listing, payments: PaymentProvider, stock: int
-) -> tuple[Taken, int]:
-    """An order through a live, in a savepoint: a refused deal claim undoes only it."""
-    if a.req.quantity > stock:
-        a.outcome = _short(listed.product_id, stock)
+async def _take_live_run(
+    unit: UnitOfWork, run: list[_Attempt], listed: _Listing, payments: PaymentProvider,
+    stock: int,
+) -> tuple[Taken, int]:  # fmt: skip
+    """Orders through one live, first come first served. Its lock is held, so its deal
+    terms (and, the product being pinned there, its stock) hold while they are decided
+    here one by one; then the units go in one statement each for stock and deal."""
+    session, deals = unit.session, unit.deals
+    live_id = run[0].req.live_id or 0
+    terms = await deals.terms(session, live_id, listed.product_id, [a.req.buyer_id for a in run])
+    for a in run:
+        a.pin_id = terms.pin_id
+    if terms.unit_price_cents is None or terms.pin_id is None:  # no deal: the list price
+        return await _take_run(session, run, listed, payments, stock)
+    deal = _DealTally(terms, live_id)
+    chosen: list[_Attempt] = []
+    budget = stock
+    for a in run:
+        refusal = deal.refusal(a) or (_short(listed.product_id, budget)
+                                      if a.req.quantity > budget else None)  # fmt: skip
+        if refusal is not None:
+            a.outcome = refusal
+            continue
+        a.unit_price = deal.price(listed)
+        a.currency = listed.currency
+        try:
+            a.payment_ref = await payments.authorize(
+                a.unit_price * a.req.quantity, a.currency,
+                f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}",
+            )  # fmt: skip
+        except CheckoutError as exc:  # declined: what it would have taken stays
+            a.outcome = exc
+            continue
+        budget -= a.req.quantity
+        deal.use(a)
+        chosen.append(a)
+    # Stock first (a writer that missed this live's pin could still move it): shrink
+    # from the back until it fits; then the deal units of those that remain.
+    line: StockLine | None = None
+    while chosen:
+        line = await move_stock(session, listed.product_id, -sum(a.req.quantity for a in chosen))
+        if line is not None:
+            break
+        now = await _stock_now(session, listed.product_id)
+        while chosen and sum(a.req.quantity for a in chosen) > now:
+            dropped = chosen.pop()
+            await payments.void(dropped.payment_ref)
+            dropped.outcome = _short(listed.product_id, now)
+            deal.give_back(dropped)
+        stock = now
+    if not chosen or line is None:
         return [], stock
-    try:
-        async with unit.attempt():
-            left, sold = await _take(unit.session, a, listed, unit.deals, payments)
-    except _Short as short:
-        a.outcome = _short(listed.product_id, short.available)
-        return [], short.available
-    except CheckoutError as exc:
-        a.outcome = exc
-        return [], stock
-    return [(a, (left, sold))], left
+    per_buyer = deal.per_buyer(chosen)
+    if per_buyer:
+        try:
+            await deals.take(session, live_id, terms.pin_id, per_buyer)
+        except CheckoutError as exc:  # the live's lock makes this impossible: fail the batch
+            raise RuntimeError(f"deal terms changed under the live's lock: {exc}") from exc
+    deal.label(chosen)
+    taken: Taken = []
+    after = sum(a.req.quantity for a in chosen)
+    for a in chosen:
+        after -= a.req.quantity
+        taken.append((a, (line.stock + after, line.sold - after)))
+    return taken, line.stock
+
+
+class _DealTally:
+    """A running deal's units and per-buyer claims, counted in memory while a live's orders
+    are decided in arrival order (the same rules as one claim at a time)."""
+
+    def __init__(self, terms: DealTerms, live_id: int) -> None:
+        self.terms = terms
+        self.live_id = live_id
+        self.remaining = terms.remaining
+        self.claimed = dict(terms.claimed)
+        self.units: dict[int, int] = {}  # attempt id -> deal units it takes
+
+    def refusal(self, a: _Attempt) -> CheckoutError | None:
+        if self.remaining <= 0:  # sold out within this batch: the list price now
+            return None
+        q, limit = a.req.quantity, self.terms.per_buyer_limit
+        if q > self.remaining:
+            return InsufficientStock(f"only {self.remaining} left at the deal price",
+                                     available=self.remaining)  # fmt: skip
+        if limit is not None and (q > limit or self.claimed.get(a.req.buyer_id, 0) + q > limit):
+            return DealLimitExceeded(f"the deal allows {limit} per buyer", limit=limit)
+        return None
+
+    def price(self, listed: _Listing) -> int:
+        if self.remaining > 0 and self.terms.unit_price_cents is not None:
+            return self.terms.unit_price_cents
+        return listed.price_cents
+
+    def use(self, a: _Attempt) -> None:
+        if self.remaining <= 0:
+            return
+        self.units[id(a)] = a.req.quantity
+        self.remaining -= a.req.quantity
+        self.claimed[a.req.buyer_id] = self.claimed.get(a.req.buyer_id, 0) + a.req.quantity
+
+    def give_back(self, a: _Attempt) -> None:
+        q = self.units.pop(id(a), 0)
+        self.remaining += q
+        if q:
+            self.claimed[a.req.buyer_id] -= q
+
+    def per_buyer(self, chosen: list[_Attempt]) -> dict[int, int]:
+        totals: dict[int, int] = {}
+        for a in chosen:
+            if id(a) in self.units:
+                totals[a.req.buyer_id] = totals.get(a.req.buyer_id, 0) + self.units[id(a)]
+        return totals
+
+    def label(self, chosen: list[_Attempt]) -> None:
+        """Each order's stock frame shows the deal units left right after it (None once
+        the deal sold out)."""
+        left = self.terms.remaining
+        for a in chosen:
+            left -= self.units.get(id(a), 0)
+            a.deal_left = {self.live_id: left if left > 0 else None}
 
 
 async def _take_run(
@@ -389,39 +497,6 @@ async def _authorize_fitting(
 
 async def _stock_now(session: AsyncSession, product_id: int) -> int:
     return (await session.exec(select(Product.stock).where(Product.id == product_id))).one()
-
-
-class _Short(Exception):
-    """The product's stock is short (not a deal's): ``available`` is what is left now."""
-
-    def __init__(self, available: int) -> None:
-        super().__init__(f"only {available} left")
-        self.available = available
-
-
-async def _take(
-    session: AsyncSession, a: _Attempt, listed: _Listing, deals: DealDesk, payments: PaymentProvider
-) -> tuple[int, int]:
-    """One order's deal claim, payment authorization and stock; returns (stock, sold) after."""
-    req = a.req
-    a.unit_price, a.currency = listed.price_cents, listed.currency
-    if req.live_id is not None:
-        deal = await deals.claim(
-            session, live_id=req.live_id, product_id=req.product_id, buyer_id=req.buyer_id,
-            quantity=req.quantity,
-        )  # fmt: skip
-        if deal is not None:
-            a.pin_id = deal.pin_id
-            if deal.unit_price_cents is not None:
-                a.unit_price = deal.unit_price_cents
-    a.payment_ref = await payments.authorize(
-        a.unit_price * req.quantity, a.currency, f"livecart:{req.buyer_id}:{req.idempotency_key}"
-    )
-    line = await move_stock(session, req.product_id, -req.quantity)
-    if line is None:
-        await payments.void(a.payment_ref)
-        raise _Short(await _stock_now(session, req.product_id))
-    return line.stock, line.sold
 
 
 def _short(product_id: int, available: int) -> InsufficientStock:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,11 +17,16 @@ from checkout.orders import EventLike, OrderLike
 
 
 @dataclass(frozen=True)
-class DealPrice:
-    """The product is pinned on the order's live: the pin, and the deal price if one runs."""
+class DealTerms:
+    """A live's deal on a product as it stands (read under the live's lock, so it holds
+    for the rest of the transaction). ``pin_id`` None: the product is not pinned on the
+    live; ``unit_price_cents`` None: no deal runs (the list price applies)."""
 
-    pin_id: int
-    unit_price_cents: int | None
+    pin_id: int | None
+    unit_price_cents: int | None = None
+    remaining: int = 0
+    per_buyer_limit: int | None = None
+    claimed: dict[int, int] = field(default_factory=dict)  # buyer id -> units taken
 
 
 class DealDesk(Protocol):
@@ -39,23 +44,18 @@ class DealDesk(Protocol):
         """Lock the lives' rows (in id order) before touching their deals or logs."""
         ...
 
-    async def claim(
-        self,
-        session: AsyncSession,
-        *,
-        live_id: int,
-        product_id: int,
-        buyer_id: int,
-        quantity: int,
-    ) -> DealPrice | None:
-        """Take ``quantity`` units from the live's running deal on the product, atomically.
+    async def terms(
+        self, session: AsyncSession, live_id: int, product_id: int, buyer_ids: list[int]
+    ) -> DealTerms:
+        """The deal terms for several orders through ``live_id`` (its lock is held)."""
+        ...
 
-        None when the product is not pinned on the live; no price when no deal
-        runs for it (the list price applies). Raises ``InsufficientStock`` when
-        the deal has fewer units left and ``DealLimitExceeded`` past the
-        per-buyer limit (both from ``checkout.errors``). Ends the deal with
-        ``sold_out`` when this claim takes its last unit.
-        """
+    async def take(
+        self, session: AsyncSession, live_id: int, pin_id: int, per_buyer: dict[int, int]
+    ) -> int:
+        """Take deal units for several buyers at once, as decided on ``terms`` read in this
+        transaction; returns the units left and ends the deal (``sold_out``) at 0. Raises
+        ``InsufficientStock``/``DealLimitExceeded`` if the terms changed after all."""
         ...
 
 
@@ -66,6 +66,17 @@ class Announcer(Protocol):
         self, session: AsyncSession, product_id: int, stock: int, sold: int, live_ids: list[int]
     ) -> None:
         """The product's stock changed; ``live_ids`` are the lives to tell (already locked)."""
+        ...
+
+    async def stock_runs(
+        self,
+        session: AsyncSession,
+        product_id: int,
+        figures: list[tuple[int, int, dict[int, int | None] | None]],
+        live_ids: list[int],
+    ) -> None:
+        """``stock_changed`` for several orders in a row: ``figures`` holds, per order,
+        (stock, sold, deal units left per live or None), in order."""
         ...
 
     def order_changed(self, order: OrderLike, history: list[EventLike] | None = None) -> None:
@@ -106,11 +117,6 @@ class UnitOfWork(Protocol):
 
     @property
     def deals(self) -> DealDesk: ...
-
-    def attempt(self) -> AbstractAsyncContextManager[None]:
-        """A savepoint: if the block raises, what it wrote and announced is undone (and
-        the exception goes on), while the rest of the transaction stands."""
-        ...
 
 
 Transactions = Callable[[], AbstractAsyncContextManager[UnitOfWork]]

@@ -1,16 +1,18 @@
 """Buying from a flash deal: units and per-buyer limits taken atomically.
 
-Called by checkout (through ``app``) inside the order's transaction, after the
-live's row is locked. The remaining count is decremented with one conditional
-UPDATE and the buyer's claim with one conditional upsert, so concurrency can
-neither oversell a deal nor let a buyer past the limit — on SQLite and
-PostgreSQL alike. The claim that takes the last unit ends the deal
-(``deal_ended {reason: "sold_out"}``), exactly once.
+Called by checkout (through ``app``) inside the orders' transaction, after the
+live's row is locked: ``terms`` reads the deal as it stands (it cannot change
+while the lock is held), checkout decides the orders in arrival order, and
+``take`` applies them with one conditional UPDATE of the remaining units and one
+conditional multi-row upsert of the buyers' claims, so concurrency can neither
+oversell a deal nor let a buyer past the limit — on SQLite and PostgreSQL
+alike. The take that leaves no unit ends the deal (``deal_ended {reason:
+"sold_out"}``), exactly once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import update
@@ -24,16 +26,27 @@ from live.pins import end_deal
 from live.sql import upsert_insert
 
 
-@dataclass(frozen=True)
-class Claimed:
-    """The product is pinned on the live; ``price_cents`` is set when a deal priced it."""
-
-    pin_id: int
-    price_cents: int | None
-
-
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+async def _current_pin(session: AsyncSession, live_id: int, product_id: int) -> LivePin | None:
+    """The live's current pin if it shows ``product_id``."""
+    query = (
+        select(LivePin)
+        .join(Live, col(Live.pin_id) == col(LivePin.id))
+        .where(Live.id == live_id, LivePin.product_id == product_id)
+    )
+    return (await session.exec(query)).first()
+
+
+def _running(pin: LivePin, now: datetime) -> bool:
+    return (
+        pin.deal_price_cents is not None
+        and pin.deal_ended_reason is None
+        and pin.deal_ends_at is not None
+        and _aware(pin.deal_ends_at) > now
+    )
 
 
 async def live_status(session: AsyncSession, live_id: int) -> str | None:
@@ -56,60 +69,73 @@ async def lock_lives(session: AsyncSession, live_ids: list[int]) -> None:
         await session.exec(select(Live.id).where(Live.id == live_id).with_for_update())
 
 
-async def claim(
-    batch: EventBatch, *, live_id: int, product_id: int, buyer_id: int, quantity: int
-) -> Claimed | None:
-    """Take ``quantity`` units of the live's running deal on ``product_id`` for ``buyer_id``.
+@dataclass(frozen=True)
+class Terms:
+    """A live's deal on a product as it stands, read under the live's lock (so it holds
+    until that transaction ends). ``pin_id`` None: the product is not pinned there;
+    ``price_cents`` None: no deal is running (the list price applies)."""
 
-    None when the product is not pinned on the live. When it is but no deal is
-    running, the answer has no price (the list price applies).
-    """
-    session = batch.session
-    now = utcnow()
-    pin = (
-        await session.exec(
-            select(LivePin)
-            .join(Live, col(Live.pin_id) == col(LivePin.id))
-            .where(Live.id == live_id, LivePin.product_id == product_id)
-        )
-    ).first()
+    pin_id: int | None
+    price_cents: int | None = None
+    remaining: int = 0
+    per_buyer_limit: int | None = None
+    claimed: dict[int, int] = field(default_factory=dict)  # buyer id -> units taken
+
+
+async def terms(
+    session: AsyncSession, live_id: int, product_id: int, buyer_ids: list[int]
+) -> Terms:
+    """The deal terms for several orders at once; the caller holds the live's lock."""
+    pin = await _current_pin(session, live_id, product_id)
     if pin is None or pin.id is None:
-        return None
-    running = (
-        pin.deal_price_cents is not None
-        and pin.deal_ended_reason is None
-        and pin.deal_ends_at is not None
-        and _aware(pin.deal_ends_at) > now
-    )
-    if not running or pin.deal_price_cents is None:
-        return Claimed(pin_id=pin.id, price_cents=None)
+        return Terms(pin_id=None)
+    if not _running(pin, utcnow()) or pin.deal_price_cents is None:
+        return Terms(pin_id=pin.id)
+    claimed: dict[int, int] = {}
+    if pin.deal_per_buyer_limit is not None and buyer_ids:
+        rows = await session.exec(
+            select(DealClaim.buyer_id, DealClaim.quantity).where(
+                DealClaim.pin_id == pin.id, col(DealClaim.buyer_id).in_(sorted(set(buyer_ids)))
+            )
+        )
+        claimed = {int(b): int(q) for b, q in rows.all()}
+    return Terms(pin.id, pin.deal_price_cents, pin.deal_remaining or 0,
+                 pin.deal_per_buyer_limit, claimed)  # fmt: skip
+
+
+async def take(batch: EventBatch, live_id: int, pin_id: int, per_buyer: dict[int, int]) -> int:
+    """Take deal units for several buyers at once (``per_buyer``: buyer id -> units), as
+    decided on ``terms`` read in this transaction; returns the units left. The statements
+    stay conditional: if the terms changed after all, nothing is taken and
+    ``DealExhausted``/``DealLimitReached`` says why (the caller rolls back)."""
+    session = batch.session
+    units = sum(per_buyer.values())
     taken = await session.exec(
         update(LivePin)
-        .where(col(LivePin.id) == pin.id, col(LivePin.deal_ended_reason).is_(None),
-               col(LivePin.deal_remaining) >= quantity)
-        .values(deal_remaining=col(LivePin.deal_remaining) - quantity)
-        .returning(col(LivePin.deal_remaining))
+        .where(col(LivePin.id) == pin_id, col(LivePin.deal_ended_reason).is_(None),
+               col(LivePin.deal_remaining) >= units)
+        .values(deal_remaining=col(LivePin.deal_remaining) - units)
+        .returning(col(LivePin.deal_remaining), col(LivePin.deal_per_buyer_limit))
     )  # fmt: skip
-    left = taken.first()
-    if left is None:
-        await session.refresh(pin)
-        raise DealExhausted(
-            f"only {pin.deal_remaining} left at the deal price", available=pin.deal_remaining
-        )
-    limit = pin.deal_per_buyer_limit
+    row = taken.first()
+    if row is None:
+        raise DealExhausted("the deal's units changed meanwhile")
+    left, limit = int(row[0]), row[1]
     if limit is not None:
-        if quantity > limit:
-            raise DealLimitReached(f"the deal allows {limit} per buyer", limit=limit)
         insert = upsert_insert(session)
-        stmt = insert(DealClaim).values(pin_id=pin.id, buyer_id=buyer_id, quantity=quantity)
+        stmt = insert(DealClaim).values(
+            [{"pin_id": pin_id, "buyer_id": b, "quantity": q} for b, q in sorted(per_buyer.items())]
+        )
         upsert = stmt.on_conflict_do_update(
             index_elements=["pin_id", "buyer_id"],
             set_={"quantity": DealClaim.quantity + stmt.excluded.quantity},
             where=(DealClaim.quantity + stmt.excluded.quantity) <= limit,
         )
         result = await session.exec(upsert)
-        if result.rowcount != 1:
+        if result.rowcount != len(per_buyer):
             raise DealLimitReached(f"the deal allows {limit} per buyer", limit=limit)
-    if left[0] == 0:
-        await end_deal(batch, pin, "sold_out")
-    return Claimed(pin_id=pin.id, price_cents=pin.deal_price_cents)
+    if left == 0:
+        pin = await session.get(LivePin, pin_id)
+        if pin is not None:
+            await end_deal(batch, pin, "sold_out")
+    return left

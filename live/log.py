@@ -62,6 +62,38 @@ class EventBatch:
         self.frames.append((live_id, frame))
         return frame
 
+    async def append_many(self, live_id: int, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """``append`` for several events of one live, in this order: one seq update for
+        all of them and their log rows in one INSERT."""
+        if not items:
+            return
+        result = await self.session.exec(
+            update(Live)
+            .where(col(Live.id) == live_id)
+            .values(last_seq=col(Live.last_seq) + len(items))
+            .returning(col(Live.last_seq))
+        )
+        last = result.scalar_one_or_none()
+        if last is None:
+            raise LiveNotFound("live not found", live_id=live_id)
+        first, ts, created = last - len(items) + 1, now_ms(), utcnow()
+        frames = [
+            Frame.make(type_, live_id, data, seq=first + i, ts=ts)
+            for i, (type_, data) in enumerate(items)
+        ]
+        self.session.add_all(
+            LiveEvent(live_id=live_id, seq=first + i, type=type_, frame=f.text,
+                      created_at=created)
+            for i, ((type_, _data), f) in enumerate(zip(items, frames, strict=True))
+        )  # fmt: skip
+        if last // _PRUNE_EVERY > (first - 1) // _PRUNE_EVERY:
+            await self.session.exec(
+                delete(LiveEvent).where(
+                    col(LiveEvent.live_id) == live_id, col(LiveEvent.seq) <= last - KEEP_EVENTS
+                )
+            )
+        self.frames.extend((live_id, f) for f in frames)
+
 
 async def events_after(
     session: AsyncSession, live_id: int, after: int, limit: int | None = None
