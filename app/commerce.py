@@ -53,7 +53,7 @@ class LiveDealDesk:
     ) -> DealTerms:
         found = await deals.terms(session, live_id, product_id, buyer_ids)
         return DealTerms(found.pin_id, found.price_cents, found.remaining,
-                         found.per_buyer_limit, found.claimed)  # fmt: skip
+                         found.per_buyer_limit, found.claimed, found.ends_at)  # fmt: skip
 
     async def take(
         self, session: AsyncSession, live_id: int, pin_id: int, per_buyer: dict[int, int]
@@ -64,6 +64,9 @@ class LiveDealDesk:
             raise InsufficientStock(exc.message, **exc.data) from None
         except DealLimitReached as exc:
             raise DealLimitExceeded(exc.message, **exc.data) from None
+
+    async def sold_out(self, session: AsyncSession, pin_id: int) -> None:
+        await deals.sold_out(self.batch, pin_id)
 
 
 @dataclass

@@ -9,19 +9,24 @@ idempotent and priced by a running deal when there is one:
   index) or runs strictly before or after it (SQLite's single writer), so the
   loser always sees the winner's committed record: one key, one order. A key
   seen before answers what it answered then (or ``idempotency_mismatch``).
-- Stock is taken per order with one conditional statement
-  (``UPDATE products SET stock = stock - :q WHERE id = :id AND stock >= :q``),
-  never read-then-write, so it cannot oversell on SQLite or PostgreSQL.
-  Requests are served first come, first served; one that no longer fits is
-  refused (409 ``insufficient_stock``) without a statement once the stock
-  this transaction holds is known to be short.
-- Orders bought through a live (deals) run inside a savepoint each, so a
-  refused deal claim undoes only that order's writes.
+- Stock is taken with conditional statements
+  (``UPDATE products SET stock = stock - :n WHERE id = :id AND stock >= :n``),
+  one per run of consecutive orders, never read-then-write, so it cannot
+  oversell on SQLite or PostgreSQL. Requests are served first come, first
+  served; one that does not fit is refused (409 ``insufficient_stock``) on
+  the stock this transaction knows, without a statement of its own.
+- Orders through a live are decided in memory under the live's lock (its deal
+  cannot change meanwhile; the stock is read locked) with the single-order
+  rules, then applied with one conditional statement each for the stock, the
+  deal's units and the buyers' claims. A statement that still fails fails the
+  batch; nothing of it is written.
 - The orders, their history, their fulfillment outbox rows, the stored
-  answers and one ``stock`` announcement commit together: after any failure
-  nothing is half-written, and no order exists that fulfillment will not see.
+  answers and one ``stock`` event per order commit together: after any
+  failure nothing is half-written, and no order exists that fulfillment will
+  not see.
 
-Lock order, as everywhere: Idempotency-Keys, lives, their pins, products.
+Lock order, as everywhere: Idempotency-Keys, lives, products, pins (every pin writer
+holds its live's lock first, so pins after products cannot deadlock).
 """
 
 from __future__ import annotations
@@ -269,14 +274,10 @@ async def _buy(
     placed: list[_Attempt] = []
     for run in _runs(buyers):
         if run[0].req.live_id is None:  # plain orders: their stock in one statement
-            got, stock = await _take_run(session, run, listed, payments, stock)
+            got, stock = await _take_run(unit, run, listed, payments, stock, lives)
         else:
-            got, stock = await _take_live_run(unit, run, listed, payments, stock)
-        placed.extend(a for a, _figures in got)
-        # One frame per order, with the figures right after it ("after every order").
-        await unit.announcer.stock_runs(
-            session, product_id, [(left, sold, a.deal_left) for a, (left, sold) in got], lives
-        )
+            got, stock = await _take_live_run(unit, run, listed, payments, lives)
+        placed.extend(got)
     return placed
 
 
@@ -291,33 +292,127 @@ def _runs(buyers: list[_Attempt]) -> list[list[_Attempt]]:
     return runs
 
 
-Taken = list[tuple[_Attempt, tuple[int, int]]]  # each order with (stock, sold) right after it
+async def _announce(
+    unit: UnitOfWork, product_id: int, taken: list[_Attempt], line: StockLine, lives: list[int]
+) -> None:
+    """One ``stock`` event per order, with the figures right after it ("after every
+    order"); ``taken`` in the order their units were taken, ending at ``line``."""
+    after = sum(a.req.quantity for a in taken)
+    figures: list[tuple[int, int, dict[int, int | None] | None]] = []
+    for a in taken:
+        after -= a.req.quantity
+        figures.append((line.stock + after, line.sold - after, a.deal_left))
+    await unit.announcer.stock_runs(unit.session, product_id, figures, lives)
+
+
+async def _take_run(
+    unit: UnitOfWork, run: list[_Attempt], listed: _Listing, payments: PaymentProvider,
+    stock: int, lives: list[int],
+) -> tuple[list[_Attempt], int]:  # fmt: skip
+    """Plain orders (or orders through a live without a deal), first come first served:
+    all the units that fit, in one conditional UPDATE for their total. If the stock moved
+    since it was read, the orders are chosen again on the stock as it is now."""
+    session, product_id = unit.session, listed.product_id
+    chosen = await _choose(run, listed, payments, stock, {})
+    line: StockLine | None = None
+    while chosen:
+        line = await move_stock(session, product_id, -sum(a.req.quantity for a in chosen))
+        if line is not None:
+            break
+        stock = await _stock_now(session, product_id)  # it moved under us
+        chosen = await _choose(run, listed, payments, stock, {id(a): a for a in chosen})
+    left = stock if line is None else line.stock
+    picked = {id(a) for a in chosen}
+    for a in run:
+        if a.outcome is None and id(a) not in picked:
+            a.outcome = _short(product_id, left)
+    if line is not None:
+        await _announce(unit, product_id, chosen, line, lives)
+    return chosen, left
+
+
+async def _choose(
+    run: list[_Attempt], listed: _Listing, payments: PaymentProvider, stock: int,
+    held: dict[int, _Attempt],
+) -> list[_Attempt]:  # fmt: skip
+    """The orders that get units, in arrival order: each that fits in what is left, with
+    its payment authorized. Authorizations run concurrently (a real provider is a network
+    call, and this transaction holds locks meanwhile); a declined order's units go to the
+    next in line. ``held``: orders authorized before, kept if they still fit and voided if
+    not (a second pass after the stock moved)."""
+    chosen: list[_Attempt] = []
+    room = stock
+    seen: set[int] = set()
+    while True:
+        wave, left = [], room
+        for a in run:
+            if id(a) not in seen and a.outcome is None and a.req.quantity <= left:
+                wave.append(a)
+                left -= a.req.quantity
+        if not wave:
+            break
+        fresh = [a for a in wave if id(a) not in held]
+        for a in fresh:
+            a.unit_price, a.currency = listed.price_cents, listed.currency
+        refs = await asyncio.gather(
+            *(payments.authorize(a.unit_price * a.req.quantity, a.currency,
+                                 f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}")
+              for a in fresh),
+            return_exceptions=True,
+        )  # fmt: skip
+        outcome = {id(a): ref for a, ref in zip(fresh, refs, strict=True)}
+        failure: BaseException | None = None
+        for a in wave:
+            seen.add(id(a))
+            ref = outcome.get(id(a), a.payment_ref)
+            if isinstance(ref, CheckoutError):
+                a.outcome = ref  # declined: its units stay for the next in line
+            elif isinstance(ref, BaseException):
+                failure = failure or ref
+            else:
+                a.payment_ref = ref
+                chosen.append(a)
+                room -= a.req.quantity
+        if failure is not None:  # the provider failed: the whole batch fails
+            raise failure
+    picked = {id(a) for a in chosen}
+    for a in held.values():
+        if id(a) not in picked:
+            await payments.void(a.payment_ref)
+    order = {id(a): i for i, a in enumerate(run)}
+    return sorted(chosen, key=lambda a: order[id(a)])
 
 
 async def _take_live_run(
     unit: UnitOfWork, run: list[_Attempt], listed: _Listing, payments: PaymentProvider,
-    stock: int,
-) -> tuple[Taken, int]:  # fmt: skip
-    """Orders through one live, first come first served. Its lock is held, so its deal
-    terms (and, the product being pinned there, its stock) hold while they are decided
-    here one by one; then the units go in one statement each for stock and deal."""
-    session, deals = unit.session, unit.deals
+    lives: list[int],
+) -> tuple[list[_Attempt], int]:  # fmt: skip
+    """Orders through one live, first come first served. The live's lock is held, so its
+    deal terms hold until commit; the product's stock is read locked. The orders are
+    decided one by one with the single-order rules, then their units go in one statement
+    each for stock and deal; the deal's ``sold_out`` comes right after the stock event of
+    the order that took its last unit."""
+    session, deals, product_id = unit.session, unit.deals, listed.product_id
     live_id = run[0].req.live_id or 0
-    terms = await deals.terms(session, live_id, listed.product_id, [a.req.buyer_id for a in run])
+    terms = await deals.terms(session, live_id, product_id, [a.req.buyer_id for a in run])
+    stock = await _stock_now(session, product_id, lock=True)
     for a in run:
         a.pin_id = terms.pin_id
     if terms.unit_price_cents is None or terms.pin_id is None:  # no deal: the list price
-        return await _take_run(session, run, listed, payments, stock)
+        return await _take_run(unit, run, listed, payments, stock, lives)
     deal = _DealTally(terms, live_id)
     chosen: list[_Attempt] = []
-    budget = stock
     for a in run:
-        refusal = deal.refusal(a) or (_short(listed.product_id, budget)
-                                      if a.req.quantity > budget else None)  # fmt: skip
+        on_deal = deal.running()  # decided once per order: the clock may pass its end
+        refusal: CheckoutError | None = (
+            _short(product_id, stock) if a.req.quantity > stock else None
+        )
+        if refusal is None and on_deal:
+            refusal = deal.refusal(a)
         if refusal is not None:
             a.outcome = refusal
             continue
-        a.unit_price = deal.price(listed)
+        a.unit_price = deal.price_cents if on_deal else listed.price_cents
         a.currency = listed.currency
         try:
             a.payment_ref = await payments.authorize(
@@ -327,38 +422,32 @@ async def _take_live_run(
         except CheckoutError as exc:  # declined: what it would have taken stays
             a.outcome = exc
             continue
-        budget -= a.req.quantity
-        deal.use(a)
+        stock -= a.req.quantity
+        if on_deal:
+            deal.use(a)
         chosen.append(a)
-    # Stock first (a writer that missed this live's pin could still move it): shrink
-    # from the back until it fits; then the deal units of those that remain.
-    line: StockLine | None = None
-    while chosen:
-        line = await move_stock(session, listed.product_id, -sum(a.req.quantity for a in chosen))
-        if line is not None:
-            break
-        now = await _stock_now(session, listed.product_id)
-        while chosen and sum(a.req.quantity for a in chosen) > now:
-            dropped = chosen.pop()
-            await payments.void(dropped.payment_ref)
-            dropped.outcome = _short(listed.product_id, now)
-            deal.give_back(dropped)
-        stock = now
-    if not chosen or line is None:
+    if not chosen:
         return [], stock
+    line = await move_stock(session, product_id, -sum(a.req.quantity for a in chosen))
+    if line is None:  # read locked a moment ago: cannot happen; fail rather than guess
+        raise RuntimeError("the product's stock moved under its lock")
     per_buyer = deal.per_buyer(chosen)
     if per_buyer:
         try:
-            await deals.take(session, live_id, terms.pin_id, per_buyer)
+            left = await deals.take(session, live_id, terms.pin_id, per_buyer)
         except CheckoutError as exc:  # the live's lock makes this impossible: fail the batch
             raise RuntimeError(f"deal terms changed under the live's lock: {exc}") from exc
-    deal.label(chosen)
-    taken: Taken = []
-    after = sum(a.req.quantity for a in chosen)
-    for a in chosen:
-        after -= a.req.quantity
-        taken.append((a, (line.stock + after, line.sold - after)))
-    return taken, line.stock
+    last = deal.label(chosen)
+    before, after = (chosen, []) if last is None else (chosen[: last + 1], chosen[last + 1 :])
+    sold_before = sum(a.req.quantity for a in after)
+    await _announce(unit, product_id, before,
+                    StockLine(product_id, line.stock + sold_before, line.sold - sold_before,
+                              line.price_cents, line.currency), lives)  # fmt: skip
+    if per_buyer and left == 0:
+        await deals.sold_out(session, terms.pin_id)
+    if after:
+        await _announce(unit, product_id, after, line, lives)
+    return chosen, line.stock
 
 
 class _DealTally:
@@ -372,9 +461,17 @@ class _DealTally:
         self.claimed = dict(terms.claimed)
         self.units: dict[int, int] = {}  # attempt id -> deal units it takes
 
+    def running(self) -> bool:
+        """Units left and time left (checked per order: a batch can outlast the deal)."""
+        ends_at = self.terms.ends_at
+        return self.remaining > 0 and (ends_at is None or utcnow() < ends_at)
+
+    @property
+    def price_cents(self) -> int:
+        return self.terms.unit_price_cents or 0
+
     def refusal(self, a: _Attempt) -> CheckoutError | None:
-        if self.remaining <= 0:  # sold out within this batch: the list price now
-            return None
+        """Why ``a`` cannot have the running deal, if it cannot."""
         q, limit = a.req.quantity, self.terms.per_buyer_limit
         if q > self.remaining:
             return InsufficientStock(f"only {self.remaining} left at the deal price",
@@ -383,23 +480,11 @@ class _DealTally:
             return DealLimitExceeded(f"the deal allows {limit} per buyer", limit=limit)
         return None
 
-    def price(self, listed: _Listing) -> int:
-        if self.remaining > 0 and self.terms.unit_price_cents is not None:
-            return self.terms.unit_price_cents
-        return listed.price_cents
-
     def use(self, a: _Attempt) -> None:
-        if self.remaining <= 0:
-            return
+        """Count ``a``'s units (bought at the deal price) against the deal."""
         self.units[id(a)] = a.req.quantity
         self.remaining -= a.req.quantity
         self.claimed[a.req.buyer_id] = self.claimed.get(a.req.buyer_id, 0) + a.req.quantity
-
-    def give_back(self, a: _Attempt) -> None:
-        q = self.units.pop(id(a), 0)
-        self.remaining += q
-        if q:
-            self.claimed[a.req.buyer_id] -= q
 
     def per_buyer(self, chosen: list[_Attempt]) -> dict[int, int]:
         totals: dict[int, int] = {}
@@ -408,95 +493,28 @@ class _DealTally:
                 totals[a.req.buyer_id] = totals.get(a.req.buyer_id, 0) + self.units[id(a)]
         return totals
 
-    def label(self, chosen: list[_Attempt]) -> None:
-        """Each order's stock frame shows the deal units left right after it (None once
-        the deal sold out)."""
-        left = self.terms.remaining
-        for a in chosen:
+    def label(self, chosen: list[_Attempt]) -> int | None:
+        """Each order's stock frame shows the deal units left right after it (0 for the
+        order that took the last one, None after it); returns that order's index."""
+        left, last = self.terms.remaining, None
+        for i, a in enumerate(chosen):
+            if last is not None:  # after the deal sold out: no deal any more
+                a.deal_left = {self.live_id: None}
+                continue
             left -= self.units.get(id(a), 0)
-            a.deal_left = {self.live_id: left if left > 0 else None}
+            if left == 0:
+                last = i
+            a.deal_left = {self.live_id: left}
+        return last
 
 
-async def _take_run(
-    session: AsyncSession, run: list[_Attempt], listed: _Listing, payments: PaymentProvider,
-    stock: int,
-) -> tuple[Taken, int]:  # fmt: skip
-    """Plain orders, first come first served: all the units that fit, in one conditional
-    UPDATE for their total. If the stock moved since it was read, the orders that no
-    longer fit let go of their payment and the rest try again."""
-    product_id = listed.product_id
-    authorized = await _authorize_fitting(run, listed, payments, stock)
-    while True:
-        total = sum(a.req.quantity for a in authorized)
-        line = await move_stock(session, product_id, -total) if total else None
-        if line is not None or not authorized:
-            break
-        stock = await _stock_now(session, product_id)  # it moved under us
-        keep, budget = [], stock
-        for a in authorized:
-            if a.req.quantity <= budget:
-                keep.append(a)
-                budget -= a.req.quantity
-            else:
-                await payments.void(a.payment_ref)
-        authorized = keep
-    left, sold = (stock, listed.sold) if line is None else (line.stock, line.sold)
-    taken: Taken = []
-    after = total
-    for a in authorized:
-        after -= a.req.quantity
-        taken.append((a, (left + after, sold - after)))
-    got = {id(a) for a in authorized}
-    for a in run:
-        if a.outcome is None and id(a) not in got:
-            a.outcome = _short(product_id, left)
-    return taken, left
-
-
-async def _authorize_fitting(
-    run: list[_Attempt], listed: _Listing, payments: PaymentProvider, stock: int
-) -> list[_Attempt]:
-    """Authorize, in arrival order, the orders that fit in ``stock``; the units of a
-    declined one go to the next in line. Authorizations run concurrently (a real
-    provider is a network call, and this transaction holds locks meanwhile)."""
-    authorized: list[_Attempt] = []
-    budget = stock
-    tried: set[int] = set()
-    while True:
-        wave, room = [], budget
-        for a in run:
-            if id(a) not in tried and a.outcome is None and a.req.quantity <= room:
-                wave.append(a)
-                room -= a.req.quantity
-        if not wave:
-            break
-        for a in wave:
-            a.unit_price, a.currency = listed.price_cents, listed.currency
-        refs = await asyncio.gather(
-            *(payments.authorize(a.unit_price * a.req.quantity, a.currency,
-                                 f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}")
-              for a in wave),
-            return_exceptions=True,
-        )  # fmt: skip
-        failure: BaseException | None = None
-        for a, ref in zip(wave, refs, strict=True):
-            tried.add(id(a))
-            if isinstance(ref, CheckoutError):
-                a.outcome = ref  # declined: its units stay in the budget
-            elif isinstance(ref, BaseException):
-                failure = failure or ref
-            else:
-                a.payment_ref = ref
-                authorized.append(a)
-                budget -= a.req.quantity
-        if failure is not None:  # the provider failed: the whole batch fails
-            raise failure
-    order = {id(a): i for i, a in enumerate(run)}
-    return sorted(authorized, key=lambda a: order[id(a)])
-
-
-async def _stock_now(session: AsyncSession, product_id: int) -> int:
-    return (await session.exec(select(Product.stock).where(Product.id == product_id))).one()
+async def _stock_now(session: AsyncSession, product_id: int, *, lock: bool = False) -> int:
+    """The stock as committed now; ``lock``: and keep it so (PostgreSQL; SQLite's single
+    writer already does)."""
+    query = select(Product.stock).where(Product.id == product_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.exec(query)).one()
 
 
 def _short(product_id: int, available: int) -> InsufficientStock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +28,7 @@ class DealTerms:
     remaining: int = 0
     per_buyer_limit: int | None = None
     claimed: dict[int, int] = field(default_factory=dict)  # buyer id -> units taken
+    ends_at: datetime | None = None  # UTC; the deal price applies before it
 
 
 class DealDesk(Protocol):
@@ -54,8 +56,12 @@ class DealDesk(Protocol):
         self, session: AsyncSession, live_id: int, pin_id: int, per_buyer: dict[int, int]
     ) -> int:
         """Take deal units for several buyers at once, as decided on ``terms`` read in this
-        transaction; returns the units left and ends the deal (``sold_out``) at 0. Raises
-        ``InsufficientStock``/``DealLimitExceeded`` if the terms changed after all."""
+        transaction; returns the units left. Raises ``InsufficientStock``/
+        ``DealLimitExceeded`` if the terms changed after all."""
+        ...
+
+    async def sold_out(self, session: AsyncSession, pin_id: int) -> None:
+        """End the deal with ``sold_out`` (its ``deal_ended`` event goes in the log now)."""
         ...
 
 

@@ -6,8 +6,8 @@ while the lock is held), checkout decides the orders in arrival order, and
 ``take`` applies them with one conditional UPDATE of the remaining units and one
 conditional multi-row upsert of the buyers' claims, so concurrency can neither
 oversell a deal nor let a buyer past the limit — on SQLite and PostgreSQL
-alike. The take that leaves no unit ends the deal (``deal_ended {reason:
-"sold_out"}``), exactly once.
+alike. When no unit is left the caller ends the deal (``sold_out``) with
+``sold_out``, exactly once (``deal_ended {reason: "sold_out"}``).
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class Terms:
     remaining: int = 0
     per_buyer_limit: int | None = None
     claimed: dict[int, int] = field(default_factory=dict)  # buyer id -> units taken
+    ends_at: datetime | None = None  # UTC
 
 
 async def terms(
@@ -99,15 +100,17 @@ async def terms(
             )
         )
         claimed = {int(b): int(q) for b, q in rows.all()}
+    ends_at = _aware(pin.deal_ends_at) if pin.deal_ends_at is not None else None
     return Terms(pin.id, pin.deal_price_cents, pin.deal_remaining or 0,
-                 pin.deal_per_buyer_limit, claimed)  # fmt: skip
+                 pin.deal_per_buyer_limit, claimed, ends_at)  # fmt: skip
 
 
 async def take(batch: EventBatch, live_id: int, pin_id: int, per_buyer: dict[int, int]) -> int:
     """Take deal units for several buyers at once (``per_buyer``: buyer id -> units), as
     decided on ``terms`` read in this transaction; returns the units left. The statements
     stay conditional: if the terms changed after all, nothing is taken and
-    ``DealExhausted``/``DealLimitReached`` says why (the caller rolls back)."""
+    ``DealExhausted``/``DealLimitReached`` says why (the caller rolls back). At 0 left
+    the caller ends the deal with ``sold_out`` (after the frames that come before it)."""
     session = batch.session
     units = sum(per_buyer.values())
     taken = await session.exec(
@@ -134,8 +137,11 @@ async def take(batch: EventBatch, live_id: int, pin_id: int, per_buyer: dict[int
         result = await session.exec(upsert)
         if result.rowcount != len(per_buyer):
             raise DealLimitReached(f"the deal allows {limit} per buyer", limit=limit)
-    if left == 0:
-        pin = await session.get(LivePin, pin_id)
-        if pin is not None:
-            await end_deal(batch, pin, "sold_out")
     return left
+
+
+async def sold_out(batch: EventBatch, pin_id: int) -> None:
+    """End the pin's deal with ``sold_out`` (appends ``deal_ended``), if still running."""
+    pin = await batch.session.get(LivePin, pin_id)
+    if pin is not None:
+        await end_deal(batch, pin, "sold_out")

@@ -191,8 +191,9 @@ class SoldElsewhere:
     """A ``DealDesk`` that, while the batch locks its lives (after it read the product,
     before it takes stock), lets another transaction sell every unit and commit."""
 
-    def __init__(self, deals: Any, database_url: str, product_id: int) -> None:
+    def __init__(self, deals: Any, database_url: str, product_id: int, units: int = 2) -> None:
         self.deals, self.database_url, self.product_id = deals, database_url, product_id
+        self.units = units
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.deals, name)
@@ -203,13 +204,13 @@ class SoldElsewhere:
         other = Database.from_url(self.database_url)
         try:
             async with other.write() as elsewhere:
-                await move_stock(elsewhere, self.product_id, -2)
+                await move_stock(elsewhere, self.product_id, -self.units)
         finally:
             await other.dispose()
         await self.deals.lock_lives(session, live_ids)
 
 
-async def test_stock_sold_elsewhere_mid_batch_undoes_the_deal_claims(
+async def test_stock_sold_elsewhere_mid_batch_is_not_sold_again(
     world: World, settings: Settings
 ) -> None:
     if not settings.database_url.startswith("postgresql"):
@@ -235,9 +236,77 @@ async def test_stock_sold_elsewhere_mid_batch_undoes_the_deal_claims(
     assert [o.data["available"] for o in outcomes if isinstance(o, CheckoutError)] == [0, 0]
     deal = (await world.rest.get_live(lid))["pinned"]["deal"]
     assert deal is not None and deal["remaining"] == 5  # the claim was undone
-    calls = Counter(call for call, _ref in st.payments.calls)
-    assert calls == Counter({"authorize": 1, "void": 1})  # the plain order knew: none left
+    # Decided on the stock as it is under the locks, not as first read: nothing was even
+    # authorized.
+    assert list(st.payments.calls) == []
     assert (await world.shop.product(pid))["stock"] == 0  # what the other transaction sold
+
+
+async def test_a_live_run_is_decided_on_the_stock_as_it_is_under_the_lock(
+    world: World, settings: Settings
+) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: nothing can sell in between")
+    product = await world.rest.product(world.owner, price_cents=400, stock=5)
+    pid = product["id"]
+    live = await world.rest.live(world.owner, start=True)
+    lid = live["id"]
+    await world.rest.pinned(world.owner, lid, pid, price_cents=300, quantity=10, duration_s=600)
+    a, b, c = await world.buyers(3)
+    st = world.server.state
+    async with commerce.transaction(st.hub) as unit:
+        unit.deals = SoldElsewhere(unit.deals, settings.database_url, pid, units=3)  # type: ignore[assignment]
+        result = await place_batch(
+            unit,
+            [request(a, pid, quantity=3, live_id=lid), request(b, pid, live_id=lid),
+             request(c, pid, live_id=lid)],
+            payments=st.payments, render=commerce.order_answer,
+        )  # fmt: skip
+    first, second, third = result.outcomes
+    assert isinstance(first, InsufficientStock) and first.data["available"] == 2
+    assert isinstance(second, Placement) and isinstance(third, Placement)
+    assert [o.order.unit_price_cents for o in (second, third)] == [300, 300]
+    assert (await world.shop.product(pid))["stock"] == 0
+    deal = (await world.rest.get_live(lid))["pinned"]["deal"]
+    assert deal is not None and deal["remaining"] == 8
+
+
+async def test_a_deal_selling_out_in_a_batch_ends_after_its_last_order(world: World) -> None:
+    product = await world.rest.product(world.owner, price_cents=400, stock=10)
+    pid = product["id"]
+    live = await world.rest.live(world.owner, start=True)
+    lid = live["id"]
+    await world.rest.pinned(world.owner, lid, pid, price_cents=300, quantity=2, duration_s=600)
+    buyers = await world.buyers(3)
+    async with contextlib.AsyncExitStack() as stack:
+        viewer = await world.watch(stack, lid)
+        outcomes, _early = await batch(world, [request(b, pid, live_id=lid) for b in buyers])
+        seen = await frames_until_pong(viewer)
+    prices = [o.order.unit_price_cents for o in outcomes if isinstance(o, Placement)]
+    assert prices == [300, 300, 400]  # the deal's two units, then the list price
+    assert [f["type"] for f in seen] == ["stock", "stock", "deal_ended", "stock"]
+    stock_frames = [f["data"] for f in seen if f["type"] == "stock"]
+    assert [(d["stock"], d["deal_remaining"]) for d in stock_frames] == [(9, 1), (8, 0), (7, None)]
+    assert seen[2]["data"] == {"product_id": pid, "reason": "sold_out"}
+    seqs = [f["seq"] for f in seen]
+    assert seqs == list(range(seqs[0], seqs[0] + 4))
+
+
+async def test_stock_is_checked_before_the_deal_as_for_one_order(world: World) -> None:
+    product = await world.rest.product(world.owner, price_cents=400, stock=5)
+    pid = product["id"]
+    live = await world.rest.live(world.owner, start=True)
+    lid = live["id"]
+    await world.rest.pinned(
+        world.owner, lid, pid, price_cents=300, quantity=5, per_buyer_limit=1, duration_s=600
+    )
+    plain, deal_buyer = await world.buyers(2)
+    outcomes, _early = await batch(
+        world, [request(plain, pid, quantity=4), request(deal_buyer, pid, quantity=2, live_id=lid)]
+    )
+    first, second = outcomes
+    assert isinstance(first, Placement)
+    assert isinstance(second, InsufficientStock) and second.data["available"] == 1
 
 
 class FlakyProvider(TestPaymentProvider):
