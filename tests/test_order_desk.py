@@ -187,6 +187,25 @@ async def test_a_declined_payment_leaves_its_units_to_the_next_in_line(world: Wo
     assert (await world.shop.product(pid))["stock"] == 0
 
 
+async def deal_on_live(
+    world: World, *, stock: int, quantity: int, per_buyer_limit: int | None = None
+) -> tuple[int, int]:
+    """A product (list price 400) pinned on a running live with a deal at 300 on
+    ``quantity`` units; returns (product id, live id)."""
+    product = await world.rest.product(world.owner, price_cents=400, stock=stock)
+    live = await world.rest.live(world.owner, start=True)
+    deal: dict[str, Any] = {"price_cents": 300, "quantity": quantity, "duration_s": 600}
+    if per_buyer_limit is not None:
+        deal["per_buyer_limit"] = per_buyer_limit
+    await world.rest.pinned(world.owner, live["id"], product["id"], **deal)
+    return product["id"], live["id"]
+
+
+def only_postgres(settings: Settings) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: nothing can sell in between")
+
+
 class SoldElsewhere:
     """A ``DealDesk`` that, while the batch locks its lives (after it read the product,
     before it takes stock), lets another transaction sell every unit and commit."""
@@ -213,13 +232,8 @@ class SoldElsewhere:
 async def test_stock_sold_elsewhere_mid_batch_is_not_sold_again(
     world: World, settings: Settings
 ) -> None:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("SQLite runs one writer at a time: nothing can sell in between")
-    product = await world.rest.product(world.owner, price_cents=400, stock=2)
-    pid = product["id"]
-    live = await world.rest.live(world.owner, start=True)
-    lid = live["id"]
-    await world.rest.pinned(world.owner, lid, pid, price_cents=300, quantity=5, duration_s=600)
+    only_postgres(settings)
+    pid, lid = await deal_on_live(world, stock=2, quantity=5)
     deal_buyer, plain_buyer = await world.buyers(2)
     st = world.server.state
     st.payments.calls.clear()
@@ -245,13 +259,8 @@ async def test_stock_sold_elsewhere_mid_batch_is_not_sold_again(
 async def test_a_live_run_is_decided_on_the_stock_as_it_is_under_the_lock(
     world: World, settings: Settings
 ) -> None:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("SQLite runs one writer at a time: nothing can sell in between")
-    product = await world.rest.product(world.owner, price_cents=400, stock=5)
-    pid = product["id"]
-    live = await world.rest.live(world.owner, start=True)
-    lid = live["id"]
-    await world.rest.pinned(world.owner, lid, pid, price_cents=300, quantity=10, duration_s=600)
+    only_postgres(settings)
+    pid, lid = await deal_on_live(world, stock=5, quantity=10)
     a, b, c = await world.buyers(3)
     st = world.server.state
     async with commerce.transaction(st.hub) as unit:
@@ -272,11 +281,7 @@ async def test_a_live_run_is_decided_on_the_stock_as_it_is_under_the_lock(
 
 
 async def test_a_deal_selling_out_in_a_batch_ends_after_its_last_order(world: World) -> None:
-    product = await world.rest.product(world.owner, price_cents=400, stock=10)
-    pid = product["id"]
-    live = await world.rest.live(world.owner, start=True)
-    lid = live["id"]
-    await world.rest.pinned(world.owner, lid, pid, price_cents=300, quantity=2, duration_s=600)
+    pid, lid = await deal_on_live(world, stock=10, quantity=2)
     buyers = await world.buyers(3)
     async with contextlib.AsyncExitStack() as stack:
         viewer = await world.watch(stack, lid)
@@ -293,13 +298,7 @@ async def test_a_deal_selling_out_in_a_batch_ends_after_its_last_order(world: Wo
 
 
 async def test_stock_is_checked_before_the_deal_as_for_one_order(world: World) -> None:
-    product = await world.rest.product(world.owner, price_cents=400, stock=5)
-    pid = product["id"]
-    live = await world.rest.live(world.owner, start=True)
-    lid = live["id"]
-    await world.rest.pinned(
-        world.owner, lid, pid, price_cents=300, quantity=5, per_buyer_limit=1, duration_s=600
-    )
+    pid, lid = await deal_on_live(world, stock=5, quantity=5, per_buyer_limit=1)
     plain, deal_buyer = await world.buyers(2)
     outcomes, _early = await batch(
         world, [request(plain, pid, quantity=4), request(deal_buyer, pid, quantity=2, live_id=lid)]
