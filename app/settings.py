@@ -94,8 +94,9 @@ class Settings:
     # Chat: messages a second per user per live, and the burst allowed.
     chat_rate: float = 1.0
     chat_burst: int = 5
-    # One log line per HTTP request (uvicorn's access log). Behind a proxy that logs
-    # requests already, turning it off saves a few percent of CPU under load.
+    # One log line per HTTP request (uvicorn's access log). On by default in development;
+    # off by default in production, where the proxy in front logs requests already and
+    # the line costs a few percent of CPU under load.
     access_log: bool = True
 
     @property
@@ -138,5 +139,5 @@ class Settings:
             queue_max_attempts=_positive(env, "LIVECART_QUEUE_MAX_ATTEMPTS", 5),
             chat_rate=_seconds(env, "LIVECART_CHAT_RATE", 1.0),
             chat_burst=_positive(env, "LIVECART_CHAT_BURST", 5),
-            access_log=_flag(env, "LIVECART_ACCESS_LOG", True),
+            access_log=_flag(env, "LIVECART_ACCESS_LOG", mode != "production"),
         )

@@ -24,6 +24,10 @@ one ``GET /api/me`` checks a minted token is accepted. Then (livecart) a
 warm-up: ``--warmup`` other buyers order another product, as in a shop that is
 open before its sale, so connections and caches are warm.
 
+The livecart servers run as deployed: ``LIVECART_ENV=production`` with a
+``SECRET_KEY`` (which leaves uvicorn's per-request access log off unless
+``LIVECART_ACCESS_LOG=1`` is set in the environment).
+
 The burst: a separate load-generator process (``bench/orderload.py``: uvloop,
 raw asyncio protocols, one keep-alive connection per request, all opened
 before the burst) writes B ``POST /api/orders`` (quantity 1, a distinct
@@ -400,7 +404,8 @@ def start_variant(variant: str, args: argparse.Namespace, workdir: Path,
     if variant == "pg-redis":
         asyncio.run(kit.recreate_database(args.pg, BENCH_DB))
         kit.flush_redis(args.redis)
-        env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, BENCH_DB), REDIS_URL=args.redis)
+        env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, BENCH_DB), REDIS_URL=args.redis,
+                           LIVECART_ENV="production")  # fmt: skip
         server = Child("serve", [livecart, "serve", "--host", "127.0.0.1", "--port", str(port),
                                  "--workers", str(args.web_workers)],
                        env=env, cwd=workdir, logfile=workdir / "serve.log")  # fmt: skip
@@ -412,7 +417,7 @@ def start_variant(variant: str, args: argparse.Namespace, workdir: Path,
         kit.wait_log(worker, "fulfillment worker")
         return port, kit.pg_url(args.pg, BENCH_DB, "postgresql+asyncpg"), server
     if variant == "sqlite":
-        env = kit.base_env()
+        env = kit.base_env(LIVECART_ENV="production")
         server = Child("serve", [livecart, "serve", "--host", "127.0.0.1", "--port", str(port)],
                        env=env, cwd=workdir, logfile=workdir / "serve.log")  # fmt: skip
         kids.append(server)

@@ -70,3 +70,10 @@ def test_access_log_flag(raw: str, expected: bool) -> None:
 def test_a_bad_access_log_flag_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="LIVECART_ACCESS_LOG"):
         Settings.from_env({"LIVECART_ACCESS_LOG": "maybe", "SECRET_KEY": "k"})
+
+
+def test_the_access_log_is_off_by_default_in_production_only() -> None:
+    assert Settings.from_env({"SECRET_KEY": "k"}).access_log is True
+    production = {"SECRET_KEY": "k", "LIVECART_ENV": "production"}
+    assert Settings.from_env(production).access_log is False
+    assert Settings.from_env({**production, "LIVECART_ACCESS_LOG": "1"}).access_log is True
