@@ -207,6 +207,7 @@ class Hub:
         Afterwards the viewer receives every broadcast frame exactly once.
         """
         channel = await self._acquire(viewer.live_id)
+        announced = channel.announced
         try:
             start = await self._replay(channel, viewer, after) if after is not None else None
             if start is None:
@@ -218,6 +219,11 @@ class Hub:
             # No await since the last frame offered: nothing can fall in between.
             viewer.floor = start
             channel.viewers.add(viewer)
+            # A presence tick during the awaits above announced a new count to the
+            # others only: this viewer would keep its older count until the next change.
+            if channel.announced is not None and channel.announced != announced:
+                self._offer(viewer, Frame.make("viewers", viewer.live_id,
+                                               {"count": channel.announced}))  # fmt: skip
         finally:
             channel.users -= 1
         if viewer.user_id is not None:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2 as httpx
 import pytest
+from redis import Redis as SyncRedis
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.settings import Settings
@@ -39,9 +40,16 @@ def one_backend(request: pytest.FixtureRequest) -> None:
 
 
 def redis_db(url: str, index: int) -> str:
-    """The same server, another database: presence counts of other tests stay apart."""
+    """The same server, another database, emptied: presence counts of other tests (and of
+    an earlier run of this one, alive for a few seconds more) stay apart."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{index}"))
+    other = urlunsplit(parts._replace(path=f"/{index}"))
+    client = SyncRedis.from_url(other)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return other
 
 
 @contextlib.asynccontextmanager
