@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, tuple_
+from sqlalchemy import ColumnElement, delete, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -112,17 +112,17 @@ async def place_batch(
         raise NothingToKeep(BatchResult(_outcomes(attempts), []))
     refused = [a for a in fresh if a.outcome is not None]
     if refused:
-        await session.exec(
-            delete(IdempotencyRecord).where(
-                tuple_(col(IdempotencyRecord.buyer_id), col(IdempotencyRecord.key)).in_(
-                    [a.pair for a in refused]
-                )
-            )
-        )
+        await session.exec(delete(IdempotencyRecord).where(_keys_of(refused)))
     new_orders = await record(session, placed, render, relayed=relayed)
     for a, order in zip(placed, new_orders, strict=True):
         unit.announcer.order_changed(order, a.history)
     return BatchResult(_outcomes(attempts), new_orders)
+
+
+def _keys_of(attempts: list[Attempt]) -> ColumnElement[bool]:
+    """``(buyer_id, key) IN (...)`` for the attempts' Idempotency-Keys."""
+    pairs = tuple_(col(IdempotencyRecord.buyer_id), col(IdempotencyRecord.key))
+    return pairs.in_([a.pair for a in attempts])
 
 
 def _outcomes(attempts: list[Attempt]) -> list[Outcome]:
@@ -152,13 +152,7 @@ async def _claim_keys(session: AsyncSession, attempts: list[Attempt]) -> list[At
 
 
 async def _replay(session: AsyncSession, seen: list[Attempt]) -> None:
-    records = await session.exec(
-        select(IdempotencyRecord).where(
-            tuple_(col(IdempotencyRecord.buyer_id), col(IdempotencyRecord.key)).in_(
-                [a.pair for a in seen]
-            )
-        )
-    )
+    records = await session.exec(select(IdempotencyRecord).where(_keys_of(seen)))
     by_pair = {(r.buyer_id, r.key): r for r in records.all()}
     order_ids = [r.order_id for r in by_pair.values() if r.order_id is not None]
     found = await session.exec(select(Order).where(col(Order.id).in_(order_ids)))

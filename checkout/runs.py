@@ -38,6 +38,12 @@ async def _announce(
     await unit.announcer.stock_runs(unit.session, product_id, figures, lives)
 
 
+async def _authorize(payments: PaymentProvider, a: Attempt) -> str:
+    """Hold ``a``'s total at its price; the reference is the buyer's Idempotency-Key."""
+    reference = f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}"
+    return await payments.authorize(a.unit_price * a.req.quantity, a.currency, reference)
+
+
 async def take_run(
     unit: UnitOfWork, run: list[Attempt], listed: Listing, payments: PaymentProvider,
     stock: int, lives: list[int],
@@ -88,11 +94,8 @@ async def _choose(
         for a in fresh:
             a.unit_price, a.currency = listed.price_cents, listed.currency
         refs = await asyncio.gather(
-            *(payments.authorize(a.unit_price * a.req.quantity, a.currency,
-                                 f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}")
-              for a in fresh),
-            return_exceptions=True,
-        )  # fmt: skip
+            *(_authorize(payments, a) for a in fresh), return_exceptions=True
+        )
         outcome = {id(a): ref for a, ref in zip(fresh, refs, strict=True)}
         failure: BaseException | None = None
         for a in wave:
@@ -146,10 +149,7 @@ async def take_live_run(
         a.unit_price = deal.price_cents if on_deal else listed.price_cents
         a.currency = listed.currency
         try:
-            a.payment_ref = await payments.authorize(
-                a.unit_price * a.req.quantity, a.currency,
-                f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}",
-            )  # fmt: skip
+            a.payment_ref = await _authorize(payments, a)
         except CheckoutError as exc:  # declined: what it would have taken stays
             a.outcome = exc
             continue

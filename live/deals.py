@@ -6,8 +6,8 @@ while the lock is held), checkout decides the orders in arrival order, and
 ``take`` applies them with one conditional UPDATE of the remaining units and one
 conditional multi-row upsert of the buyers' claims, so concurrency can neither
 oversell a deal nor let a buyer past the limit — on SQLite and PostgreSQL
-alike. When no unit is left the caller ends the deal (``sold_out``) with
-``sold_out``, exactly once (``deal_ended {reason: "sold_out"}``).
+alike. When no unit is left the caller ends the deal with ``sold_out``, exactly
+once (``deal_ended {reason: "sold_out"}``).
 """
 
 from __future__ import annotations

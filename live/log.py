@@ -40,33 +40,17 @@ class EventBatch:
         self.frames: list[tuple[int, Frame]] = []
 
     async def append(self, live_id: int, type_: str, data: dict[str, Any]) -> Frame:
-        result = await self.session.exec(
-            update(Live)
-            .where(col(Live.id) == live_id)
-            .values(last_seq=col(Live.last_seq) + 1)
-            .returning(col(Live.last_seq))
-        )
-        seq = result.scalar_one_or_none()
-        if seq is None:
-            raise LiveNotFound("live not found", live_id=live_id)
-        frame = Frame.make(type_, live_id, data, seq=seq, ts=now_ms())
-        self.session.add(
-            LiveEvent(live_id=live_id, seq=seq, type=type_, frame=frame.text, created_at=utcnow())
-        )
-        if seq % _PRUNE_EVERY == 0:
-            await self.session.exec(
-                delete(LiveEvent).where(
-                    col(LiveEvent.live_id) == live_id, col(LiveEvent.seq) <= seq - KEEP_EVENTS
-                )
-            )
-        self.frames.append((live_id, frame))
+        (frame,) = await self.append_many(live_id, [(type_, data)])
         return frame
 
-    async def append_many(self, live_id: int, items: list[tuple[str, dict[str, Any]]]) -> None:
-        """``append`` for several events of one live, in this order: one seq update for
-        all of them and their log rows in one INSERT."""
+    async def append_many(
+        self, live_id: int, items: list[tuple[str, dict[str, Any]]]
+    ) -> list[Frame]:
+        """Several events of one live, in this order: one seq update for all of them and
+        their log rows in one INSERT. The log is pruned each time it passes a multiple
+        of ``_PRUNE_EVERY``."""
         if not items:
-            return
+            return []
         result = await self.session.exec(
             update(Live)
             .where(col(Live.id) == live_id)
@@ -93,6 +77,7 @@ class EventBatch:
                 )
             )
         self.frames.extend((live_id, f) for f in frames)
+        return frames
 
 
 async def events_after(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis import Redis as SyncRedis
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
@@ -100,11 +99,7 @@ def redis_server_url() -> Iterator[str]:
 @pytest.fixture
 def redis_url(redis_server_url: str) -> str:
     """A Redis for one test: emptied first, since ids restart with every test database."""
-    client = SyncRedis.from_url(redis_server_url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
+    services.empty_redis(redis_server_url)
     return redis_server_url
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis as SyncRedis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -116,3 +117,12 @@ def redis_url() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+def empty_redis(url: str) -> None:
+    """Flush the Redis database ``url`` names (ids and presence restart with every test)."""
+    client = SyncRedis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()

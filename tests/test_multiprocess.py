@@ -13,13 +13,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2 as httpx
 import pytest
-from redis import Redis as SyncRedis
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.settings import Settings
 from live.redis_broker import PRESENCE_STALE_MS
 from tests.live_server import ServerProcess, processes, with_redis
-from tests.services import RedisServer, redis_server_binary, unavailable
+from tests.services import RedisServer, empty_redis, redis_server_binary, unavailable
 from tests.ws_helpers import (
     Frame,
     Rest,
@@ -44,11 +43,7 @@ def redis_db(url: str, index: int) -> str:
     an earlier run of this one, alive for a few seconds more) stay apart."""
     parts = urlsplit(url)
     other = urlunsplit(parts._replace(path=f"/{index}"))
-    client = SyncRedis.from_url(other)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
+    empty_redis(other)
     return other
 
 
