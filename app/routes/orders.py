@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,8 +17,6 @@ from app.state import AppState
 from checkout import catalog, orders, states
 from checkout.models import Order, OrderStatus
 from checkout.orders import OrderRequest
-
-log = logging.getLogger("livecart.orders")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
