@@ -8,7 +8,7 @@ import { ProductCard } from "./card.js";
 import { Chat } from "./chat.js";
 import { $, h, label, replace, toast } from "./dom.js";
 import { OrderTracker } from "./orders.js";
-import { LiveSocket } from "./socket.js";
+import { BUSY_CODE, LiveSocket } from "./socket.js";
 
 const POSTER = "/static/img/poster.svg";
 const liveId = pageId();
@@ -96,10 +96,12 @@ function applyFrame(frame) {
 
 let wasLive = false;
 
-function showStatus(status) {
+function showStatus(status, detail = {}) {
   const banner = $("#banner");
   const messages = {
     reconnecting: "Connection lost. Reconnecting…",
+    // The server closed with 1013: overloaded for now, the socket retries with back-off.
+    busy: `It is very busy right now. We will keep trying to get you ${wasLive ? "back " : ""}in…`,
     offline: "You are offline. We will reconnect when the network is back.",
     gone: "This live does not exist.",
   };
@@ -115,11 +117,12 @@ function showStatus(status) {
     return;
   }
   if (status === "connecting" || status === "unauthorized") return; // anonymous from now on
-  const text = messages[status];
+  const state = status === "reconnecting" && detail.code === BUSY_CODE ? "busy" : status;
+  const text = messages[state];
   if (!text) return;
-  banner.textContent = text;
+  if (banner.textContent !== text) banner.textContent = text; // no repeat announcement per retry
   banner.hidden = false;
-  banner.dataset.state = status;
+  banner.dataset.state = state;
   if (status === "gone") $("#live-title").textContent = "Live not found";
 }
 

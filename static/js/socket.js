@@ -4,7 +4,28 @@
 
 import { socketUrl } from "./api.js";
 
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
+/** Close code of a server too busy to take the socket now ("try again later"). */
+export const BUSY_CODE = 1013;
+// Reconnect delays (ms): the ceiling doubles per failed attempt from `base` up to
+// `cap`; the delay is drawn uniformly between base/2 and that ceiling (see backoffDelay).
+export const BACKOFF = {
+  drop: { base: 500, cap: 10000 }, // ceilings 0.5, 1, 2, 4, 8, 10 s
+  busy: { base: 1000, cap: 30000 }, // ceilings 1, 2, 4, 8, 16, 30 s
+};
+
+/**
+ * The delay (ms) before reconnect attempt `attempt` (0 = the first retry) after
+ * a close with `code`: uniform in [base/2, min(cap, base * 2^attempt)], so many
+ * viewers dropped at once spread their retries instead of coming back in lockstep.
+ * 1013 (server busy) uses the slower `busy` schedule.
+ */
+export function backoffDelay(attempt, code, random = Math.random) {
+  const { base, cap } = code === BUSY_CODE ? BACKOFF.busy : BACKOFF.drop;
+  const ceiling = Math.min(cap, base * 2 ** attempt);
+  const floor = base / 2;
+  return Math.round(floor + random() * (ceiling - floor));
+}
+
 const PING_EVERY_MS = 20000;
 const SILENCE_LIMIT_MS = 45000; // no frame at all for this long: the link is dead
 const STOP_CODES = { 4404: "gone" };
@@ -17,6 +38,9 @@ export class LiveSocket {
    * seq order, once each), onFrame(frame) for seq-less frames (viewers, order,
    * error, pong, ...), onStatus(status, detail) with status one of
    * "connecting" | "live" | "reconnecting" | "offline" | "gone" | "banned" | "unauthorized".
+   * "reconnecting" comes with {attempt, code, delay} when the socket closes (code:
+   * the close code, BUSY_CODE when the server is overloaded; delay: ms until the
+   * retry) and with {attempt, code} when the retry starts.
    */
   constructor(liveId, { token = null, ...handlers } = {}) {
     this.liveId = liveId;
@@ -25,6 +49,7 @@ export class LiveSocket {
     this.lastSeq = null;
     this.ws = null;
     this.attempt = 0;
+    this.lastCode = null; // close code that started the current run of retries
     this.stopped = false;
     this.timer = null;
     this.pinger = null;
@@ -61,7 +86,8 @@ export class LiveSocket {
 
   connect() {
     clearTimeout(this.timer);
-    this.status(this.attempt ? "reconnecting" : "connecting", { attempt: this.attempt });
+    if (this.attempt) this.status("reconnecting", { attempt: this.attempt, code: this.lastCode });
+    else this.status("connecting", { attempt: 0 });
     const after = this.lastSeq === null ? null : this.lastSeq;
     const ws = new WebSocket(
       socketUrl(`/ws/lives/${encodeURIComponent(this.liveId)}`, { token: this.token, after }),
@@ -121,6 +147,7 @@ export class LiveSocket {
 
   connected() {
     this.attempt = 0;
+    this.lastCode = null;
     this.status("live");
   }
 
@@ -136,9 +163,9 @@ export class LiveSocket {
       this.token = null;
       this.status(ANONYMOUS_CODES[code], { code });
     }
-    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
-    const delay = base / 2 + Math.random() * base; // jitter
+    const delay = backoffDelay(this.attempt, code);
     this.attempt += 1;
+    this.lastCode = code;
     this.status("reconnecting", { attempt: this.attempt, code, delay });
     this.timer = setTimeout(() => this.connect(), delay);
   }
