@@ -1,30 +1,84 @@
-"""Fan-out benchmark: one pin, N idle WebSocket viewers, four servers.
+"""Fan-out benchmark: N viewers join one live all at once, then pins; four servers.
 
-    python bench/fanout.py [--viewers 1000 5000 10000] [--out bench/results/fanout.json]
+    python bench/fanout.py --viewers 10000          # the run the docs quote
+    python bench/fanout.py [--viewers 1000 5000 10000] [--variants ...] [--concurrency 0]
+                           [--pins 5] [--out bench/results/fanout.json] [--logs DIR]
 
-For every N and every server variant, in the same run and in this order:
+Variants (``--variants``; the first four are the default, run in this order for
+every N, each (variant, N) in a fresh server process and a fresh temp dir,
+hence, for livecart, a fresh ``./livecart.db``):
 
-- ``livecart``: ``livecart serve`` (uvicorn + ``app.wsproto.LivecartWebSocketProtocol``:
-  broadcast frames encoded once and written straight to each transport);
-- ``livecart-queued``: ``uvicorn app.main:app --ws websockets-sansio
-  --ws-per-message-deflate false`` (plain ASGI: a bounded queue per viewer
-  drained by ``await websocket.send_text``);
-- ``ref-broadcast``: ``bench/ref_broadcast.py``, ``websockets`` + ``broadcast()``;
-- ``ref-naive``: ``bench/ref_naive.py``, Starlette, ``for ws in viewers: await ws.send_text``.
+- ``livecart``: ``livecart serve --host 127.0.0.1 --port P``;
+- ``livecart-uvicorn``: ``python -m uvicorn app.main:app --host 127.0.0.1
+  --port P``, the plain command with no further flags (uvicorn's own defaults);
+- ``livecart-workers2``: ``livecart serve --host 127.0.0.1 --port P --workers 2``
+  with ``REDIS_URL`` (``--redis``, default ``redis://127.0.0.1:6379/5``, that
+  database flushed before each run; SQLite in the temp dir as for the others);
+- ``ref-broadcast``: ``bench/ref_broadcast.py`` (``websockets`` + ``broadcast()``),
+  listening with uvicorn's default backlog (2048) so that the storm meets the
+  same accept queue. The ratios are against it.
 
-Each (variant, N) gets a fresh server process (livecart: a fresh temp dir,
-hence a fresh ``./livecart.db``). The viewers live in a separate load
-generator process (``bench/wsclient.py``, raw asyncio WebSocket client).
+Only on request: ``livecart-queued`` (``uvicorn app.main:app --ws
+websockets-sansio --ws-per-message-deflate false``), ``livecart-queued-legacy``
+(the same with ``--ws websockets``), ``ref-naive`` (``bench/ref_naive.py``,
+Starlette, ``for ws in viewers: await ws.send_text``) and ``ref-floor``
+(``bench/ref_floor.py``, a raw-asyncio calibration server).
 
-Steps: start the server and poll until it answers; (livecart) create a creator,
-a product and a live over REST and start it; connect one warm-up viewer; read
-the server's RSS; connect N viewers (each waits for its ``snapshot``); wait
-``--idle`` seconds; read RSS again; pin once (livecart: ``POST
-/api/lives/{id}/pin``; references: ``pin`` on a ``/control`` socket); every
-viewer records ``receive wall clock (ms) - frame ts``; close all viewers with a
-closing handshake; stop the server.
+Livecart servers get ``SECRET_KEY`` set and no ``LIVECART_ENV``,
+``DATABASE_URL`` or ``PORT`` from the caller's environment (``--server-env``
+adds variables). Every server inherits this process's open-file limit, raised
+to the hard limit first, and runs in its own process group (stopped as a
+group: SIGINT, then SIGKILL). Its stdout and stderr go to ``--logs
+DIR/<variant>-<N>.log`` (default ``bench/results/fanout-logs``), kept after
+the run; lines containing ``Traceback`` are counted per row (should be 0).
+``--watch`` additionally runs the servers under ``bench/serverwatch.py`` (slow
+GCs, server-side fan-out time) with its log next to the server's.
 
-Results: a Markdown table on stdout and JSON at ``--out``.
+Arrival: a *storm* by default (``--concurrency 0``): all N viewers start their
+TCP connect at once with no in-flight cap. ``--concurrency C`` ramps instead,
+at most C connects in flight. Viewers live in a separate load generator
+process (``bench/wsclient.py``, a raw asyncio client) and wait up to
+``--connect-timeout`` (60 s) each for their first frame.
+
+Steps per (variant, N): start the server and wait until it answers (livecart:
+``/healthz``, and every worker's "Application startup complete"); (livecart)
+create a creator, a product and a started live over REST; connect 8 warm-up
+viewers one by one, wait 0.5 s and read the RSS (the sum over the server's process group);
+the storm; wait ``--idle`` s; read the RSS again; ``--pins`` pins (livecart:
+``POST /api/lives/{id}/pin``; references: ``pin`` on a ``/control`` socket);
+close every viewer with a closing handshake; stop the server; count the log.
+
+Reported per (variant, N):
+
+- *joined*: viewers whose first frame (the ``snapshot``) came, of N; *failed*
+  by class: ``refused``, ``reset``, ``close <code>`` (e.g. ``close 1013``),
+  ``http <status>``, ``eof``, ``timeout (connect)``/``timeout (snapshot)``,
+  ``connect error <errno>`` (see ``wsclient.classify``);
+- *join latency* p50/p99 of the joined viewers: from just before a viewer's TCP
+  connect starts to the read that completes its first frame, monotonic clock,
+  taken in the load generator (which also reports what the storm cost it: CPU
+  seconds, its worst event-loop lag, when it started its last connect);
+- *pin delivery* p50/p99: receive wall clock minus the frame's ``ts`` (median
+  over the pins of each pin's percentile), and *pin got*: the fewest joined
+  viewers that got one pin;
+- *KB/viewer*: idle RSS growth over the storm divided by the viewers joined;
+- *tracebacks* in the server log; the ratios livecart ÷ ``ref-broadcast`` (same
+  N) of join p99 and pin p99.
+
+A second table shows what the storm cost the one load generator process:
+*storm s* (first connect started to last viewer joined or failed), when it
+started its last connect, its CPU seconds, its worst event-loop lag, and the
+TCP connect time p50/p99 (connect started to ``connection_made``). On
+loopback a connect completes at once, so that time is mostly the client itself
+getting back to its loop after starting every other connect: a delay that is
+in every viewer's join latency, whatever the server. The ratios are the fair
+comparison. JSON also has the failures' time to failure and the viewers that
+joined but went away before or during the pins, by close code.
+
+Results: a Markdown table on stdout and JSON at ``--out``. Nothing waits
+unboundedly: every load generator command, HTTP request, server start and stop
+has a timeout; a measurement that fails is reported as such and the run goes on
+(with a fresh load generator).
 """
 
 from __future__ import annotations
@@ -32,7 +86,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import inspect
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -58,16 +114,24 @@ import refframes  # noqa: E402
 import wsclient  # noqa: E402
 
 VIEWER_PATH = "/ws/lives/{live_id}"
-DEFAULT_VARIANTS = ["livecart", "livecart-queued", "ref-broadcast", "ref-naive"]
-# Only on request: ref-floor, a raw-asyncio calibration server (bench/ref_floor.py), and
-# livecart-queued-legacy, the queued path on uvicorn's other installed WebSocket
-# implementation (``--ws websockets``, the legacy websockets protocol).
-ALL_VARIANTS = [*DEFAULT_VARIANTS, "ref-floor", "livecart-queued-legacy"]
+DEFAULT_VARIANTS = ["livecart", "livecart-uvicorn", "livecart-workers2", "ref-broadcast"]
+OPTIONAL_VARIANTS = ["livecart-queued", "livecart-queued-legacy", "ref-naive", "ref-floor"]
+ALL_VARIANTS = [*DEFAULT_VARIANTS, *OPTIONAL_VARIANTS]
 REFERENCE = "ref-broadcast"
+WORKERS = {"livecart-workers2": 2}
+DEFAULT_REDIS = "redis://127.0.0.1:6379/5"
+WARM_UP = 8  # viewers before the RSS baseline (several, so each worker gets some)
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def uvicorn_default_backlog() -> int:
+    import uvicorn
+
+    backlog: int = inspect.signature(uvicorn.Config).parameters["backlog"].default
+    return backlog
 
 
 # ---------------------------------------------------------------- servers
@@ -80,17 +144,23 @@ def free_port() -> int:
         return port
 
 
-WATCH: Path | None = None  # --watch: run servers under bench/serverwatch.py, logs here
+SOURCE: Path | None = None  # --source: import app/live/checkout from here instead
+EXTRA_ENV: dict[str, str] = {}  # --server-env
+LOGS: Path = HERE / "results" / "fanout-logs"  # --logs
+WATCH = False  # --watch: run servers under bench/serverwatch.py
+REDIS_URL = DEFAULT_REDIS  # --redis
+
+
+def log_path(variant: str, n: int) -> Path:
+    return LOGS / f"{variant}-{n}.log"
 
 
 def server_command(variant: str, port: int, n: int = 0) -> list[str]:
     cmd = _server_command(variant, port)
-    if WATCH is None:
+    if not WATCH:
         return cmd
-    WATCH.mkdir(parents=True, exist_ok=True)
-    log = str(WATCH / f"{variant}-{n}.log")
-    watch = [sys.executable, str(HERE / "serverwatch.py"), log]
-    if variant == "livecart":
+    watch = [sys.executable, str(HERE / "serverwatch.py"), str(LOGS / f"{variant}-{n}.watch.log")]
+    if Path(cmd[0]).name == "livecart":
         return [*watch, "app.cli", *cmd[1:]]
     if cmd[1:3] == ["-m", "uvicorn"]:
         return [*watch, "uvicorn", *cmd[3:]]
@@ -99,18 +169,23 @@ def server_command(variant: str, port: int, n: int = 0) -> list[str]:
 
 def _server_command(variant: str, port: int) -> list[str]:
     py = sys.executable
-    if variant == "livecart":
+    host_port = ["--host", "127.0.0.1", "--port", str(port)]
+    if variant in ("livecart", "livecart-workers2"):
         exe = Path(py).parent / "livecart"
         livecart = str(exe) if exe.exists() else (shutil.which("livecart") or "livecart")
-        return [livecart, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        workers = ["--workers", str(WORKERS[variant])] if variant in WORKERS else []
+        return [livecart, "serve", *host_port, *workers]
+    if variant == "livecart-uvicorn":
+        return [py, "-m", "uvicorn", "app.main:app", *host_port]
     if variant in ("livecart-queued", "livecart-queued-legacy"):
         ws = "websockets-sansio" if variant == "livecart-queued" else "websockets"
         return [
-            py, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+            py, "-m", "uvicorn", "app.main:app", *host_port,
             "--ws", ws, "--ws-per-message-deflate", "false",
         ]  # fmt: skip
     if variant == "ref-broadcast":
-        return [py, str(HERE / "ref_broadcast.py"), "--port", str(port)]
+        backlog = str(uvicorn_default_backlog())
+        return [py, str(HERE / "ref_broadcast.py"), "--port", str(port), "--backlog", backlog]
     if variant == "ref-naive":
         return [py, str(HERE / "ref_naive.py"), "--port", str(port)]
     if variant == "ref-floor":
@@ -118,21 +193,32 @@ def _server_command(variant: str, port: int) -> list[str]:
     raise ValueError(variant)
 
 
-SOURCE: Path | None = None  # --source: import app/live/checkout from here instead
-EXTRA_ENV: dict[str, str] = {}  # --server-env
-
-
-def server_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "PORT"}}
+def server_env(variant: str = "livecart") -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"REDIS_URL", "DATABASE_URL", "PORT", "LIVECART_ENV"}
+    }
     if SOURCE is not None:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(SOURCE), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
     env["SECRET_KEY"] = "bench-secret-key-not-for-production"
-    env.pop("LIVECART_ENV", None)
     env["PYTHONUNBUFFERED"] = "1"
+    if variant in WORKERS:
+        env["REDIS_URL"] = REDIS_URL
     env.update(EXTRA_ENV)
     return env
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
 
 
 @dataclass
@@ -158,17 +244,21 @@ class Server:
 def running_server(variant: str, cpu: int | None, n: int = 0) -> Iterator[Server]:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix=f"fanout-{variant}-"))
-    logfile = workdir / "server.log"
+    LOGS.mkdir(parents=True, exist_ok=True)
+    logfile = log_path(variant, n)
+    if variant in WORKERS:
+        flush_redis(REDIS_URL)
     preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
     with open(logfile, "wb") as out:
         proc = subprocess.Popen(
             server_command(variant, port, n),
             cwd=workdir,
-            env=server_env(),
+            env=server_env(variant),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=preexec,
+            start_new_session=True,  # its own process group: --workers children included
         )
     server = Server(variant, port, proc, workdir, logfile)
     try:
@@ -180,8 +270,10 @@ def running_server(variant: str, cpu: int | None, n: int = 0) -> Iterator[Server
 
 
 def wait_ready(server: Server, timeout: float = 60.0) -> None:
-    """Poll until the server answers: ``/healthz`` for livecart, a TCP accept otherwise."""
+    """Poll until the server answers: ``/healthz`` (and every worker started) for livecart,
+    a TCP accept otherwise."""
     deadline = time.monotonic() + timeout
+    workers = WORKERS.get(server.variant, 1)
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             raise RuntimeError(
@@ -190,7 +282,8 @@ def wait_ready(server: Server, timeout: float = 60.0) -> None:
         try:
             if server.variant.startswith("livecart"):
                 status, _ = http_json(server.port, "GET", "/healthz", timeout=1.0)
-                if status == 200:
+                text = server.logfile.read_text(errors="replace")
+                if status == 200 and text.count("Application startup complete") >= workers:
                     return
             else:
                 with socket.create_connection(("127.0.0.1", server.port), timeout=1.0):
@@ -202,14 +295,36 @@ def wait_ready(server: Server, timeout: float = 60.0) -> None:
 
 
 def stop(server: Server) -> None:
+    """SIGINT the process group (uvicorn and the references shut down on it), then SIGKILL."""
     proc = server.proc
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # uvicorn and the references shut down on SIGINT
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(15)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left (a worker that hung)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+
+
+def log_summary(path: Path) -> dict[str, Any]:
+    """Tracebacks and ERROR lines in a server log, and the first traceback's text."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return {"path": str(path), "tracebacks": None, "error_lines": None}
+    tracebacks = [i for i, line in enumerate(lines) if "Traceback" in line]
+    first = ""
+    if tracebacks:
+        first = "\n".join(lines[max(0, tracebacks[0] - 2) : tracebacks[0] + 40])
+    return {
+        "path": str(path),
+        "lines": len(lines),
+        "tracebacks": len(tracebacks),
+        "error_lines": sum(1 for line in lines if line.startswith("ERROR")),
+        "first_traceback": first or None,
+    }
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -227,6 +342,22 @@ def busy_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
     return round(100 * busy / total, 1) if total else 0.0
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group (a server and its workers)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: pgrp
+            pids.append(int(entry))
+    return pids or [pgid]
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -235,12 +366,45 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def group_rss_kb(pgid: int) -> int:
+    total = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError, RuntimeError):
+            total += rss_kb(pid)
+    return total
+
+
+def group_threads(pgid: int) -> int:
+    total = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError):
+            total += len(os.listdir(f"/proc/{pid}/task"))
+    return total
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a process (clock-tick resolution, usually 10 ms)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def group_cpu_seconds(pgid: int) -> tuple[float, float]:
+    user = system = 0.0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError):
+            u, s = cpu_seconds(pid)
+            user, system = user + u, system + s
+    return user, system
+
+
+def open_file_limit(pid: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    return None
 
 
 # ---------------------------------------------------------------- talking to servers
@@ -381,57 +545,118 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
+def summary(values: list[float | None]) -> dict[str, float | None]:
+    """p50/p99/max/mean of a list of ms (None entries ignored); Nones if it is empty."""
+    xs = sorted(x for x in values if x is not None)
+    if not xs:
+        return {"p50": None, "p99": None, "max": None, "mean": None}
+    return {
+        "p50": round(percentile(xs, 50), 2),
+        "p99": round(percentile(xs, 99), 2),
+        "max": round(xs[-1], 2),
+        "mean": round(sum(xs) / len(xs), 2),
+    }
+
+
+def connect_call_timeout(n: int, args: argparse.Namespace) -> float:
+    """How long the orchestrator waits for a ``connect`` (each viewer is bounded already)."""
+    waves = 1 if args.concurrency <= 0 else math.ceil(n / args.concurrency)
+    return args.connect_timeout * waves + 120
+
+
 def measure(variant: str, n: int, gen: LoadGen, args: argparse.Namespace) -> dict[str, Any]:
-    timings: dict[str, float] = {}
+    """One (variant, N); never raises: a failure is recorded in ``error``."""
+    result: dict[str, Any] = {"variant": variant, "viewers": n, "error": None}
+    log_path(variant, n).unlink(missing_ok=True)  # a previous run's must not be counted
     t0 = time.monotonic()
-    with running_server(variant, args.server_cpu, n) as server:
-        timings["start_server"] = time.monotonic() - t0
-        t = time.monotonic()
-        live_id = refframes.LIVE_ID
-        setup: dict[str, Any] = {}
-        if variant.startswith("livecart"):
-            setup = setup_livecart(server.port)
-            live_id = setup["live_id"]
-        path = VIEWER_PATH.format(live_id=live_id)
-        # One viewer before the baseline: first-connection costs (lazy imports, caches,
-        # the live's channel) are not per-viewer costs.
-        gen.call("connect", "127.0.0.1", server.port, path, 1, 1, 30.0, "warm-up")
-        time.sleep(0.5)
-        rss_before = rss_kb(server.pid)
-        timings["setup"] = time.monotonic() - t
+    try:
+        with running_server(variant, args.server_cpu, n) as server:
+            _measure(server, n, gen, args, result)
+            t = time.monotonic()
+        result["timings_s"]["stop_server"] = round(time.monotonic() - t, 2)
+    except Exception as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        log(f"  !! {variant} N={n:,} failed: {result['error']}")
+    result.setdefault("timings_s", {})["total"] = round(time.monotonic() - t0, 2)
+    result["server_log"] = log_summary(log_path(variant, n))
+    return result
 
-        t = time.monotonic()
-        conn = gen.call(
-            "connect", "127.0.0.1", server.port, path, n, args.concurrency, args.connect_timeout,
-            f"{variant} N={n:,}",
-        )  # fmt: skip
-        timings["connect"] = time.monotonic() - t
-        if conn["errors"]:
-            log(f"  connect errors: {conn['errors']}")
-        ticks, idle_cpu0 = cpu_ticks(), cpu_seconds(server.pid)
-        time.sleep(args.idle)
-        # Little of ours runs while the viewers idle (keepalive pings, livecart's presence
-        # tick): CPU use beyond the server's own is mostly other work on the machine.
-        machine_busy_idle = busy_percent(ticks, cpu_ticks())
-        idle_cpu1 = cpu_seconds(server.pid)
-        server_idle_ms = round((sum(idle_cpu1) - sum(idle_cpu0)) * 1000)
-        rss_after = rss_kb(server.pid)
-        threads = len(os.listdir(f"/proc/{server.pid}/task"))
 
-        t = time.monotonic()
-        rounds = []
-        for i in range(args.pins):
-            if i:
-                time.sleep(args.pin_interval)
-            rounds.append(pin_round(variant, server, setup, gen, args))
-        timings["pins"] = time.monotonic() - t
+def _measure(
+    server: Server, n: int, gen: LoadGen, args: argparse.Namespace, result: dict[str, Any]
+) -> None:
+    variant = server.variant
+    timings: dict[str, float] = {}
+    result["timings_s"] = timings
+    result["server_open_file_limit"] = open_file_limit(server.pid)
+    t = time.monotonic()
+    live_id = refframes.LIVE_ID
+    setup: dict[str, Any] = {}
+    if variant.startswith("livecart"):
+        setup = setup_livecart(server.port)
+        live_id = setup["live_id"]
+    path = VIEWER_PATH.format(live_id=live_id)
+    # Viewers before the baseline: first-connection costs (lazy imports, caches, the
+    # live's channel, in every worker) are not per-viewer costs. One at a time.
+    warm = gen.call("connect", "127.0.0.1", server.port, path, WARM_UP, 1, 30.0, "warm-up",
+                    timeout=WARM_UP * 30 + 60)  # fmt: skip
+    result["warm_up"] = {"joined": warm["connected"], "failures": warm["errors"]}
+    if not warm["connected"]:
+        raise RuntimeError(f"no warm-up viewer could join: {warm['errors']}")
+    time.sleep(0.5)
+    rss_before = group_rss_kb(server.pid)
+    timings["setup"] = round(time.monotonic() - t, 2)
 
-        t = time.monotonic()
-        closed = gen.call("close", 30.0)
-        timings["close"] = time.monotonic() - t
-        t = time.monotonic()
-    timings["stop_server"] = time.monotonic() - t
-    timings["total"] = time.monotonic() - t0
+    t = time.monotonic()
+    conn = gen.call(
+        "connect", "127.0.0.1", server.port, path, n, args.concurrency, args.connect_timeout,
+        f"{variant} N={n:,}", timeout=connect_call_timeout(n, args),
+    )  # fmt: skip
+    timings["connect"] = round(time.monotonic() - t, 2)
+    joined = conn["connected"]
+    result.update(
+        joined=joined,
+        failed=conn["failed"],
+        failures=conn["errors"],
+        failure_examples=conn["error_examples"],
+        join_ms=summary(conn["join_ms"]),
+        tcp_connect_ms=summary(conn["tcp_ms"]),
+        failed_after_ms=summary(conn["failed_after_ms"]),
+        storm_seconds=conn["seconds"],
+        client=conn["client"],
+    )
+    if conn["errors"]:
+        log(f"  join failures: {conn['errors']}")
+
+    ticks, idle_cpu0 = cpu_ticks(), group_cpu_seconds(server.pid)
+    time.sleep(args.idle)
+    # Little of ours runs while the viewers idle (keepalive pings, livecart's presence
+    # tick): CPU use beyond the server's own is mostly other work on the machine.
+    machine_busy_idle = busy_percent(ticks, cpu_ticks())
+    idle_cpu1 = group_cpu_seconds(server.pid)
+    rss_after = group_rss_kb(server.pid)
+    result.update(
+        rss_kb={"before": rss_before, "after_idle": rss_after},
+        kb_per_viewer=round((rss_after - rss_before) / joined, 2) if joined else None,
+        server_processes=len(group_pids(server.pid)),
+        server_threads=group_threads(server.pid),
+        machine_busy_percent_while_idle=machine_busy_idle,  # 100 = every core
+        server_cpu_ms_while_idle=round((sum(idle_cpu1) - sum(idle_cpu0)) * 1000),
+    )
+    result["gone_after_join"] = gen.call("after_join", timeout=30)["gone"]
+
+    t = time.monotonic()
+    rounds = []
+    for i in range(args.pins if joined else 0):
+        if i:
+            time.sleep(args.pin_interval)
+        rounds.append(pin_round(variant, server, setup, gen, args))
+    timings["pins"] = round(time.monotonic() - t, 2)
+    result["gone_after_pins"] = gen.call("after_join", timeout=30)["gone"]
+
+    t = time.monotonic()
+    result["close"] = gen.call("close", 30.0, timeout=90)
+    timings["close"] = round(time.monotonic() - t, 2)
 
     def med(key: str) -> float | None:
         values = [r["latency_ms"][key] for r in rounds if r["latency_ms"][key] is not None]
@@ -439,46 +664,31 @@ def measure(variant: str, n: int, gen: LoadGen, args: argparse.Namespace) -> dic
 
     p99s = [r["latency_ms"]["p99"] for r in rounds if r["latency_ms"]["p99"] is not None]
     maxes = [r["latency_ms"]["max"] for r in rounds if r["latency_ms"]["max"] is not None]
-    received = min(r["received"] for r in rounds)
-    result = {
-        "variant": variant,
-        "viewers": n,
-        "connected": conn["connected"],
-        "connect_failed": conn["failed"],
-        "connect_errors": conn["errors"],
-        "connect_seconds": conn["seconds"],
-        "pins": len(rounds),
-        "received_every_pin": received,  # the fewest viewers that got one of the pins
-        "frame_bytes": rounds[0]["frame_bytes"],
+    received = min((r["received"] for r in rounds), default=None)
+    result.update(
+        pins=len(rounds),
+        received_every_pin=received,  # the fewest joined viewers that got one of the pins
+        frame_bytes=rounds[0]["frame_bytes"] if rounds else None,
         # medians over the pins of each pin's own p50/p99; max over all pins
-        "latency_ms": {
+        latency_ms={
             "p50": med("p50"),
             "p99": med("p99"),
             "p99_range": [min(p99s), max(p99s)] if p99s else None,
             "max": max(maxes) if maxes else None,
         },
-        "spread_ms": med_of(rounds, "spread_ms"),
-        "rss_kb": {"before": rss_before, "after_idle": rss_after},
-        "kb_per_viewer": round((rss_after - rss_before) / n, 2) if n else None,
-        "server_threads": threads,
-        "machine_busy_percent_while_idle": machine_busy_idle,  # 100 = both cores
-        "server_cpu_ms_while_idle": server_idle_ms,
-        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
-        "close": closed,
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "rounds": rounds,
-    }
-    ok = "all" if received == n else f"ONLY {received}"
-    log(
-        f"  -> {variant} N={n:,}: {ok} got each of {len(rounds)} pins; "
-        f"p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms "
-        f"(pins: {', '.join(f'{x:.0f}' for x in p99s)}), max {result['latency_ms']['max']} ms; "
-        f"RSS {rss_before / 1024:.1f} -> {rss_after / 1024:.1f} MB "
-        f"({result['kb_per_viewer']} KB/viewer); machine {machine_busy_idle}% busy while idle "
-        f"(server {server_idle_ms} ms of {args.idle:.0f} s); "
-        f"steps {result['timings_s']}"
+        spread_ms=med_of(rounds, "spread_ms"),
+        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
+        rounds=rounds,
     )
-    return result
+    jl = result["join_ms"]
+    log(
+        f"  -> {variant} N={n:,}: joined {joined:,}/{n:,} in {conn['seconds']} s "
+        f"(join p50 {jl['p50']} ms, p99 {jl['p99']} ms; failures {conn['errors'] or 0}); "
+        f"pin got {received}/{joined}, p50 {result['latency_ms']['p50']} ms, "
+        f"p99 {result['latency_ms']['p99']} ms; "
+        f"RSS {rss_before / 1024:.1f} -> {rss_after / 1024:.1f} MB "
+        f"({result['kb_per_viewer']} KB/viewer); client {conn['client']}; steps {timings}"
+    )
 
 
 def med_of(rounds: list[dict[str, Any]], key: str) -> float | None:
@@ -490,8 +700,8 @@ def pin_round(
     variant: str, server: Server, setup: dict[str, Any], gen: LoadGen, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One pin: arm the viewers, trigger it, wait until every viewer has it."""
-    gen.call("arm")
-    cpu0 = cpu_seconds(server.pid)
+    gen.call("arm", timeout=30)
+    cpu0 = group_cpu_seconds(server.pid)
     ticks = cpu_ticks()
     trigger_ns = time.time_ns()
     if variant.startswith("livecart"):
@@ -506,22 +716,16 @@ def pin_round(
                 raise RuntimeError(f"control answered {reply!r}")
         finally:
             control.close()
-    got = gen.call("collect", args.pin_timeout)
-    cpu1 = cpu_seconds(server.pid)
+    got = gen.call("collect", args.pin_timeout, timeout=args.pin_timeout + 60)
+    cpu1 = group_cpu_seconds(server.pid)
     machine_busy = busy_percent(ticks, cpu_ticks())
-    lat = sorted(x for x in got["latencies_ms"] if x is not None)
-    have = bool(lat)
+    latencies = [x for x in got["latencies_ms"] if x is not None]
+    have = bool(latencies)
     return {
         "received": got["received"],
         "dropped_before_pin": got["dropped_before_pin"],
         "frame_bytes": got["frame_bytes"],
-        "latency_ms": {
-            "min": round(lat[0], 2) if have else None,
-            "p50": round(percentile(lat, 50), 2) if have else None,
-            "p99": round(percentile(lat, 99), 2) if have else None,
-            "max": round(lat[-1], 2) if have else None,
-            "mean": round(sum(lat) / len(lat), 2) if have else None,
-        },
+        "latency_ms": {"min": round(min(latencies), 2) if have else None, **summary(latencies)},
         # receive time of the last viewer minus that of the first: the fan-out as seen
         "spread_ms": round((got["last_recv_ns"] - got["first_recv_ns"]) / 1e6, 2) if have else None,
         # includes, for livecart, the HTTP request and the work before the event's ts
@@ -543,6 +747,12 @@ def pin_round(
 # ---------------------------------------------------------------- report
 
 
+def read_proc(path: str) -> str | None:
+    with contextlib.suppress(OSError), open(path) as f:
+        return " ".join(f.read().split())
+    return None
+
+
 def machine() -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
@@ -561,12 +771,27 @@ def machine() -> dict[str, Any]:
     for mod in ("uvicorn", "websockets", "starlette", "uvloop"):
         with contextlib.suppress(Exception):
             versions[mod] = __import__(mod).__version__
+    import resource
+
     return {
         "cores": os.cpu_count(),
         "cpu_model": model,
         "python": platform.python_version(),
         "os": os_name,
         "packages": versions,
+        # what a connect storm meets in the kernel
+        "net": {
+            name: read_proc(f"/proc/sys/net/{name}")
+            for name in (
+                "core/somaxconn",
+                "ipv4/tcp_max_syn_backlog",
+                "ipv4/tcp_syncookies",
+                "ipv4/ip_local_port_range",
+                "ipv4/tcp_tw_reuse",
+            )
+        },
+        "open_file_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "uvicorn_default_backlog": uvicorn_default_backlog(),
     }
 
 
@@ -574,7 +799,9 @@ def source_info() -> dict[str, Any]:
     """Which livecart code the servers ran: a --source tree, or this checkout (and if dirty)."""
 
     def git(*cmd: str) -> str:
-        out = subprocess.run(["git", "-C", str(ROOT), *cmd], capture_output=True, text=True)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), *cmd], capture_output=True, text=True, timeout=30
+        )
         return out.stdout.strip()
 
     info: dict[str, Any] = {
@@ -590,46 +817,85 @@ def source_info() -> dict[str, Any]:
 
 
 def ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
-    """variant → N → livecart-style ratios against the broadcast() reference of the same N."""
-    ref = {r["viewers"]: r for r in results if r["variant"] == REFERENCE}
+    """variant → N → ratios against the broadcast() reference of the same N."""
+    ref = {r["viewers"]: r for r in results if r["variant"] == REFERENCE and not r["error"]}
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a is not None and b else None
+
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for r in results:
         base = ref.get(r["viewers"])
-        if base is None:
+        if base is None or r["error"]:
             continue
-        p99, base_p99 = r["latency_ms"]["p99"], base["latency_ms"]["p99"]
         kb, base_kb = r["kb_per_viewer"], base["kb_per_viewer"]
         out.setdefault(r["variant"], {})[str(r["viewers"])] = {
-            "p99": round(p99 / base_p99, 2) if p99 and base_p99 else None,
-            "memory": round(kb / base_kb, 2) if kb and base_kb and base_kb > 0 else None,
+            "join_p99": ratio(r["join_ms"]["p99"], base["join_ms"]["p99"]),
+            "pin_p99": ratio(r["latency_ms"]["p99"], base["latency_ms"]["p99"]),
+            "memory": ratio(kb, base_kb) if base_kb and base_kb > 0 else None,
         }
     return out
 
 
+def failures_text(r: dict[str, Any]) -> str:
+    if not r["failed"]:
+        return "0"
+    kinds = sorted(r["failures"].items(), key=lambda kv: -kv[1])
+    return f"{r['failed']:,} (" + ", ".join(f"{k} ×{v:,}" for k, v in kinds) + ")"
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    """Markdown. Latencies: median over the pins of each pin's p50/p99; max over all pins."""
+    """Markdown: the results, then what the storm cost the load generator."""
     rat = ratios(results)
-    lines = [
-        "| viewers | server | connected | got every pin | p50 ms | p99 ms | p99 range ms "
-        "| max ms | RSS before MB | RSS idle MB | KB/viewer | p99 ÷ ref(a) | KB ÷ ref(a) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
 
     def f(x: Any, fmt: str = "{:.0f}") -> str:
         return "–" if x is None else fmt.format(x)
 
+    lines = [
+        "| viewers | server | joined | failed (how) | join p50 ms | join p99 ms | pin got "
+        "| pin p50 ms | pin p99 ms | KB/viewer | tracebacks | join p99 ÷ ref | pin p99 ÷ ref |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    errors = []
     for r in results:
-        lat = r["latency_ms"]
+        tb = f(r["server_log"]["tracebacks"])
+        if r["error"]:
+            errors.append(f"- {r['variant']}, {r['viewers']:,} viewers: {r['error']}")
+            lines.append(
+                f"| {r['viewers']:,} | {r['variant']} | error | see below | – | – | – | – | – "
+                f"| – | {tb} | – | – |"
+            )
+            continue
         q = rat.get(r["variant"], {}).get(str(r["viewers"]), {})
-        rng = lat["p99_range"]
+        got = r["received_every_pin"]
+        got_text = "–" if got is None else f"{got:,}/{r['joined']:,}"
         lines.append(
-            f"| {r['viewers']:,} | {r['variant']} | {r['connected']:,} "
-            f"| {r['received_every_pin']:,} | {f(lat['p50'])} | {f(lat['p99'])} "
-            f"| {f(rng[0]) + '–' + f(rng[1]) if rng else '–'} | {f(lat['max'])} "
-            f"| {r['rss_kb']['before'] / 1024:.1f} | {r['rss_kb']['after_idle'] / 1024:.1f} "
-            f"| {f(r['kb_per_viewer'], '{:.1f}')} | {f(q.get('p99'), '{:.2f}×')} "
-            f"| {f(q.get('memory'), '{:.2f}×')} |"
+            f"| {r['viewers']:,} | {r['variant']} | {r['joined']:,}/{r['viewers']:,} "
+            f"| {failures_text(r)} | {f(r['join_ms']['p50'])} | {f(r['join_ms']['p99'])} "
+            f"| {got_text} "
+            f"| {f(r['latency_ms']['p50'])} | {f(r['latency_ms']['p99'])} "
+            f"| {f(r['kb_per_viewer'], '{:.1f}')} | {tb} "
+            f"| {f(q.get('join_p99'), '{:.2f}×')} | {f(q.get('pin_p99'), '{:.2f}×')} |"
         )
+    lines += [
+        "",
+        "Load generator (one process) during the join storm:",
+        "",
+        "| viewers | server | storm s | last connect started ms | client CPU s "
+        "| max loop lag ms | TCP connect p50 ms | TCP connect p99 ms |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if r["error"]:
+            continue
+        c, tcp = r["client"], r["tcp_connect_ms"]
+        lines.append(
+            f"| {r['viewers']:,} | {r['variant']} | {r['storm_seconds']:.2f} "
+            f"| {c['last_connect_started_ms']:.0f} | {c['cpu_s']:.2f} | {c['max_loop_lag_ms']:.0f} "
+            f"| {f(tcp['p50'], '{:.1f}')} | {f(tcp['p99'], '{:.1f}')} |"
+        )
+    if errors:
+        lines += ["", "Failed measurements:", *errors]
     return "\n".join(lines)
 
 
@@ -638,7 +904,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--viewers", type=int, nargs="+", default=[1000, 5000, 10000])
     parser.add_argument("--variants", nargs="+", choices=ALL_VARIANTS, default=DEFAULT_VARIANTS)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "fanout.json")
-    parser.add_argument("--concurrency", type=int, default=500, help="connects in flight")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="connects in flight; 0 (the default): a storm, every viewer connects at once",
+    )
     parser.add_argument("--connect-timeout", type=float, default=60.0, help="per viewer, s")
     parser.add_argument("--idle", type=float, default=2.0, help="s idle before RSS and pin")
     parser.add_argument("--pin-timeout", type=float, default=30.0, help="s to wait for the pin")
@@ -648,6 +919,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-cpu", type=int, default=None, help="pin servers to this CPU")
     parser.add_argument("--client-cpu", type=int, default=None, help="pin the client to this CPU")
     parser.add_argument(
+        "--redis",
+        default=DEFAULT_REDIS,
+        help="REDIS_URL of livecart-workers2; this database is flushed before each run",
+    )
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=HERE / "results" / "fanout-logs",
+        help="server logs (stdout+stderr), one per (variant, N): DIR/<variant>-<N>.log",
+    )
+    parser.add_argument(
         "--source",
         type=Path,
         default=None,
@@ -656,10 +938,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--watch",
+        nargs="?",
         type=Path,
+        const=True,
         default=None,
+        metavar="DIR",
         help="diagnostics: run the servers under bench/serverwatch.py (slow GCs, server-side "
-        "fan-out time), one log per server in this directory",
+        "fan-out time); its logs go next to the server logs (in DIR, if given, which then "
+        "also holds the server logs)",
     )
     parser.add_argument(
         "--server-env",
@@ -671,13 +957,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     EXTRA_ENV.update(item.split("=", 1) for item in args.server_env)
-    global SOURCE, WATCH
-    WATCH = args.watch.resolve() if args.watch else None
+    global SOURCE, WATCH, LOGS, REDIS_URL
+    WATCH = args.watch is not None
+    LOGS = (args.watch if isinstance(args.watch, Path) else args.logs).resolve()
     SOURCE = args.source.resolve() if args.source else None
+    REDIS_URL = args.redis
 
+    # Before any child: the servers and the load generator inherit the raised limit.
     fds = wsclient.raise_fd_limit()
     if fds < max(args.viewers) + 100:
-        log(f"warning: fd limit {fds} is below {max(args.viewers)} viewers")
+        log(f"warning: open-file limit {fds} is below {max(args.viewers):,} viewers")
     os.chdir(ROOT)  # `uvicorn app.main:app` and the bench scripts are found from here
     started = time.time()
     gen = LoadGen(args.client_loop, args.client_cpu)
@@ -686,7 +975,11 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.viewers:
             for variant in args.variants:
                 log(f"== {variant}, {n:,} viewers")
-                results.append(measure(variant, n, gen, args))
+                result = measure(variant, n, gen, args)
+                results.append(result)
+                if result["error"]:  # it may be stuck mid-command: start afresh
+                    gen.shutdown()
+                    gen = LoadGen(args.client_loop, args.client_cpu)
     finally:
         gen.shutdown()
 
@@ -697,14 +990,21 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "livecart_source": source_info(),
         "settings": {
+            "arrival": "storm" if args.concurrency <= 0 else f"ramp, {args.concurrency} in flight",
             "concurrency": args.concurrency,
+            "connect_timeout_s": args.connect_timeout,
+            "warm_up_viewers": WARM_UP,
             "idle_s": args.idle,
             "pins": args.pins,
             "pin_interval_s": args.pin_interval,
+            "pin_timeout_s": args.pin_timeout,
             "client_loop": args.client_loop,
             "server_cpu": args.server_cpu,
             "client_cpu": args.client_cpu,
             "server_env": EXTRA_ENV,
+            "redis": REDIS_URL if any(v in WORKERS for v in args.variants) else None,
+            "logs": str(LOGS),
+            "watch": WATCH,
         },
         "results": results,
         "ratios_vs_ref_broadcast": ratios(results),

@@ -1,6 +1,6 @@
 """Reference (a): a minimal fan-out server on the ``websockets`` library and ``broadcast()``.
 
-    python bench/ref_broadcast.py --port 8765 [--loop uvloop|asyncio]
+    python bench/ref_broadcast.py --port 8765 [--loop uvloop|asyncio] [--backlog 2048]
 
 Any path but ``/control`` is a viewer: it is added to a set and sent a small
 snapshot-like frame. A text message ``pin`` on ``/control`` builds one frame
@@ -9,13 +9,17 @@ shaped like livecart's ``pinned`` frame (``ts`` = now in ms) and calls
 
 No compression. The event loop is uvloop by default, as under uvicorn (which
 livecart runs on), so the comparison is between the fan-out code paths rather
-than between event loops.
+than between event loops. The listen backlog is uvicorn's default (2048;
+``bench/fanout.py`` passes uvicorn's actual default), so a connect storm meets
+the same accept queue as it does under livecart. Otherwise the ``websockets``
+defaults apply (e.g. a 10 s ``open_timeout`` for the opening handshake).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 
 from refframes import pinned_frame, snapshot_frame
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -39,11 +43,15 @@ async def handler(ws: ServerConnection) -> None:
         viewers.discard(ws)
 
 
-async def main(host: str, port: int) -> None:
-    # backlog: asyncio's default (100) would drop SYNs under 500 concurrent connects;
-    # uvicorn listens with 2048, so give this server the same.
-    async with serve(handler, host, port, compression=None, backlog=2048) as server:
-        await server.serve_forever()
+async def main(host: str, port: int, backlog: int = 2048) -> None:
+    # backlog: asyncio's default (100) would drop SYNs under a connect storm;
+    # uvicorn listens with 2048 by default, so give this server the same.
+    async with serve(handler, host, port, compression=None, backlog=backlog) as server:
+        # SIGINT/SIGTERM: close the viewers and return (no KeyboardInterrupt traceback).
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.close)
+        await server.wait_closed()
 
 
 if __name__ == "__main__":
@@ -51,10 +59,11 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--backlog", type=int, default=2048, help="listen backlog")
     args = parser.parse_args()
     if args.loop == "uvloop":
         import uvloop
 
-        uvloop.run(main(args.host, args.port))
+        uvloop.run(main(args.host, args.port, args.backlog))
     else:
-        asyncio.run(main(args.host, args.port))
+        asyncio.run(main(args.host, args.port, args.backlog))

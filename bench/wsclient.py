@@ -14,6 +14,22 @@ thing in ``data_received``, before any parsing; frames are kept raw and only
 decoded after the measurement, so parsing one viewer's frame never delays the
 timestamp of the next.
 
+Join latency is measured per viewer on the monotonic clock: from just before
+its TCP connect starts (``loop.create_connection``) to the ``data_received``
+call that completes its first WebSocket frame (the ``snapshot``). A viewer that
+does not get there is classified (``classify``): ``refused``, ``reset``,
+``close <code>`` (the server sent a close frame first, e.g. ``close 1013``),
+``http <status>`` (the upgrade was answered with something else than 101),
+``eof`` (TCP closed without a close frame), ``timeout (connect)`` /
+``timeout (snapshot)`` (before / after the TCP connect completed),
+``connect error <errno>``.
+
+``connect`` with ``concurrency`` 0 (or below) is a *storm*: every connect is
+started at once, with no in-flight cap. Since one client process then does a
+lot of work at once, it reports its own cost as well: CPU seconds and the
+worst event-loop lag while connecting, and how long it took to start the
+last connect.
+
 The load generator runs in its own process (``run_loadgen``) and takes
 commands over a ``multiprocessing`` pipe, while its event loop keeps running
 (pings are answered, frames are timestamped) between commands.
@@ -24,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -75,6 +92,29 @@ def client_frame(opcode: int, payload: bytes = b"") -> bytes:
 CLOSE_1000 = client_frame(OP_CLOSE, struct.pack("!H", 1000))
 
 
+class JoinError(ConnectionError):
+    """A viewer that did not get its first frame; ``kind`` is its class (see ``classify``)."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+def classify(exc: BaseException, connected: bool) -> str:
+    """A short failure class for a viewer that never got its first frame."""
+    if isinstance(exc, JoinError):
+        return exc.kind
+    if isinstance(exc, TimeoutError):
+        return "timeout (snapshot)" if connected else "timeout (connect)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    if isinstance(exc, OSError) and exc.errno:
+        return f"connect error {errno.errorcode.get(exc.errno, exc.errno)}"
+    return type(exc).__name__
+
+
 class Tally:
     """Counts, without polling, the measured viewers that got the pin or went away."""
 
@@ -101,6 +141,8 @@ class Viewer(asyncio.Protocol):
         "close_code",
         "close_received",
         "close_sent",
+        "connected_ns",
+        "join_ns",
         "lost",
         "messages",
         "open",
@@ -108,12 +150,17 @@ class Viewer(asyncio.Protocol):
         "pin_payload",
         "pings",
         "ready",
+        "started_ns",
         "tally",
         "transport",
     )
 
     def __init__(
-        self, request: bytes, ready: asyncio.Future[None] | None, tally: Tally | None = None
+        self,
+        request: bytes,
+        ready: asyncio.Future[None] | None,
+        tally: Tally | None = None,
+        started_ns: int = 0,
     ) -> None:
         self._request = request  # only until connection_made
         self._buf = b""
@@ -130,14 +177,21 @@ class Viewer(asyncio.Protocol):
         self.pin_ns = 0
         self.pin_payload = b""
         self.tally = tally
+        # monotonic ns: connect started (by the caller), TCP connected, first frame complete
+        self.started_ns = started_ns
+        self.connected_ns = 0
+        self.join_ns = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.connected_ns = time.monotonic_ns()
         self.transport = transport  # type: ignore[assignment]
         transport.write(self._request)  # type: ignore[attr-defined]
         self._request = b""
 
     def data_received(self, data: bytes) -> None:
         now = time.time_ns()  # first: the receive time must not include our own parsing
+        if self.ready is not None:  # until the first frame: kept from the chunk completing it
+            self.join_ns = time.monotonic_ns()
         buf = self._buf + data if self._buf else data
         if not self.open:
             end = buf.find(b"\r\n\r\n")
@@ -148,7 +202,9 @@ class Viewer(asyncio.Protocol):
                 return
             response = buf[:end]
             if not response.startswith(b"HTTP/1.1 101") or ACCEPT not in response:
-                self._fail(ConnectionError(f"handshake refused: {response[:80]!r}"))
+                status = response.split(b" ", 2)[1:2]
+                kind = f"http {status[0].decode(errors='replace')}" if status else "bad response"
+                self._fail(JoinError(kind, repr(response[:80])))
                 return
             self.open = True
             buf = buf[end + 4 :]
@@ -201,6 +257,11 @@ class Viewer(asyncio.Protocol):
             self.close_received = True
             if len(payload) >= 2:
                 (self.close_code,) = struct.unpack_from("!H", payload)
+            if self.ready is not None:  # refused after the upgrade, before the first frame
+                ready, self.ready = self.ready, None
+                if not ready.done():
+                    code = self.close_code if self.close_code is not None else "(no code)"
+                    ready.set_exception(JoinError(f"close {code}", repr(payload[2:80])))
             if not self.close_sent and self.transport is not None:
                 self.close_sent = True  # echo the server's close; it then closes TCP
                 self.transport.write(client_frame(OP_CLOSE, payload[:2]))
@@ -213,9 +274,7 @@ class Viewer(asyncio.Protocol):
                 if SNAPSHOT_MARK in payload[:48]:
                     ready.set_result(None)
                 else:
-                    ready.set_exception(
-                        ConnectionError(f"first frame not a snapshot: {payload[:60]!r}")
-                    )
+                    ready.set_exception(JoinError("not a snapshot", repr(payload[:60])))
             return
         if not self.pin_ns and PIN_MARK in payload[:48]:
             self.pin_ns = now
@@ -233,7 +292,7 @@ class Viewer(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.ready is not None and not self.ready.done():
-            self.ready.set_exception(exc or ConnectionError("closed before the snapshot"))
+            self.ready.set_exception(exc or JoinError("eof", "TCP closed before the first frame"))
         self.ready = None
         if not self.lost.done():
             self.lost.set_result(None)
@@ -255,6 +314,18 @@ class Viewer(asyncio.Protocol):
         ts: int = json.loads(self.pin_payload)["ts"]
         return self.pin_ns / 1e6 - ts
 
+    def join_ms(self) -> float | None:
+        """Connect start to the first frame (monotonic), if it came."""
+        if not (self.started_ns and self.join_ns) or self.ready is not None:
+            return None
+        return (self.join_ns - self.started_ns) / 1e6
+
+    def tcp_ms(self) -> float | None:
+        """Connect start to TCP connected (monotonic)."""
+        if not (self.started_ns and self.connected_ns):
+            return None
+        return (self.connected_ns - self.started_ns) / 1e6
+
 
 async def open_viewer(
     host: str,
@@ -263,19 +334,36 @@ async def open_viewer(
     timeout: float,  # noqa: ASYNC109 (covers the connect and the snapshot)
     tally: Tally | None = None,
 ) -> tuple[asyncio.Transport, Viewer]:
-    """Connect one viewer and wait for its first frame (the snapshot)."""
+    """Connect one viewer and wait for its first frame (the snapshot).
+
+    Any failure is raised as a ``JoinError`` whose ``kind`` is from ``classify``
+    (``timeout (connect)`` if TCP never connected, ``timeout (snapshot)`` if it
+    did), chained to the original exception.
+    """
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
     request = handshake_request(host, port, path)
-    async with asyncio.timeout(timeout):
-        transport, proto = await loop.create_connection(
-            lambda: Viewer(request, ready, tally), host, port
-        )
-        try:
+    made: list[Viewer] = []
+    started = time.monotonic_ns()
+
+    def factory() -> Viewer:
+        made.append(Viewer(request, ready, tally, started))
+        return made[0]
+
+    try:
+        async with asyncio.timeout(timeout):
+            transport, proto = await loop.create_connection(factory, host, port)
             await ready
-        except BaseException:
-            transport.abort()
-            raise
+    except Exception as exc:
+        if not ready.done():
+            ready.cancel()  # nothing may set it later ("exception never retrieved")
+        viewer = made[0] if made else None
+        if viewer is not None:
+            viewer.tally = None  # never joined: not one of the viewers a pin waits for
+            if viewer.transport is not None:
+                viewer.transport.abort()
+        connected = viewer is not None and viewer.connected_ns > 0
+        raise JoinError(classify(exc, connected), str(exc)[:120]) from exc
     return transport, proto
 
 
@@ -336,45 +424,100 @@ class LoadGen:
         timeout: float,  # noqa: ASYNC109 (per viewer, passed on)
         label: str,
     ) -> dict[str, Any]:
+        """Open ``n`` viewers; ``concurrency`` connects in flight, or all at once if <= 0.
+
+        Returns counts, failures by class, per-viewer join and TCP-connect times (ms,
+        successful viewers, unsorted) and this process's own cost while connecting.
+        """
         warm = label == "warm-up"
         target = self.warm if warm else self.viewers
         bar = Progress(label, n, self.progress)
         errors: dict[str, int] = {}
-        sem = asyncio.Semaphore(concurrency)
+        examples: dict[str, str] = {}
+        failed_after_ms: list[float] = []
+        joined: list[Viewer] = []
+        sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
+        last_launch = 0.0
+        loop = asyncio.get_running_loop()
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
 
+        async def attempt() -> None:
+            nonlocal last_launch
+            t0 = last_launch = time.monotonic()
+            try:
+                _, proto = await open_viewer(
+                    host, port, path, timeout, None if warm else self.tally
+                )
+            except JoinError as exc:
+                errors[exc.kind] = errors.get(exc.kind, 0) + 1
+                cause = exc.__cause__ or exc
+                examples.setdefault(exc.kind, (str(cause) or type(cause).__name__)[:160])
+                failed_after_ms.append((time.monotonic() - t0) * 1000)
+                bar.failed += 1
+            else:
+                target.append(proto)
+                joined.append(proto)
+                bar.done += 1
+
         async def one() -> None:
-            async with sem:
-                try:
-                    _, proto = await open_viewer(
-                        host, port, path, timeout, None if warm else self.tally
-                    )
-                except Exception as exc:
-                    key = type(exc).__name__ + (f": {exc}"[:120] if str(exc) else "")
-                    errors[key] = errors.get(key, 0) + 1
-                    bar.failed += 1
-                else:
-                    target.append(proto)
-                    bar.done += 1
+            if sem is None:
+                await attempt()
+            else:
+                async with sem:
+                    await attempt()
 
-        async def draw() -> None:
+        lag_max = 0.0
+
+        async def watch() -> None:
+            # draws the bar; also the worst lag of this loop (a 10 ms sleep that overslept)
+            nonlocal lag_max
+            next_draw = 0.0
             while True:
-                bar.draw()
-                await asyncio.sleep(0.25)
+                t = loop.time()
+                await asyncio.sleep(0.01)
+                lag_max = max(lag_max, loop.time() - t - 0.01)
+                if t >= next_draw:
+                    bar.draw()
+                    next_draw = t + 0.25
 
-        drawer = asyncio.create_task(draw())
+        watcher = asyncio.create_task(watch())
         try:
             await asyncio.gather(*(one() for _ in range(n)))
         finally:
-            drawer.cancel()
+            watcher.cancel()
             bar.draw(final=True)
             self.rusage = resource.getrusage(resource.RUSAGE_SELF)
+        seconds = time.monotonic() - started
+        usage = self.rusage
         return {
             "connected": bar.done,
             "failed": bar.failed,
-            "errors": errors,
-            "seconds": round(time.monotonic() - started, 3),
+            "errors": errors,  # failure class -> viewers
+            "error_examples": examples,  # failure class -> the first one's message
+            "seconds": round(seconds, 3),  # first connect started -> last viewer joined/failed
+            "join_ms": [v.join_ms() for v in joined],
+            "tcp_ms": [v.tcp_ms() for v in joined],
+            "failed_after_ms": [round(x, 1) for x in failed_after_ms],
+            "client": {
+                "concurrency": concurrency if concurrency > 0 else None,
+                # how long it took this process to start the last connect
+                "last_connect_started_ms": round((last_launch - started) * 1000, 1),
+                "cpu_s": round(
+                    usage.ru_utime - usage0.ru_utime + usage.ru_stime - usage0.ru_stime, 3
+                ),
+                "max_loop_lag_ms": round(lag_max * 1000, 1),
+            },
         }
+
+    async def after_join(self) -> dict[str, Any]:
+        """Measured viewers that joined and have gone since, by close code."""
+        gone: dict[str, int] = {}
+        for v in self.viewers:
+            if v.lost.done():
+                key = f"close {v.close_code}" if v.close_received else "eof"
+                gone[key] = gone.get(key, 0) + 1
+        return {"open": len(self.viewers) - sum(gone.values()), "gone": gone}
 
     async def arm(self) -> dict[str, Any]:
         """Forget the previous pin: the next ``pinned`` frame of each viewer is recorded."""
@@ -462,6 +605,8 @@ async def _serve_commands(conn: Any, progress: bool) -> None:
                 result = await gen.connect(*args)
             elif cmd == "arm":
                 result = await gen.arm()
+            elif cmd == "after_join":
+                result = await gen.after_join()
             elif cmd == "collect":
                 result = await gen.collect(*args)
             elif cmd == "close":
