@@ -12,7 +12,7 @@ from app.live_actions import authorize_on_live, live_facts
 from app.permissions import Action, allowed
 from app.schemas import USERNAME_RE
 from app.state import AppState
-from live import chat, lives, moderation
+from live import chat, close_codes, lives, moderation
 from live.errors import SignInRequired
 from live.models import Live
 from live.pins import Actor
@@ -84,7 +84,10 @@ async def ban(state: AppState, user: User | None, live_id: int, username: str) -
     target = await _target(state, mod, live, username)
     async with state.hub.transaction() as batch:
         await moderation.ban(batch, live_id, actor(mod), target)
-    await state.hub.kick(target.id, live_id, "banned", moderation.CLOSE_BANNED, BAN_MESSAGE)
+    await state.hub.kick(target.id, live_id, "banned", close_codes.BANNED, BAN_MESSAGE)
+    # After the kick, so sockets it reaches are told why first; this one also reaches
+    # sockets still joining, which the kick may miss.
+    await state.hub.control(live_id, "ban", target.id)
     return target
 
 
@@ -93,6 +96,7 @@ async def unban(state: AppState, user: User | None, live_id: int, username: str)
     target = await _target(state, mod, live, username)
     async with state.hub.transaction() as batch:
         await moderation.unban(batch, live_id, actor(mod), target)
+    await state.hub.control(live_id, "unban", target.id)
 
 
 async def slow_mode(state: AppState, user: User | None, live_id: int, seconds: int) -> None:

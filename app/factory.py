@@ -16,7 +16,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from app import commerce, migrate
+from app import commerce, feed, migrate
+from app.admission import Admission
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
 from app.http import group_routes
@@ -122,7 +123,10 @@ def create_app(
                 redis = redis_client(settings.redis_url)
                 stack.push_async_callback(redis.aclose)
             hub = Hub(
-                broker_for(settings.redis_url), db, presence_interval=settings.presence_interval_s
+                broker_for(settings.redis_url),
+                db,
+                presence_interval=settings.presence_interval_s,
+                advance=feed.advance,
             )
             await hub.start()
             stack.push_async_callback(hub.stop)
@@ -147,6 +151,11 @@ def create_app(
                 deals=deals,
                 payments=payments,
                 desk=desk,
+                admission=Admission(
+                    settings.max_sockets_per_address,
+                    settings.max_sockets_per_user,
+                    settings.max_joins_in_flight,
+                ),
                 redis=redis,
                 queue=queue,
                 local_consumer=local,

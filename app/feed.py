@@ -88,8 +88,6 @@ async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
             return {"live": None, "pinned": None, "viewers": 0, "recent_chat": [], "seq": 0}, 0
         view = (await live_outs(state, session, [live]))[0]
         recent_chat = await chat.recent(session, live_id)
-    # Count the socket this snapshot is for: it is watching, even if not reported yet.
-    view.viewers = max(view.viewers, state.hub.viewers_of(live_id) + 1)
     data = view.model_dump(mode="json")
     return {
         "live": data,
@@ -99,3 +97,33 @@ async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
         "slow_mode": live.slow_mode_s,
         "seq": live.last_seq,
     }, live.last_seq
+
+
+def advance(data: dict[str, Any], type_: str, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The snapshot ``data`` after one broadcast event, for the hub's in-memory snapshots
+    (``live.hub.Advance``); None for events that need a fresh read (status changes,
+    deleted chat, anything unknown). Never changes ``data``: joiners share it."""
+    if type_ == "chat":
+        return {**data, "recent_chat": [*data["recent_chat"], event][-chat.RECENT :]}
+    if type_ == "slow_mode":
+        return {**data, "slow_mode": event["seconds"]}
+    if type_ == "pinned":
+        return _with_pinned(data, event)
+    if type_ == "unpinned":
+        return _with_pinned(data, None)
+    if type_ not in ("stock", "deal_ended"):
+        return None
+    pinned = data["pinned"]
+    if pinned is None or pinned["product"]["id"] != event["product_id"]:
+        return data  # another product's stock or deal: not on the card
+    if type_ == "deal_ended":
+        return _with_pinned(data, {**pinned, "deal": None})
+    product = {**pinned["product"], "stock": event["stock"]}
+    deal = pinned["deal"]
+    if deal is not None and event.get("deal_remaining") is not None:
+        deal = {**deal, "remaining": event["deal_remaining"]}
+    return _with_pinned(data, {**pinned, "product": product, "deal": deal})
+
+
+def _with_pinned(data: dict[str, Any], pinned: dict[str, Any] | None) -> dict[str, Any]:
+    return {**data, "pinned": pinned, "live": {**data["live"], "pinned": pinned}}

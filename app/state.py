@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from app.admission import Admission
 from app.db import Database
 from app.settings import Settings
 from app.tokens import TokenSigner
@@ -26,6 +27,7 @@ class AppState:
     deals: DealClock
     payments: PaymentProvider
     desk: OrderDesk
+    admission: Admission
     redis: Redis | None = None
     # Exactly one of these: the Redis stream (web processes only push to it) or,
     # without Redis, the in-process consumer.

@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
+from live.presence import LocalPresence
 from live.ratelimit import TokenBucket
 
 COOLDOWN_MAX_S = 3600  # the longest slow-mode interval a live can set
@@ -55,11 +56,12 @@ class Broker(ABC):
     async def unsubscribe(self, channel: str) -> None: ...
 
     @abstractmethod
-    async def report_presence(self, local: dict[int, int]) -> dict[int, int]:
-        """Record this process's viewer counts per live; return the totals over all processes.
+    async def report_presence(self, local: dict[int, LocalPresence]) -> dict[int, int]:
+        """Record this process's watchers per live; return the totals over all processes.
 
         ``local`` holds every live this process has viewers of (and those it just
-        lost, with 0). The answer covers the same lives.
+        lost, empty). The answer covers the same lives. A total counts each account
+        once over all processes, plus every anonymous socket.
         """
 
     @abstractmethod
@@ -86,7 +88,7 @@ class MemoryBroker(Broker):
     def __init__(self) -> None:
         super().__init__()
         self._channels: set[str] = set()
-        self._presence: dict[int, int] = {}
+        self._presence: dict[int, int] = {}  # live id → total
         self._buckets: dict[str, TokenBucket] = {}
         self._cooldowns: dict[str, float] = {}
 
@@ -101,13 +103,13 @@ class MemoryBroker(Broker):
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
 
-    async def report_presence(self, local: dict[int, int]) -> dict[int, int]:
-        for live_id, count in local.items():
-            if count:
-                self._presence[live_id] = count
-            else:
+    async def report_presence(self, local: dict[int, LocalPresence]) -> dict[int, int]:
+        for live_id, here in local.items():
+            if here.empty:
                 self._presence.pop(live_id, None)
-        return dict(local)
+            else:
+                self._presence[live_id] = here.count
+        return {live_id: here.count for live_id, here in local.items()}
 
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
         return {live_id: self._presence.get(live_id, 0) for live_id in live_ids}

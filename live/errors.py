@@ -92,3 +92,9 @@ class InvalidTarget(LiveError):
 
 class ChatMessageNotFound(LiveError):
     code = "not_found"
+
+
+class Unavailable(LiveError):
+    """Transient: the live's state could not be loaded (the database was busy); retry."""
+
+    code = "unavailable"

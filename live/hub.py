@@ -1,16 +1,22 @@
-"""The live hub: one per process. Fans committed frames out to this process's viewers.
+"""The live hub: one per process. Tracks this process's viewers and fans frames out to them.
 
 Guarantees to each viewer:
 
 - broadcast frames arrive in ``seq`` order, each exactly once, with no gap —
-  the hub reorders, drops duplicates and refills gaps from the database log
-  (after a broker reconnect, or when a frame arrives ahead of a missing one);
+  ordering is ``live.channel.Channel``'s job; the hub refills the gaps it reports
+  from the database log (after a broker reconnect, or a frame ahead of a missing one);
 - a slow viewer never delays others: frames are *offered* to its sink without
   waiting, and a viewer whose sink is full is evicted with close code 4408;
-- ``viewers`` counts (over all processes) at most once per ``presence_interval``.
+- ``viewers`` counts (``live.presence``) at most once per ``presence_interval``.
 
-Each frame is encoded once, whatever the number of viewers. The hub knows
-nothing about products or orders: it moves frames.
+Joins stay off the database at show scale: what a join needs — the live exists,
+its roster (creator, moderators, bans; ``live.roster``), the log head, the
+snapshot — is read once per process and live, and kept current by the live's own
+stream: a cached snapshot is advanced with the events since (``Advance``), and
+rebuilt from the database only when an event cannot be applied in memory — once,
+for every viewer joining meanwhile (single flight). It is encoded once per
+``seq``. Each broadcast frame is encoded once, whatever the number of viewers.
+The hub knows nothing about products or orders: it moves frames.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,19 +34,26 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from live import keys, log
+from live import close_codes, keys, log, metrics, presence, roster
 from live.broker import Broker
+from live.channel import Channel
+from live.errors import Banned, LiveNotFound, Unavailable
 from live.frames import Frame
 from live.models import Live
-from live.sinks import CLOSE_EVICTED, Sink
+from live.roster import Roster
+from live.sinks import Sink
 
 logger = logging.getLogger("livecart.hub")
 
 HEAD_CHECK_S = 2.0  # how often each process compares its channels with the log's head
-RING_SIZE = 1024  # recent frames kept per live in memory, for joins and resumes
 GAP_WAIT_S = 0.2  # how long a frame that arrived early waits for the missing one
 REPLAY_LIMIT = 2_000  # frames fetched from the log per query
 MAX_GAP_ATTEMPTS = 5  # log reads that find the hole still open before giving up on it
+SNAPSHOT_MAX_LAG = 500  # events a cached snapshot is advanced by in memory; more: rebuild
+
+
+_COUNT = "\x00count\x00"  # where a snapshot template takes its viewer count
+_COUNT_JSON = '"\\u0000count\\u0000"'
 
 
 class Sessions(Protocol):
@@ -57,10 +69,19 @@ class Sessions(Protocol):
 
 
 Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
-"""Builds a snapshot's data and the seq it reflects (read in one go from the database)."""
+"""Builds a snapshot's data and the seq it reflects (read in one go from the database).
+The hub sets its ``viewers`` (and ``live.viewers``) to the count it last announced."""
+
+Advance = Callable[[dict[str, Any], str, dict[str, Any]], dict[str, Any] | None]
+"""Applies one broadcast event (type, data) to a snapshot's data: the new data (the
+input is shared and never changed), or None when the event needs a fresh build."""
 
 
-@dataclass(eq=False)
+def never_advance(_data: dict[str, Any], _type: str, _event: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(eq=False, slots=True)
 class Viewer:
     """One open socket watching one live."""
 
@@ -72,19 +93,29 @@ class Viewer:
 
 
 @dataclass(eq=False)
-class _Channel:
-    live_id: int
+class _Live:
+    """What this process keeps about one live it serves."""
+
+    core: Channel
     viewers: set[Viewer] = field(default_factory=set)
-    delivered: int = -1  # seq of the last frame fanned out; -1 while initialising
-    ring: deque[Frame] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
-    pending: dict[int, Frame] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    roster: Roster | None = None
+    failed: BaseException | None = None  # why loading it failed, for the joins that waited
+    early_ops: list[tuple[str, int]] = field(default_factory=list)  # controls during the load
+    users: int = 0  # joins in progress, which keep the live alive
     gap_task: asyncio.Task[None] | None = None
     gap_attempts: int = 0
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    users: int = 0  # joins in progress, which keep the channel alive
+    snapshot: tuple[dict[str, Any], int] | None = None  # (data, seq), shared by joiners
+    building: asyncio.Future[tuple[dict[str, Any], int]] | None = None
+    encoded: tuple[tuple[int, bool], list[str]] | None = None  # (seq, recovered), template
+    joiners: list[tuple[Viewer, int]] = field(default_factory=list)  # since the last tick
     total: int | None = None  # viewers over all processes, as last reported
     announced: int | None = None  # the count last sent in a ``viewers`` frame
     peak: int = 0
+
+    @property
+    def live_id(self) -> int:
+        return self.core.live_id
 
 
 class Hub:
@@ -94,14 +125,15 @@ class Hub:
         sessions: Sessions,
         *,
         presence_interval: float = 1.0,
+        advance: Advance = never_advance,
     ) -> None:
         self.broker = broker
+        self.advance = advance
         self.sessions = sessions
         self.presence_interval = presence_interval
-        self._channels: dict[int, _Channel] = {}
+        self._lives: dict[int, _Live] = {}
         self._by_user: dict[int, set[Viewer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._presence_task: asyncio.Task[None] | None = None
         self._reported: set[int] = set()
 
     # ---- lifecycle
@@ -110,11 +142,13 @@ class Hub:
         self.broker.on_message = self._on_message
         self.broker.on_reconnect = self._on_reconnect
         await self.broker.start()
-        self._presence_task = asyncio.create_task(self._presence_loop(), name="livecart-presence")
-        self._spawn(self._head_loop(), "livecart-log-head")
+        self._spawn(
+            presence.every(self.presence_interval, self.tick_presence, "presence"), "presence"
+        )
+        self._spawn(presence.every(HEAD_CHECK_S, self.check_heads, "log head check"), "heads")
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._presence_task, *self._tasks] if t is not None]
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -124,7 +158,7 @@ class Hub:
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        task.set_name(name)
+        task.set_name(f"livecart-hub-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -143,20 +177,25 @@ class Hub:
         for live_id, frame in batch.frames:
             await self._announce(live_id, frame)
 
-    async def publish(self, live_id: int, type_: str, data: dict[str, Any]) -> Frame:
-        """Append one broadcast event to the live's log and publish it."""
-        async with self.transaction() as batch:
-            frame = await batch.append(live_id, type_, data)
-        return frame
-
     async def _announce(self, live_id: int, frame: Frame) -> None:
-        channel = self._channels.get(live_id)
-        if channel is not None and channel.delivered >= 0:
-            self._accept(channel, frame)  # local viewers first: no round trip through Redis
+        live = self._lives.get(live_id)
+        if live is not None:
+            self._fanout(live, live.core.accept(frame))  # here first: no trip through Redis
         try:
             await self.broker.publish(keys.live_channel(live_id), frame.text)
         except Exception as exc:  # committed already: other processes refill from the log
             logger.warning("publish of live %s seq %s failed: %r", live_id, frame.seq, exc)
+
+    async def control(self, live_id: int, op: str, user_id: int) -> None:
+        """Tell every process serving the live that its roster changed (a committed ban,
+        unban or moderator change; ``live.roster``). A ban also closes the user's
+        sockets on the live (4403) wherever they are, joining ones included."""
+        try:
+            await self.broker.publish(
+                keys.live_channel(live_id), roster.control_message(live_id, op, user_id)
+            )
+        except Exception as exc:
+            logger.warning("roster change of live %s not announced: %r", live_id, exc)
 
     async def kick(self, user_id: int, live_id: int, type_: str, code: int, message: str) -> None:
         """Tell ``user_id``'s sockets on ``live_id`` why (a ``type_`` frame), then close them
@@ -176,19 +215,16 @@ class Hub:
 
         At most once: a socket that is not connected at that moment misses it.
         """
-        try:
-            await self.broker.publish(keys.user_channel(user_id), frame.text)
-        except Exception as exc:
-            logger.warning("private frame to user %s lost: %r", user_id, exc)
+        await self.send_private_many([(user_id, frame)])
 
     # ---- viewers
 
     def viewers_of(self, live_id: int) -> int:
         """This hub's best knowledge of the live's viewers over all processes."""
-        channel = self._channels.get(live_id)
-        if channel is None:
+        live = self._lives.get(live_id)
+        if live is None:
             return 0
-        return max(channel.total or 0, len(channel.viewers))
+        return max(live.total or 0, self._tally(live).count)  # the local count is a floor
 
     async def viewer_totals(self, live_ids: list[int]) -> dict[int, int]:
         try:
@@ -198,6 +234,10 @@ class Hub:
             totals = {}
         return {i: max(totals.get(i, 0), self.viewers_of(i)) for i in live_ids}
 
+    def viewers(self, live_id: int) -> list[Viewer]:
+        live = self._lives.get(live_id)
+        return list(live.viewers) if live else []
+
     async def join(self, viewer: Viewer, after: int | None, snapshot: Snapshot) -> None:
         """Attach ``viewer`` to its live and bring it up to date.
 
@@ -205,42 +245,108 @@ class Hub:
         in order then ``resumed``, or — when they are no longer in the log, or
         ``after`` is ahead of the log — a snapshot with ``recovered: false``.
         Afterwards the viewer receives every broadcast frame exactly once.
+
+        Raises ``LiveNotFound`` for a live that does not exist and ``Banned`` for a
+        user banned from it; nothing was sent to the viewer then.
         """
-        channel = await self._acquire(viewer.live_id)
-        announced = channel.announced
+        live = await self._acquire(viewer.live_id)
         try:
-            start = await self._replay(channel, viewer, after) if after is not None else None
+            self._check_ban(live, viewer)
+            announced = live.announced
+            start = await self._replay(live, viewer, after) if after is not None else None
             if start is None:
-                data, start = await snapshot()
-                if after is not None:
-                    data = {**data, "recovered": False}
-                viewer.sink.offer(Frame.make("snapshot", viewer.live_id, data), backlog=True)
-                start = await self._catch_up(channel, viewer, start)
+                data, start = await self._snapshot(live, snapshot)
+                frame = self._snapshot_frame(live, viewer, data, start, after is not None)
+                viewer.sink.offer(frame, backlog=True)
+                start = await self._catch_up(live, viewer, start)
+            self._check_ban(live, viewer)  # a ban that arrived meanwhile
             # No await since the last frame offered: nothing can fall in between.
             viewer.floor = start
-            channel.viewers.add(viewer)
+            live.viewers.add(viewer)
             # A presence tick during the awaits above announced a new count to the
             # others only: this viewer would keep its older count until the next change.
-            if channel.announced is not None and channel.announced != announced:
-                self._offer(viewer, Frame.make("viewers", viewer.live_id,
-                                               {"count": channel.announced}))  # fmt: skip
+            if live.announced is not None and live.announced != announced:
+                self._offer(viewer, Frame.make("viewers", live.live_id, {"count": live.announced}))
         finally:
-            channel.users -= 1
+            live.users -= 1
+            self._maybe_release(live)
         if viewer.user_id is not None:
             await self._add_user(viewer)
 
-    async def _replay(self, channel: _Channel, viewer: Viewer, after: int) -> int | None:
+    def _check_ban(self, live: _Live, viewer: Viewer) -> None:
+        if live.roster is not None and viewer.user_id in live.roster.banned:
+            raise Banned("you are banned from this live")
+
+    async def _snapshot(self, live: _Live, build: Snapshot) -> tuple[dict[str, Any], int]:
+        """The live's shared snapshot: the cached one brought up to now with the frames
+        since, else one new build for every joiner waiting (single flight)."""
+        if live.snapshot is not None and (rolled := self._roll(live, *live.snapshot)):
+            live.snapshot = rolled
+            return rolled
+        if live.building is None:
+            live.building = asyncio.ensure_future(self._build(live, build))
+        return await asyncio.shield(live.building)
+
+    def _roll(
+        self, live: _Live, data: dict[str, Any], seq: int
+    ) -> tuple[dict[str, Any], int] | None:
+        """The snapshot ``data`` at ``seq`` advanced to the live's head with ``advance``;
+        None when memory does not reach back or a frame cannot be applied."""
+        head = live.core.delivered
+        if seq >= head:
+            return data, seq
+        frames = live.core.since(seq)
+        if frames is None or len(frames) > SNAPSHOT_MAX_LAG:
+            return None
+        for frame in frames:
+            parsed = json.loads(frame.text)
+            advanced = self.advance(data, parsed["type"], parsed["data"])
+            if advanced is None:
+                return None
+            data = advanced
+        return {**data, "seq": head}, head
+
+    async def _build(self, live: _Live, build: Snapshot) -> tuple[dict[str, Any], int]:
+        try:
+            live.snapshot = result = await build()
+            metrics.SNAPSHOT_BUILDS.inc()
+            return result
+        finally:
+            live.building = None
+
+    def _snapshot_frame(
+        self, live: _Live, viewer: Viewer, data: dict[str, Any], seq: int, recovered: bool
+    ) -> Frame:
+        """The snapshot frame for ``viewer``. Encoded once per (seq, recovered) as a template
+        whose viewer count is filled in per joiner: the count last announced (at least this
+        process's sockets) plus the joiner when it is a watcher not counted yet. The next
+        presence tick corrects it (``_settle_joiners``)."""
+        key = (seq, recovered)
+        if live.encoded is None or live.encoded[0] != key:
+            data = {**data, "viewers": _COUNT}
+            if isinstance(data.get("live"), dict):
+                data["live"] = {**data["live"], "viewers": _COUNT}
+            if recovered:
+                data["recovered"] = False
+            live.encoded = (key, Frame.make("snapshot", live.live_id, data).text.split(_COUNT_JSON))
+        count = max(live.announced or 0, len(live.viewers))
+        if self._is_new_watcher(live, viewer):
+            count += 1
+        live.joiners.append((viewer, count))
+        return Frame(str(count).join(live.encoded[1]))
+
+    async def _replay(self, live: _Live, viewer: Viewer, after: int) -> int | None:
         """Offer the frames after ``after``; the seq reached, or None if they are gone."""
-        head = channel.delivered
+        head = live.core.delivered
         if after > head:
             async with self.sessions.read() as session:
-                head = await log.last_seq(session, channel.live_id)
+                head = await log.last_seq(session, live.live_id)
             if after > head:
                 return None  # from the future (say, a wiped database): start over
-        frames = self._from_ring(channel, after)
+        frames = live.core.since(after)
         if frames is None:
             async with self.sessions.read() as session:
-                frames = await log.events_after(session, channel.live_id, after, REPLAY_LIMIT)
+                frames = await log.events_after(session, live.live_id, after, REPLAY_LIMIT)
             if frames and frames[0].seq != after + 1:
                 return None  # pruned from the log
             if not frames and after < head:
@@ -250,32 +356,22 @@ class Hub:
             if frame.seq is not None and frame.seq > reached:
                 viewer.sink.offer(frame, backlog=True)
                 reached = frame.seq
-        reached = await self._catch_up(channel, viewer, reached)
-        resumed = Frame.make("resumed", channel.live_id, {"from": after, "to": reached})
+        reached = await self._catch_up(live, viewer, reached)
+        resumed = Frame.make("resumed", live.live_id, {"from": after, "to": reached})
         viewer.sink.offer(resumed, backlog=True)
         return reached
 
-    def _from_ring(self, channel: _Channel, after: int) -> list[Frame] | None:
-        """Frames with seq > ``after`` from memory, or None when memory does not reach back."""
-        if channel.delivered < 0:
-            return None
-        if after >= channel.delivered:
-            return []
-        if not channel.ring or (channel.ring[0].seq or 0) > after + 1:
-            return None
-        return [f for f in channel.ring if (f.seq or 0) > after]
-
-    async def _catch_up(self, channel: _Channel, viewer: Viewer, start: int) -> int:
-        """Offer what the channel delivered after ``start``; return the seq reached.
+    async def _catch_up(self, live: _Live, viewer: Viewer, start: int) -> int:
+        """Offer what the live delivered after ``start``; return the seq reached.
 
         Loops until no await separates the last offered frame from the caller
-        adding the viewer to the channel, so nothing falls between the two.
+        adding the viewer to the live, so nothing falls between the two.
         """
-        while channel.delivered > start:
-            frames = self._from_ring(channel, start)
+        while live.core.delivered > start:
+            frames = live.core.since(start)
             if frames is None:
                 async with self.sessions.read() as session:
-                    frames = await log.events_after(session, channel.live_id, start, REPLAY_LIMIT)
+                    frames = await log.events_after(session, live.live_id, start, REPLAY_LIMIT)
             for frame in frames:
                 if frame.seq is not None and frame.seq == start + 1:
                     viewer.sink.offer(frame, backlog=True)
@@ -287,70 +383,75 @@ class Hub:
     def leave(self, viewer: Viewer) -> None:
         """Detach ``viewer`` (its socket closed). Safe to call more than once."""
         viewer.closed = True
-        channel = self._channels.get(viewer.live_id)
-        if channel is not None:
-            channel.viewers.discard(viewer)
-            self._maybe_release(channel)
+        live = self._lives.get(viewer.live_id)
+        if live is not None:
+            live.viewers.discard(viewer)
+            self._maybe_release(live)
         if viewer.user_id is not None:
             mine = self._by_user.get(viewer.user_id)
             if mine is not None:
                 mine.discard(viewer)
                 if not mine:
                     del self._by_user[viewer.user_id]
-                    self._spawn(
-                        self.broker.unsubscribe(keys.user_channel(viewer.user_id)), "unsub-user"
-                    )
+                    channel = keys.user_channel(viewer.user_id)
+                    self._spawn(self.broker.unsubscribe(channel), "unsub-user")
 
-    def evict(self, viewer: Viewer, code: int = CLOSE_EVICTED, reason: str = "") -> None:
+    def evict(self, viewer: Viewer, code: int = close_codes.EVICTED, reason: str = "") -> None:
+        if code == close_codes.EVICTED and not viewer.closed:
+            metrics.EVICTIONS.inc()
         self.leave(viewer)
         viewer.sink.close(code, reason)
 
-    def viewers(self, live_id: int) -> list[Viewer]:
-        channel = self._channels.get(live_id)
-        return list(channel.viewers) if channel else []
+    # ---- lives this process serves
 
-    def send_local(self, live_id: int, frame: Frame, *, user_id: int | None = None) -> None:
-        """Offer an ephemeral frame to this process's viewers of a live (or one user's)."""
-        for viewer in self.viewers(live_id):
-            if user_id is None or viewer.user_id == user_id:
-                self._offer(viewer, frame)
-
-    # ---- channels
-
-    async def _acquire(self, live_id: int) -> _Channel:
-        channel = self._channels.get(live_id)
-        if channel is not None:
-            channel.users += 1
-            await channel.ready.wait()  # another join may still be initialising it
-            return channel
-        channel = _Channel(live_id)
-        self._channels[live_id] = channel
-        channel.users += 1
+    async def _acquire(self, live_id: int) -> _Live:
+        """The live's state, loaded on first use by one joiner while the others wait."""
+        live = self._lives.get(live_id)
+        if live is not None:
+            live.users += 1
+            await live.ready.wait()  # another join may still be loading it
+            if live.failed is not None:  # that load failed: so do the joins that waited
+                live.users -= 1
+                if isinstance(live.failed, LiveNotFound):
+                    raise LiveNotFound("live not found")
+                raise Unavailable("the live could not be loaded; try again")
+            return live
+        live = self._lives[live_id] = _Live(Channel(live_id))
+        live.users += 1
         try:
             await self.broker.subscribe(keys.live_channel(live_id))
             async with self.sessions.read() as session:
-                head = await log.last_seq(session, live_id)
-        except BaseException:
-            channel.users -= 1
-            self._channels.pop(live_id, None)
-            channel.ready.set()
+                loaded, head = await roster.load(session, live_id)
+        except BaseException as exc:
+            live.failed = exc
+            live.users -= 1
+            self._lives.pop(live_id, None)
+            self._spawn(self.broker.unsubscribe(keys.live_channel(live_id)), "unsub-live")
+            live.ready.set()
             raise
-        # Frames that arrived while we read the head were parked in ``pending``.
-        channel.delivered = head
-        self._drain_pending(channel)
-        channel.ready.set()
-        return channel
+        self._set_roster(live, loaded)
+        # Frames that arrived while we read the head were held by the channel.
+        self._fanout(live, live.core.start(head))
+        live.ready.set()
+        return live
 
-    def _maybe_release(self, channel: _Channel) -> None:
-        if channel.viewers or channel.users:
+    def _set_roster(self, live: _Live, loaded: Roster) -> None:
+        for op, user_id in live.early_ops:  # changes announced while we read: apply again
+            loaded.apply(op, user_id)
+        live.early_ops.clear()
+        live.roster = loaded
+
+    def _maybe_release(self, live: _Live) -> None:
+        if live.viewers or live.users or self._lives.get(live.live_id) is not live:
             return
-        self._channels.pop(channel.live_id, None)
-        if channel.gap_task is not None:
-            channel.gap_task.cancel()
-        self._spawn(self.broker.unsubscribe(keys.live_channel(channel.live_id)), "unsub-live")
+        self._lives.pop(live.live_id, None)
+        if live.gap_task is not None:
+            live.gap_task.cancel()
+        self._spawn(self.broker.unsubscribe(keys.live_channel(live.live_id)), "unsub-live")
 
     async def _add_user(self, viewer: Viewer) -> None:
-        assert viewer.user_id is not None
+        if viewer.user_id is None:
+            return
         mine = self._by_user.setdefault(viewer.user_id, set())
         first = not mine
         mine.add(viewer)
@@ -364,8 +465,11 @@ class Hub:
         if not ident.isdigit():
             return
         if kind.endswith(":live"):
-            channel = self._channels.get(int(ident))
-            if channel is None:
+            live = self._lives.get(int(ident))
+            if live is None:
+                return
+            if roster.is_control(text):
+                self._on_control(live, text)
                 return
             try:
                 seq = json.loads(text)["seq"]
@@ -373,9 +477,27 @@ class Hub:
                 logger.warning("dropping malformed frame on %s", channel_name)
                 return
             if isinstance(seq, int):
-                self._accept(channel, Frame(text, seq))
+                self._fanout(live, live.core.accept(Frame(text, seq)))
         elif kind.endswith(":user"):
             self._deliver_private(int(ident), text)
+
+    def _on_control(self, live: _Live, text: str) -> None:
+        try:
+            change = roster.parse_control(json.loads(text))
+        except ValueError:
+            change = None
+        if change is None:
+            logger.warning("dropping malformed control message for live %s", live.live_id)
+            return
+        op, user_id = change
+        if live.roster is None:
+            live.early_ops.append(change)
+        else:
+            live.roster.apply(op, user_id)
+        if op == "ban":
+            for viewer in [v for v in live.viewers if v.user_id == user_id]:
+                self._offer(viewer, Frame.make("banned", live.live_id, {"message": "banned"}))
+                self.evict(viewer, close_codes.BANNED, "banned")
 
     def _deliver_private(self, user_id: int, text: str) -> None:
         """A private frame to each of the user's sockets here, in that socket's live's
@@ -386,12 +508,8 @@ class Hub:
             return
         try:
             parsed = json.loads(text)
-            type_, origin, ts, data = (
-                parsed["type"],
-                parsed["live_id"],
-                parsed["ts"],
-                parsed["data"],
-            )
+            type_, origin, ts = parsed["type"], parsed["live_id"], parsed["ts"]
+            data = parsed["data"]
         except (ValueError, KeyError, TypeError):
             logger.warning("dropping malformed private frame for user %s", user_id)
             return
@@ -407,34 +525,18 @@ class Hub:
             if isinstance(close, int):
                 self.evict(viewer, close)
 
-    def _accept(self, channel: _Channel, frame: Frame) -> None:
-        seq = frame.seq
-        assert seq is not None
-        if channel.delivered < 0:
-            channel.pending[seq] = frame
-            return
-        if seq <= channel.delivered:
-            return  # a duplicate (our own echo, or already refilled)
-        channel.pending[seq] = frame
-        self._drain_pending(channel)
-        if channel.pending:
-            self._retry_gap(channel)
-
-    def _drain_pending(self, channel: _Channel) -> None:
-        for seq in [s for s in channel.pending if s <= channel.delivered]:
-            del channel.pending[seq]
-        while (frame := channel.pending.pop(channel.delivered + 1, None)) is not None:
-            self._fanout(channel, frame)
-
-    def _fanout(self, channel: _Channel, frame: Frame) -> None:
-        seq = frame.seq
-        assert seq is not None
-        channel.delivered = seq
-        channel.ring.append(frame)
-        for viewer in list(channel.viewers):
-            if seq > viewer.floor:
-                viewer.floor = seq
-                self._offer(viewer, frame)
+    def _fanout(self, live: _Live, frames: list[Frame]) -> None:
+        for frame in frames:
+            seq = frame.seq or 0
+            sent = 0
+            for viewer in list(live.viewers):
+                if seq > viewer.floor:
+                    viewer.floor = seq
+                    self._offer(viewer, frame)
+                    sent += 1
+            metrics.FRAMES_SENT.inc(sent)
+        if live.core.missing:
+            self._retry_gap(live)
 
     def _offer(self, viewer: Viewer, frame: Frame) -> None:
         if viewer.closed:
@@ -443,123 +545,134 @@ class Hub:
             logger.info("evicting a viewer of live %s that stopped reading", viewer.live_id)
             self.evict(viewer)
 
-    async def _fill_gap(self, channel: _Channel, *, wait: bool) -> None:
-        """Fetch missing frames from the log until the channel has caught up with it."""
+    # ---- gaps: frames the broker did not carry, read back from the log
+
+    async def _fill_gap(self, live: _Live, *, wait: bool) -> None:
+        """Fetch missing frames from the log until the live has caught up with it."""
         try:
             if wait:
                 await asyncio.sleep(GAP_WAIT_S)  # usually the missing frame is only late
-            while self._channels.get(channel.live_id) is channel:
+            while self._lives.get(live.live_id) is live:
                 async with self.sessions.read() as session:
                     frames = await log.events_after(
-                        session, channel.live_id, channel.delivered, REPLAY_LIMIT
+                        session, live.live_id, live.core.delivered, REPLAY_LIMIT
                     )
-                for frame in frames:
-                    if frame.seq is not None and frame.seq > channel.delivered:
-                        channel.pending.setdefault(frame.seq, frame)
-                self._drain_pending(channel)
+                self._fanout(live, live.core.refill(frames))
                 if len(frames) < REPLAY_LIMIT:
                     break
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.warning("refilling live %s from the log failed: %r", channel.live_id, exc)
-            channel.gap_task = None
-            self._retry_gap(channel)
+            logger.warning("refilling live %s from the log failed: %r", live.live_id, exc)
+            live.gap_task = None
+            self._retry_gap(live)
             return
-        channel.gap_task = None
-        if not channel.pending:
-            channel.gap_attempts = 0
+        live.gap_task = None
+        if not live.core.missing:
+            live.gap_attempts = 0
             return
-        channel.gap_attempts += 1
-        if channel.gap_attempts < MAX_GAP_ATTEMPTS:
-            self._retry_gap(channel)  # the missing frame committed after our read began
+        live.gap_attempts += 1
+        if live.gap_attempts < MAX_GAP_ATTEMPTS:
+            self._retry_gap(live)  # the missing frame committed after our read began
             return
         # A hole the log no longer holds: these viewers cannot be made whole in
         # place. Evict them; they resume with ``after`` and get a fresh snapshot.
-        logger.warning("live %s lost frames beyond the log; resetting viewers", channel.live_id)
-        channel.gap_attempts = 0
-        channel.delivered = max(channel.pending)
-        channel.pending.clear()
-        for viewer in list(channel.viewers):
+        logger.warning("live %s lost frames beyond the log; resetting viewers", live.live_id)
+        live.gap_attempts = 0
+        live.core.skip_hole()
+        live.snapshot = None
+        for viewer in list(live.viewers):
             self.evict(viewer)
 
-    def _retry_gap(self, channel: _Channel) -> None:
-        if channel.gap_task is None and self._channels.get(channel.live_id) is channel:
-            channel.gap_task = asyncio.create_task(self._fill_gap(channel, wait=True))
+    def _retry_gap(self, live: _Live) -> None:
+        if live.gap_task is None and self._lives.get(live.live_id) is live:
+            live.gap_task = asyncio.create_task(self._fill_gap(live, wait=True))
 
     def _on_reconnect(self) -> None:
-        for channel in list(self._channels.values()):
-            if channel.gap_task is None and channel.delivered >= 0:
-                channel.gap_task = asyncio.create_task(self._fill_gap(channel, wait=False))
+        """The broker lost messages: refill every live's frames and reload its roster."""
+        for live in list(self._lives.values()):
+            if live.gap_task is None and live.core.started:
+                live.gap_task = asyncio.create_task(self._fill_gap(live, wait=False))
+        self._spawn(self._reload_rosters(), "rosters")
 
-    async def _head_loop(self) -> None:
-        """Safety net for frames the broker never carried (a publish that failed while
-        Redis was away, with nothing after it to reveal the gap): every few seconds,
-        compare each channel with the log's head and refill what is missing."""
-        while True:
-            await asyncio.sleep(HEAD_CHECK_S)
-            try:
-                await self.check_heads()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("log head check failed: %r", exc)
+    async def _reload_rosters(self) -> None:
+        for live in [lv for lv in self._lives.values() if lv.roster is not None]:
+            async with self.sessions.read() as session:
+                loaded, _head = await roster.load(session, live.live_id)
+            live.roster = loaded
 
     async def check_heads(self) -> None:
-        channels = [ch for ch in self._channels.values() if ch.delivered >= 0]
-        if not channels:
+        """Safety net for frames the broker never carried (a publish that failed while
+        Redis was away, with nothing after it to reveal the gap): compare each live
+        with the log's head and refill what is missing."""
+        lives = [lv for lv in self._lives.values() if lv.core.started]
+        if not lives:
             return
         async with self.sessions.read() as session:
             rows = await session.exec(
-                select(Live.id, Live.last_seq).where(
-                    col(Live.id).in_([c.live_id for c in channels])
-                )
+                select(Live.id, Live.last_seq).where(col(Live.id).in_([lv.live_id for lv in lives]))
             )
             heads = dict(rows.all())
-        for channel in channels:
-            if heads.get(channel.live_id, 0) > channel.delivered:
-                self._retry_gap(channel)
+        for live in lives:
+            if heads.get(live.live_id, 0) > live.core.delivered:
+                self._retry_gap(live)
 
     # ---- presence
 
-    async def _presence_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.presence_interval)
-            try:
-                await self.tick_presence()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("presence update failed: %r", exc)
+    def _tally(self, live: _Live) -> presence.LocalPresence:
+        staff = live.roster.is_staff if live.roster is not None else (lambda _uid: False)
+        return presence.tally((v.user_id for v in live.viewers), staff)
+
+    def _is_new_watcher(self, live: _Live, viewer: Viewer) -> bool:
+        user_id = viewer.user_id
+        if user_id is None:
+            return True
+        if live.roster is not None and live.roster.is_staff(user_id):
+            return False
+        return not any(v.live_id == live.live_id for v in self._by_user.get(user_id, ()))
 
     async def tick_presence(self) -> None:
-        """Report local counts, learn totals, send ``viewers`` where the total changed."""
-        local = {live_id: len(ch.viewers) for live_id, ch in self._channels.items()}
+        """Report local watchers, learn totals, send ``viewers`` where the total changed."""
+        local = {live_id: self._tally(live) for live_id, live in self._lives.items()}
         for gone in self._reported - local.keys():
-            local[gone] = 0
+            local[gone] = presence.EMPTY
         if not local:
             return
         totals = await self.broker.report_presence(local)
-        self._reported = {live_id for live_id, count in local.items() if count}
+        self._reported = {live_id for live_id, here in local.items() if not here.empty}
         peaks: dict[int, int] = {}
         for live_id, total in totals.items():
-            channel = self._channels.get(live_id)
-            if channel is None:
+            live = self._lives.get(live_id)
+            if live is None:
                 continue
-            channel.total = total
-            if total != channel.announced:
-                channel.announced = total
+            live.total = total
+            if total != live.announced:
+                live.announced = total
                 frame = Frame.make("viewers", live_id, {"count": total})
-                for viewer in list(channel.viewers):
+                for viewer in list(live.viewers):
                     self._offer(viewer, frame)
-            if total > channel.peak:
-                channel.peak = total
+            self._settle_joiners(live, total)
+            if total > live.peak:
+                live.peak = total
                 peaks[live_id] = total
         if peaks:
-            async with self.sessions.write() as session:
-                for live_id, peak in peaks.items():
-                    await session.exec(
-                        update(Live)
-                        .where(col(Live.id) == live_id, col(Live.peak_viewers) < peak)
-                        .values(peak_viewers=peak)
-                    )
+            await self._record_peaks(peaks)
+
+    def _settle_joiners(self, live: _Live, total: int) -> None:
+        """Viewers who joined since the last tick with a snapshot count other than the
+        total get the total now, even when it did not change for the others."""
+        frame: Frame | None = None
+        for viewer, told in live.joiners:
+            if told != total and viewer in live.viewers:
+                frame = frame or Frame.make("viewers", live.live_id, {"count": total})
+                self._offer(viewer, frame)
+        live.joiners.clear()
+
+    async def _record_peaks(self, peaks: dict[int, int]) -> None:
+        async with self.sessions.write() as session:
+            for live_id, peak in peaks.items():
+                await session.exec(
+                    update(Live)
+                    .where(col(Live.id) == live_id, col(Live.peak_viewers) < peak)
+                    .values(peak_viewers=peak)
+                )

@@ -16,8 +16,24 @@ def user_channel(user_id: int) -> str:
 
 
 def presence(live_id: int) -> str:
-    """Hash: process id → number of that process's viewers of the live."""
+    """Hash: process id → number of that process's anonymous viewers of the live."""
     return f"{PREFIX}:presence:{live_id}"
+
+
+def presence_refs(live_id: int) -> str:
+    """Hash: account id → number of processes where that account watches the live.
+    Its length is the number of distinct signed-in viewers."""
+    return f"{PREFIX}:presence-refs:{live_id}"
+
+
+def presence_users_prefix(live_id: int) -> str:
+    """Prefix of ``presence_users``: the presence script builds other processes' keys."""
+    return f"{PREFIX}:presence-users:{live_id}:"
+
+
+def presence_users(live_id: int, process_id: str) -> str:
+    """Set: the accounts watching the live from one process."""
+    return presence_users_prefix(live_id) + process_id
 
 
 def presence_seen(live_id: int) -> str:

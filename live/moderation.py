@@ -23,7 +23,6 @@ from live.models import BlockedWord, Live, LiveBan, LiveMute, ModerationAction, 
 from live.pins import Actor, iso
 from live.sql import upsert_insert
 
-CLOSE_BANNED = 4403
 MAX_MUTE_S = 7 * 24 * 3600
 MAX_SLOW_MODE_S = 3600
 

@@ -25,20 +25,47 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from live import keys
 from live.broker import COOLDOWN_MAX_S, Broker
+from live.presence import LocalPresence
 
 log = logging.getLogger("livecart.broker")
 
 # A process that has not reported for this long is considered gone.
 PRESENCE_STALE_MS = 5_000
 
-# KEYS[1] counts hash, KEYS[2] last-seen hash; ARGV: process id, count, now ms, stale ms.
-# Records this process's count, drops processes that stopped reporting, returns the sum.
+# KEYS: anonymous-counts hash, last-seen hash, account-refs hash, this process's account set.
+# ARGV: process id, anonymous count, now ms, stale ms, full ('1': ARGV's accounts are all of
+# this process's, replacing what it reported), expect ('1': this process believes it is
+# registered), key prefix of the account sets, n, then n accounts added, then those removed.
+# Applies this process's report, drops processes that stopped reporting (and their
+# accounts), and returns the total: distinct accounts plus anonymous sockets of live
+# processes. Returns -1, changing nothing, when the process was dropped meanwhile (say,
+# Redis restarted): its deltas no longer apply, and it reports in full instead.
 _PRESENCE_SCRIPT = """
-local counts, seen = KEYS[1], KEYS[2]
-local me, count, now, stale = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if count > 0 then
-  redis.call('HSET', counts, me, count)
+local counts, seen, refs, mine = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local me, anon, now, stale = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local full, expect, prefix, n = ARGV[5] == '1', ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
+local function unref(uid)
+  if redis.call('HINCRBY', refs, uid, -1) <= 0 then redis.call('HDEL', refs, uid) end
+end
+local function drop(key)
+  for _, uid in ipairs(redis.call('SMEMBERS', key)) do unref(uid) end
+  redis.call('DEL', key)
+end
+if full then
+  drop(mine)
+elseif expect and redis.call('HEXISTS', seen, me) == 0 then
+  return -1
+end
+for i = 9, 8 + n do
+  if redis.call('SADD', mine, ARGV[i]) == 1 then redis.call('HINCRBY', refs, ARGV[i], 1) end
+end
+for i = 9 + n, #ARGV do
+  if redis.call('SREM', mine, ARGV[i]) == 1 then unref(ARGV[i]) end
+end
+if anon > 0 or redis.call('SCARD', mine) > 0 then
+  redis.call('HSET', counts, me, anon)
   redis.call('HSET', seen, me, now)
+  redis.call('PEXPIRE', mine, stale * 4)
 else
   redis.call('HDEL', counts, me)
   redis.call('HDEL', seen, me)
@@ -47,15 +74,15 @@ local total = 0
 local all = redis.call('HGETALL', seen)
 for i = 1, #all, 2 do
   if tonumber(all[i + 1]) < now - stale then
+    drop(prefix .. all[i])
     redis.call('HDEL', counts, all[i])
     redis.call('HDEL', seen, all[i])
   else
     total = total + tonumber(redis.call('HGET', counts, all[i]) or '0')
   end
 end
-redis.call('PEXPIRE', counts, stale * 4)
-redis.call('PEXPIRE', seen, stale * 4)
-return total
+for _, key in ipairs({counts, seen, refs}) do redis.call('PEXPIRE', key, stale * 4) end
+return total + redis.call('HLEN', refs)
 """
 
 
@@ -112,6 +139,7 @@ class RedisBroker(Broker):
         self._channels: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._sent: dict[int, LocalPresence] = {}  # what the last report said, per live
 
     @property
     def redis(self) -> Redis:
@@ -130,7 +158,7 @@ class RedisBroker(Broker):
                 await self._reader
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -193,22 +221,42 @@ class RedisBroker(Broker):
                 log.warning("redis broker connection lost (%r); retrying in %.2fs", exc, delay)
                 if self._pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await self._pubsub.aclose()
                     self._pubsub = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._reconnect_max_s)
                 first = False
 
-    async def report_presence(self, local: dict[int, int]) -> dict[int, int]:
+    async def report_presence(self, local: dict[int, LocalPresence]) -> dict[int, int]:
+        """Sends each live's changes since the last report (accounts added and removed),
+        so a tick costs Redis work in proportion to the churn, not to the audience."""
+        totals = await self._report(local, full=set())
+        redo = {live_id for live_id, total in totals.items() if total < 0}
+        if redo:  # dropped meanwhile (Redis restarted, or this process stalled): in full
+            totals.update(await self._report({i: local[i] for i in redo}, full=redo))
+        for live_id, here in local.items():
+            if here.empty:
+                self._sent.pop(live_id, None)
+            else:
+                self._sent[live_id] = here
+        return totals
+
+    async def _report(self, local: dict[int, LocalPresence], full: set[int]) -> dict[int, int]:
         now = int(time.time() * 1000)
         pipe = self.redis.pipeline(transaction=False)
-        for live_id, count in local.items():
+        for live_id, here in local.items():
+            before = None if live_id in full else self._sent.get(live_id)
+            added = here.users if before is None else here.users - before.users
+            removed = () if before is None else before.users - here.users
             pipe.eval(
-                _PRESENCE_SCRIPT, 2, keys.presence(live_id), keys.presence_seen(live_id),
-                self.process_id, count, now, PRESENCE_STALE_MS,
+                _PRESENCE_SCRIPT, 4, keys.presence(live_id), keys.presence_seen(live_id),
+                keys.presence_refs(live_id), keys.presence_users(live_id, self.process_id),
+                self.process_id, here.anonymous, now, PRESENCE_STALE_MS,
+                "1" if live_id in full else "0", "1" if before is not None else "0",
+                keys.presence_users_prefix(live_id), len(added), *added, *removed,
             )  # fmt: skip
-        totals = await pipe.execute()
-        return {live_id: int(total) for live_id, total in zip(local, totals, strict=True)}
+        answers = await pipe.execute()
+        return {live_id: int(total) for live_id, total in zip(local, answers, strict=True)}
 
     async def take_token(self, key: str, rate: float, burst: int) -> float:
         wait = await self.redis.eval(_TOKEN_SCRIPT, 1, key, rate, burst)
@@ -226,11 +274,13 @@ class RedisBroker(Broker):
         for live_id in ids:
             pipe.hgetall(keys.presence(live_id))
             pipe.hgetall(keys.presence_seen(live_id))
+            pipe.hlen(keys.presence_refs(live_id))
         answers = await pipe.execute()
         fresh_after = int(time.time() * 1000) - PRESENCE_STALE_MS
         totals: dict[int, int] = {}
         for index, live_id in enumerate(ids):
-            counts, seen = answers[2 * index], answers[2 * index + 1]
+            counts, seen, accounts = answers[3 * index : 3 * index + 3]
             fresh = {proc for proc, stamp in seen.items() if int(stamp) >= fresh_after}
-            totals[live_id] = sum(int(count) for proc, count in counts.items() if proc in fresh)
+            anonymous = sum(int(count) for proc, count in counts.items() if proc in fresh)
+            totals[live_id] = anonymous + int(accounts)
         return totals

@@ -44,6 +44,9 @@ async def test_a_count_announced_while_a_viewer_joins_reaches_it(server: LiveSer
     first = Viewer(live_id, None, Recorder())  # type: ignore[arg-type]
     await hub.join(first, None, first_snapshot)
     await hub.tick_presence()
+    # An event the cached snapshot cannot be advanced by: the next join builds one.
+    async with hub.transaction() as batch:
+        seq = (await batch.append(live_id, "live_ended", {})).seq or 0
 
     async def second_snapshot() -> tuple[dict[str, Any], int]:
         # While the second viewer joins: the first leaves and a tick announces it.

@@ -83,7 +83,8 @@ async def test_snapshot_first_with_live_pinned_viewers_chat_and_seq(
         assert got[1]["data"] == pinned
 
         # A later viewer's snapshot reflects the pin and the seq it was taken at.
-        async with connect(server.ws_url(live["id"], token=creator["token"])) as ws2:
+        fan = await rest.register("fan", "viewer")
+        async with connect(server.ws_url(live["id"], token=fan["token"])) as ws2:
             later = await snapshot(ws2)
             assert later["data"]["seq"] == 2
             assert later["data"]["live"]["status"] == "live"

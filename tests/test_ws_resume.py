@@ -218,7 +218,8 @@ async def test_joins_and_resumes_while_events_flow_see_each_event_once(
 
     async def publish() -> None:
         for i in range(total):
-            await hub.publish(live_id, "chat", {"id": i, "text": f"m{i}"})
+            async with hub.transaction() as batch:
+                await batch.append(live_id, "chat", {"id": i, "text": f"m{i}"})
             if i % 10 == 0:
                 await asyncio.sleep(0)  # let joins interleave with the commits
 

@@ -2,9 +2,10 @@
 
 Connect with ``?token=`` (none = anonymous, read-only) and optionally
 ``&after=SEQ`` to resume. The socket is accepted first so browsers can see the
-close codes: 4401 bad token, 4404 unknown live, 4408 evicted for not reading,
-1009 frame over 4 KiB. A bad client frame gets an ``error`` frame and the socket
-stays open; a flood is throttled for that socket alone.
+close codes (``live.close_codes``): 1013 try again later (overload, socket caps,
+a busy database), 4401 bad token, 4403 banned, 4404 unknown live, 4408 evicted
+for not reading, 1009 frame over 4 KiB. A bad client frame gets an ``error``
+frame and the socket stays open; a flood is throttled for that socket alone.
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from app import chat_actions, feed
 from app.accounts import User
+from app.admission import Ticket
 from app.auth import user_for_token
 from app.errors import ApiError
 from app.http import parse_id
@@ -30,9 +35,9 @@ from app.schemas import ChatIn, DeleteChatIn, MuteIn, PinIn, SlowModeIn, TargetI
 from app.state import AppState
 from app.wsproto import EXTENSION, DirectWriter
 from checkout.errors import CheckoutError
-from live import chat, lives, moderation
+from live import close_codes, metrics
 from live.chat import retry_after
-from live.errors import LiveError
+from live.errors import Banned, LiveError, LiveNotFound, Unavailable
 from live.frames import Frame
 from live.hub import Viewer
 from live.ratelimit import TokenBucket
@@ -41,10 +46,6 @@ from live.sinks import QueuedSink
 log = logging.getLogger("livecart.ws")
 
 MAX_FRAME_BYTES = 4096
-CLOSE_BAD_TOKEN = 4401
-CLOSE_UNKNOWN_LIVE = 4404
-CLOSE_TOO_BIG = 1009
-CLOSE_BANNED = moderation.CLOSE_BANNED
 # Client frames: 5 a second sustained, bursts of 20; beyond that refused, one error a second.
 FRAME_RATE, FRAME_BURST = 5.0, 20.0
 
@@ -106,8 +107,16 @@ Handler = Callable[["Session", dict[str, Any]], Awaitable[None]]
 class Session:
     """One connected socket: reads client frames and answers them."""
 
-    def __init__(self, state: AppState, websocket: WebSocket, viewer: Viewer, user: User | None):
+    def __init__(
+        self,
+        state: AppState,
+        websocket: WebSocket,
+        viewer: Viewer,
+        user: User | None,
+        sink: DirectSink | QueuedSink,
+    ) -> None:
         self.state = state
+        self.sink = sink
         self.websocket = websocket
         self.viewer = viewer
         self.user = user
@@ -133,7 +142,7 @@ class Session:
             raw: bytes = text.encode() if text is not None else (message.get("bytes") or b"")
             if len(raw) > MAX_FRAME_BYTES:
                 self.state.hub.leave(self.viewer)
-                self.viewer.sink.close(CLOSE_TOO_BIG, "frame over 4 KiB")
+                self.viewer.sink.close(close_codes.TOO_BIG, "frame over 4 KiB")
                 closing = True
                 continue
             wait = self.bucket.take()
@@ -250,21 +259,6 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
         await websocket.close(code, reason)
 
 
-async def _check_live(state: AppState, live_id: int, user: User | None) -> bool:
-    """The live exists (else LiveNotFound); True when ``user`` is banned from it.
-
-    A function of its own so its session is not kept alive by the socket's frame
-    for the connection's whole life (2 KB per viewer, measured)."""
-    async with state.db.read() as session:
-        await lives.get_live(session, live_id)
-        return user is not None and await chat.is_banned(session, live_id, user.uid)
-
-
-async def _banned_meanwhile(state: AppState, live_id: int, user: User) -> bool:
-    async with state.db.read() as session:
-        return await chat.is_banned(session, live_id, user.uid)
-
-
 def _parse_after(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -273,46 +267,112 @@ def _parse_after(raw: str | None) -> int | None:
     return int(raw)
 
 
-async def live_socket(websocket: WebSocket) -> None:
-    state: AppState = websocket.app.state.livecart
-    await websocket.accept()
-    user: User | None = None
-    token = websocket.query_params.get("token")
-    if token:
-        try:
-            user = await user_for_token(state, token)
-        except ApiError as exc:
-            await _close(websocket, CLOSE_BAD_TOKEN, exc.code)
-            return
+class Refused(Exception):
+    """The socket is closed with ``code`` before it joins; counted under ``reason``."""
+
+    def __init__(self, code: int, reason: str, text: str) -> None:
+        super().__init__(text)
+        self.code, self.reason, self.text = code, reason, text
+
+
+BUSY = "server busy, try again later"
+# Failures of a backing service during a join: transient, so the viewer retries (1013).
+TRANSIENT = (TimeoutError, SQLAlchemyError, RedisError, OSError, Unavailable)
+
+
+async def _sign_in(state: AppState, ticket: Ticket, token: str | None) -> User | None:
+    if not token:
+        return None
+    try:
+        user = await user_for_token(state, token)
+    except ApiError as exc:
+        raise Refused(close_codes.BAD_TOKEN, "bad_token", exc.code) from None
+    if user is not None and (why := state.admission.identify(ticket, user.uid)) is not None:
+        raise Refused(close_codes.TRY_AGAIN_LATER, why, "too many sockets for this account")
+    return user
+
+
+async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Session:
+    """Sign in, attach to the live and send the first frame(s); the session to run."""
     try:
         live_id = parse_id(str(websocket.path_params["id"]), "live")
-        banned = await _check_live(state, live_id, user)
-    except (ApiError, LiveError):
-        await _close(websocket, CLOSE_UNKNOWN_LIVE, "unknown live")
-        return
-    if banned:
-        await _close(websocket, CLOSE_BANNED, "banned")
-        return
-
+    except ApiError:
+        raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
+    user = await _sign_in(state, ticket, websocket.query_params.get("token"))
     sink = _sink_for(websocket)
     viewer = Viewer(live_id=live_id, user_id=user.uid if user else None, sink=sink)
-    session = Session(state, websocket, viewer, user)
+    session = Session(state, websocket, viewer, user, sink)
+    try:
+        after = _parse_after(websocket.query_params.get("after"))
+    except ValueError:
+        after = None
+        session.error("invalid_after", "after must be a non-negative integer seq")
+    try:
+        await state.hub.join(viewer, after, lambda: feed.snapshot(state, live_id))
+    except LiveNotFound:
+        raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
+    except Banned:
+        raise Refused(close_codes.BANNED, "banned", "banned") from None
+    except BaseException:
+        await _discard(sink)
+        raise
+    metrics.JOINS.labels("resume" if after is not None else "snapshot").inc()
+    return session
+
+
+async def _discard(sink: DirectSink | QueuedSink) -> None:
+    with contextlib.suppress(Exception):
+        await sink.aclose()
+
+
+def _address(websocket: WebSocket) -> str:
+    client = websocket.client
+    return client.host if client is not None else "unknown"
+
+
+async def live_socket(websocket: WebSocket) -> None:
+    """Never lets an exception out: after ``accept`` an ASGI server can only close."""
+    state: AppState = websocket.app.state.livecart
+    began = time.perf_counter()
+    await websocket.accept()
+    ticket = state.admission.admit(_address(websocket))
+    if isinstance(ticket, str):
+        metrics.REFUSALS.labels(ticket).inc()
+        await _close(websocket, close_codes.TRY_AGAIN_LATER, BUSY)
+        return
     try:
         try:
-            after = _parse_after(websocket.query_params.get("after"))
-        except ValueError:
-            after = None
-            session.error("invalid_after", "after must be a non-negative integer seq")
-        await state.hub.join(viewer, after, lambda: feed.snapshot(state, live_id))
-        if user is not None and await _banned_meanwhile(state, live_id, user):
-            # A ban committed while we joined: its kick may have missed this socket.
-            state.hub.leave(viewer)
-            await _close(websocket, CLOSE_BANNED, "banned")
+            async with asyncio.timeout(state.settings.join_timeout_s):
+                session = await _join(state, websocket, ticket)
+        except Refused as exc:
+            metrics.REFUSALS.labels(exc.reason).inc()
+            await _close(websocket, exc.code, exc.text)
             return
+        except TRANSIENT as exc:
+            log.warning("join refused, try again later: %r", exc)
+            metrics.REFUSALS.labels(
+                "pool" if isinstance(exc, SQLAlchemyError) else "overload"
+            ).inc()
+            await _close(websocket, close_codes.TRY_AGAIN_LATER, BUSY)
+            return
+        state.admission.joined(ticket)
+        metrics.JOIN_SECONDS.observe(time.perf_counter() - began)
+        await _serve(state, session)
+    except Exception:  # a bug: close this socket alone, never answer HTTP on it
+        log.exception("viewer socket failed")
+        await _close(websocket, close_codes.INTERNAL_ERROR, "internal error")
+    finally:
+        state.admission.release(ticket)
+
+
+async def _serve(state: AppState, session: Session) -> None:
+    metrics.SOCKETS.inc()
+    try:
         await session.run()
     finally:
-        state.hub.leave(viewer)
-        await sink.aclose()
+        metrics.SOCKETS.dec()
+        state.hub.leave(session.viewer)
+        await _discard(session.sink)
 
 
 routes = [WebSocketRoute("/ws/lives/{id}", live_socket)]

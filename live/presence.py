@@ -1,0 +1,65 @@
+"""Presence: who watches a live, counted the way a creator means "viewers".
+
+- One account counts once, however many tabs, devices or processes it watches from.
+- The live's own creator and its moderators (in the studio) are not viewers.
+- Anonymous sockets count one each (they cannot be told apart; the per-address
+  socket cap bounds how far one client can inflate the count).
+- A viewer who leaves stops counting at the next presence tick of its process.
+
+Each process tallies its own sockets per live (``tally``), reports the tally to
+the broker, and learns the total over all processes (``Broker.report_presence``
+dedupes accounts across processes). The hub sends the new total to its viewers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger("livecart.presence")
+
+
+@dataclass(frozen=True)
+class LocalPresence:
+    """One process's watchers of one live: anonymous sockets and distinct accounts."""
+
+    anonymous: int = 0
+    users: frozenset[int] = frozenset()
+
+    @property
+    def count(self) -> int:
+        return self.anonymous + len(self.users)
+
+    @property
+    def empty(self) -> bool:
+        return not self.anonymous and not self.users
+
+
+EMPTY = LocalPresence()
+
+
+def tally(user_ids: Iterable[int | None], is_staff: Callable[[int], bool]) -> LocalPresence:
+    """The presence of sockets whose accounts are ``user_ids`` (None = anonymous)."""
+    anonymous = 0
+    users: set[int] = set()
+    for user_id in user_ids:
+        if user_id is None:
+            anonymous += 1
+        elif not is_staff(user_id):
+            users.add(user_id)
+    return LocalPresence(anonymous, frozenset(users))
+
+
+async def every(interval: float, tick: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run ``tick`` every ``interval`` seconds until cancelled; a failed tick is logged
+    and the next one runs on time."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s failed: %r", what, exc)
