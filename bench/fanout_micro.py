@@ -62,7 +62,8 @@ def main() -> int:
     from app.routes.ws import DirectSink
     from app.wsproto import DirectWriter
     from live.frames import Frame
-    from live.hub import Hub, Viewer, _Channel
+    from live.hub import Hub
+from live.served import Viewer, _Channel
 
     hub = Hub(broker=None, sessions=None)  # type: ignore[arg-type]  # _fanout uses neither
     channel = _Channel(live_id=1)

@@ -25,97 +25,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from sqlalchemy import update
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from live import close_codes, keys, log, metrics, presence, roster
 from live.broker import Broker
 from live.channel import Channel
 from live.errors import Banned, LiveNotFound, Unavailable
 from live.frames import Frame
-from live.models import Live
+from live.refill import HEAD_CHECK_S, Refiller
 from live.roster import Roster
-from live.sinks import Sink
+from live.served import Advance, ServedLive, Sessions, Snapshot, Viewer, never_advance
 
 logger = logging.getLogger("livecart.hub")
-
-HEAD_CHECK_S = 2.0  # how often each process compares its channels with the log's head
-GAP_WAIT_S = 0.2  # how long a frame that arrived early waits for the missing one
-REPLAY_LIMIT = 2_000  # frames fetched from the log per query
-MAX_GAP_ATTEMPTS = 5  # log reads that find the hole still open before giving up on it
-SNAPSHOT_MAX_LAG = 500  # events a cached snapshot is advanced by in memory; more: rebuild
-
-
-_COUNT = "\x00count\x00"  # where a snapshot template takes its viewer count
-_COUNT_JSON = '"\\u0000count\\u0000"'
-
-
-class Sessions(Protocol):
-    """Database sessions (``app.db.Database`` fits)."""
-
-    def read(self) -> AbstractAsyncContextManager[AsyncSession]: ...
-
-    def snapshot(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """A read session whose statements all see one moment."""
-        ...
-
-    def write(self) -> AbstractAsyncContextManager[AsyncSession]: ...
-
-
-Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
-"""Builds a snapshot's data and the seq it reflects (read in one go from the database).
-The hub sets its ``viewers`` (and ``live.viewers``) to the count it last announced."""
-
-Advance = Callable[[dict[str, Any], str, dict[str, Any]], dict[str, Any] | None]
-"""Applies one broadcast event (type, data) to a snapshot's data: the new data (the
-input is shared and never changed), or None when the event needs a fresh build."""
-
-
-def never_advance(_data: dict[str, Any], _type: str, _event: dict[str, Any]) -> None:
-    return None
-
-
-@dataclass(eq=False, slots=True)
-class Viewer:
-    """One open socket watching one live."""
-
-    live_id: int
-    user_id: int | None
-    sink: Sink
-    floor: int = 0  # the viewer already has every broadcast frame with seq <= floor
-    closed: bool = False
-
-
-@dataclass(eq=False)
-class _Live:
-    """What this process keeps about one live it serves."""
-
-    core: Channel
-    viewers: set[Viewer] = field(default_factory=set)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    roster: Roster | None = None
-    failed: BaseException | None = None  # why loading it failed, for the joins that waited
-    early_ops: list[tuple[str, int]] = field(default_factory=list)  # controls during the load
-    users: int = 0  # joins in progress, which keep the live alive
-    gap_task: asyncio.Task[None] | None = None
-    gap_attempts: int = 0
-    snapshot: tuple[dict[str, Any], int] | None = None  # (data, seq), shared by joiners
-    building: asyncio.Future[tuple[dict[str, Any], int]] | None = None
-    encoded: tuple[tuple[int, bool], list[str]] | None = None  # (seq, recovered), template
-    joiners: list[tuple[Viewer, int]] = field(default_factory=list)  # since the last tick
-    total: int | None = None  # viewers over all processes, as last reported
-    announced: int | None = None  # the count last sent in a ``viewers`` frame
-    peak: int = 0
-
-    @property
-    def live_id(self) -> int:
-        return self.core.live_id
 
 
 class Hub:
@@ -131,10 +54,11 @@ class Hub:
         self.advance = advance
         self.sessions = sessions
         self.presence_interval = presence_interval
-        self._lives: dict[int, _Live] = {}
+        self._lives: dict[int, ServedLive] = {}
         self._by_user: dict[int, set[Viewer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._reported: set[int] = set()
+        self.refill = Refiller(sessions, self._lives, self._fanout, self._reset)
 
     # ---- lifecycle
 
@@ -145,7 +69,9 @@ class Hub:
         self._spawn(
             presence.every(self.presence_interval, self.tick_presence, "presence"), "presence"
         )
-        self._spawn(presence.every(HEAD_CHECK_S, self.check_heads, "log head check"), "heads")
+        self._spawn(
+            presence.every(HEAD_CHECK_S, self.refill.check_heads, "log head check"), "heads"
+        )
 
     async def stop(self) -> None:
         tasks = list(self._tasks)
@@ -224,7 +150,7 @@ class Hub:
         live = self._lives.get(live_id)
         if live is None:
             return 0
-        return max(live.total or 0, self._tally(live).count)  # the local count is a floor
+        return max(live.total or 0, presence.tally_live(live).count)  # the local count is a floor
 
     async def viewer_totals(self, live_ids: list[int]) -> dict[int, int]:
         try:
@@ -253,12 +179,15 @@ class Hub:
         try:
             self._check_ban(live, viewer)
             announced = live.announced
-            start = await self._replay(live, viewer, after) if after is not None else None
+            start = await live.replay(self.sessions, viewer, after) if after is not None else None
             if start is None:
                 data, start = await self._snapshot(live, snapshot)
-                frame = self._snapshot_frame(live, viewer, data, start, after is not None)
+                new = presence.is_new_watcher(
+                    live, viewer, self._by_user.get(viewer.user_id or 0, ())
+                )
+                frame = live.snapshot_frame(viewer, data, start, after is not None, new)
                 viewer.sink.offer(frame, backlog=True)
-                start = await self._catch_up(live, viewer, start)
+                start = await live.catch_up(self.sessions, viewer, start)
             self._check_ban(live, viewer)  # a ban that arrived meanwhile
             # No await since the last frame offered: nothing can fall in between.
             viewer.floor = start
@@ -273,112 +202,26 @@ class Hub:
         if viewer.user_id is not None:
             await self._add_user(viewer)
 
-    def _check_ban(self, live: _Live, viewer: Viewer) -> None:
+    def _check_ban(self, live: ServedLive, viewer: Viewer) -> None:
         if live.roster is not None and viewer.user_id in live.roster.banned:
             raise Banned("you are banned from this live")
 
-    async def _snapshot(self, live: _Live, build: Snapshot) -> tuple[dict[str, Any], int]:
+    async def _snapshot(self, live: ServedLive, build: Snapshot) -> tuple[dict[str, Any], int]:
         """The live's shared snapshot: the cached one brought up to now with the frames
         since, else one new build for every joiner waiting (single flight)."""
-        if live.snapshot is not None and (rolled := self._roll(live, *live.snapshot)):
-            live.snapshot = rolled
-            return rolled
+        if (advanced := live.advanced_snapshot(self.advance)) is not None:
+            return advanced
         if live.building is None:
             live.building = asyncio.ensure_future(self._build(live, build))
         return await asyncio.shield(live.building)
 
-    def _roll(
-        self, live: _Live, data: dict[str, Any], seq: int
-    ) -> tuple[dict[str, Any], int] | None:
-        """The snapshot ``data`` at ``seq`` advanced to the live's head with ``advance``;
-        None when memory does not reach back or a frame cannot be applied."""
-        head = live.core.delivered
-        if seq >= head:
-            return data, seq
-        frames = live.core.since(seq)
-        if frames is None or len(frames) > SNAPSHOT_MAX_LAG:
-            return None
-        for frame in frames:
-            parsed = json.loads(frame.text)
-            advanced = self.advance(data, parsed["type"], parsed["data"])
-            if advanced is None:
-                return None
-            data = advanced
-        return {**data, "seq": head}, head
-
-    async def _build(self, live: _Live, build: Snapshot) -> tuple[dict[str, Any], int]:
+    async def _build(self, live: ServedLive, build: Snapshot) -> tuple[dict[str, Any], int]:
         try:
             live.snapshot = result = await build()
             metrics.SNAPSHOT_BUILDS.inc()
             return result
         finally:
             live.building = None
-
-    def _snapshot_frame(
-        self, live: _Live, viewer: Viewer, data: dict[str, Any], seq: int, recovered: bool
-    ) -> Frame:
-        """The snapshot frame for ``viewer``. Encoded once per (seq, recovered) as a template
-        whose viewer count is filled in per joiner: the count last announced (at least this
-        process's sockets) plus the joiner when it is a watcher not counted yet. The next
-        presence tick corrects it (``_settle_joiners``)."""
-        key = (seq, recovered)
-        if live.encoded is None or live.encoded[0] != key:
-            data = {**data, "viewers": _COUNT}
-            if isinstance(data.get("live"), dict):
-                data["live"] = {**data["live"], "viewers": _COUNT}
-            if recovered:
-                data["recovered"] = False
-            live.encoded = (key, Frame.make("snapshot", live.live_id, data).text.split(_COUNT_JSON))
-        count = max(live.announced or 0, len(live.viewers))
-        if self._is_new_watcher(live, viewer):
-            count += 1
-        live.joiners.append((viewer, count))
-        return Frame(str(count).join(live.encoded[1]))
-
-    async def _replay(self, live: _Live, viewer: Viewer, after: int) -> int | None:
-        """Offer the frames after ``after``; the seq reached, or None if they are gone."""
-        head = live.core.delivered
-        if after > head:
-            async with self.sessions.read() as session:
-                head = await log.last_seq(session, live.live_id)
-            if after > head:
-                return None  # from the future (say, a wiped database): start over
-        frames = live.core.since(after)
-        if frames is None:
-            async with self.sessions.read() as session:
-                frames = await log.events_after(session, live.live_id, after, REPLAY_LIMIT)
-            if frames and frames[0].seq != after + 1:
-                return None  # pruned from the log
-            if not frames and after < head:
-                return None
-        reached = after
-        for frame in frames:
-            if frame.seq is not None and frame.seq > reached:
-                viewer.sink.offer(frame, backlog=True)
-                reached = frame.seq
-        reached = await self._catch_up(live, viewer, reached)
-        resumed = Frame.make("resumed", live.live_id, {"from": after, "to": reached})
-        viewer.sink.offer(resumed, backlog=True)
-        return reached
-
-    async def _catch_up(self, live: _Live, viewer: Viewer, start: int) -> int:
-        """Offer what the live delivered after ``start``; return the seq reached.
-
-        Loops until no await separates the last offered frame from the caller
-        adding the viewer to the live, so nothing falls between the two.
-        """
-        while live.core.delivered > start:
-            frames = live.core.since(start)
-            if frames is None:
-                async with self.sessions.read() as session:
-                    frames = await log.events_after(session, live.live_id, start, REPLAY_LIMIT)
-            for frame in frames:
-                if frame.seq is not None and frame.seq == start + 1:
-                    viewer.sink.offer(frame, backlog=True)
-                    start = frame.seq
-            if not frames:
-                break
-        return start
 
     def leave(self, viewer: Viewer) -> None:
         """Detach ``viewer`` (its socket closed). Safe to call more than once."""
@@ -404,7 +247,7 @@ class Hub:
 
     # ---- lives this process serves
 
-    async def _acquire(self, live_id: int) -> _Live:
+    async def _acquire(self, live_id: int) -> ServedLive:
         """The live's state, loaded on first use by one joiner while the others wait."""
         live = self._lives.get(live_id)
         if live is not None:
@@ -416,7 +259,7 @@ class Hub:
                     raise LiveNotFound("live not found")
                 raise Unavailable("the live could not be loaded; try again")
             return live
-        live = self._lives[live_id] = _Live(Channel(live_id))
+        live = self._lives[live_id] = ServedLive(Channel(live_id))
         live.users += 1
         try:
             await self.broker.subscribe(keys.live_channel(live_id))
@@ -435,13 +278,13 @@ class Hub:
         live.ready.set()
         return live
 
-    def _set_roster(self, live: _Live, loaded: Roster) -> None:
+    def _set_roster(self, live: ServedLive, loaded: Roster) -> None:
         for op, user_id in live.early_ops:  # changes announced while we read: apply again
             loaded.apply(op, user_id)
         live.early_ops.clear()
         live.roster = loaded
 
-    def _maybe_release(self, live: _Live) -> None:
+    def _maybe_release(self, live: ServedLive) -> None:
         if live.viewers or live.users or self._lives.get(live.live_id) is not live:
             return
         self._lives.pop(live.live_id, None)
@@ -481,7 +324,7 @@ class Hub:
         elif kind.endswith(":user"):
             self._deliver_private(int(ident), text)
 
-    def _on_control(self, live: _Live, text: str) -> None:
+    def _on_control(self, live: ServedLive, text: str) -> None:
         try:
             change = roster.parse_control(json.loads(text))
         except ValueError:
@@ -525,7 +368,7 @@ class Hub:
             if isinstance(close, int):
                 self.evict(viewer, close)
 
-    def _fanout(self, live: _Live, frames: list[Frame]) -> None:
+    def _fanout(self, live: ServedLive, frames: list[Frame]) -> None:
         for frame in frames:
             seq = frame.seq or 0
             sent = 0
@@ -536,7 +379,7 @@ class Hub:
                     sent += 1
             metrics.FRAMES_SENT.inc(sent)
         if live.core.missing:
-            self._retry_gap(live)
+            self.refill.retry(live)
 
     def _offer(self, viewer: Viewer, frame: Frame) -> None:
         if viewer.closed:
@@ -545,54 +388,15 @@ class Hub:
             logger.info("evicting a viewer of live %s that stopped reading", viewer.live_id)
             self.evict(viewer)
 
-    # ---- gaps: frames the broker did not carry, read back from the log
-
-    async def _fill_gap(self, live: _Live, *, wait: bool) -> None:
-        """Fetch missing frames from the log until the live has caught up with it."""
-        try:
-            if wait:
-                await asyncio.sleep(GAP_WAIT_S)  # usually the missing frame is only late
-            while self._lives.get(live.live_id) is live:
-                async with self.sessions.read() as session:
-                    frames = await log.events_after(
-                        session, live.live_id, live.core.delivered, REPLAY_LIMIT
-                    )
-                self._fanout(live, live.core.refill(frames))
-                if len(frames) < REPLAY_LIMIT:
-                    break
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("refilling live %s from the log failed: %r", live.live_id, exc)
-            live.gap_task = None
-            self._retry_gap(live)
-            return
-        live.gap_task = None
-        if not live.core.missing:
-            live.gap_attempts = 0
-            return
-        live.gap_attempts += 1
-        if live.gap_attempts < MAX_GAP_ATTEMPTS:
-            self._retry_gap(live)  # the missing frame committed after our read began
-            return
-        # A hole the log no longer holds: these viewers cannot be made whole in
-        # place. Evict them; they resume with ``after`` and get a fresh snapshot.
-        logger.warning("live %s lost frames beyond the log; resetting viewers", live.live_id)
-        live.gap_attempts = 0
-        live.core.skip_hole()
+    def _reset(self, live: ServedLive) -> None:
+        """The live lost frames beyond the log: its viewers resume with a fresh snapshot."""
         live.snapshot = None
         for viewer in list(live.viewers):
             self.evict(viewer)
 
-    def _retry_gap(self, live: _Live) -> None:
-        if live.gap_task is None and self._lives.get(live.live_id) is live:
-            live.gap_task = asyncio.create_task(self._fill_gap(live, wait=True))
-
     def _on_reconnect(self) -> None:
         """The broker lost messages: refill every live's frames and reload its roster."""
-        for live in list(self._lives.values()):
-            if live.gap_task is None and live.core.started:
-                live.gap_task = asyncio.create_task(self._fill_gap(live, wait=False))
+        self.refill.all()
         self._spawn(self._reload_rosters(), "rosters")
 
     async def _reload_rosters(self) -> None:
@@ -601,39 +405,11 @@ class Hub:
                 loaded, _head = await roster.load(session, live.live_id)
             live.roster = loaded
 
-    async def check_heads(self) -> None:
-        """Safety net for frames the broker never carried (a publish that failed while
-        Redis was away, with nothing after it to reveal the gap): compare each live
-        with the log's head and refill what is missing."""
-        lives = [lv for lv in self._lives.values() if lv.core.started]
-        if not lives:
-            return
-        async with self.sessions.read() as session:
-            rows = await session.exec(
-                select(Live.id, Live.last_seq).where(col(Live.id).in_([lv.live_id for lv in lives]))
-            )
-            heads = dict(rows.all())
-        for live in lives:
-            if heads.get(live.live_id, 0) > live.core.delivered:
-                self._retry_gap(live)
-
     # ---- presence
-
-    def _tally(self, live: _Live) -> presence.LocalPresence:
-        staff = live.roster.is_staff if live.roster is not None else (lambda _uid: False)
-        return presence.tally((v.user_id for v in live.viewers), staff)
-
-    def _is_new_watcher(self, live: _Live, viewer: Viewer) -> bool:
-        user_id = viewer.user_id
-        if user_id is None:
-            return True
-        if live.roster is not None and live.roster.is_staff(user_id):
-            return False
-        return not any(v.live_id == live.live_id for v in self._by_user.get(user_id, ()))
 
     async def tick_presence(self) -> None:
         """Report local watchers, learn totals, send ``viewers`` where the total changed."""
-        local = {live_id: self._tally(live) for live_id, live in self._lives.items()}
+        local = {live_id: presence.tally_live(live) for live_id, live in self._lives.items()}
         for gone in self._reported - local.keys():
             local[gone] = presence.EMPTY
         if not local:
@@ -651,28 +427,10 @@ class Hub:
                 frame = Frame.make("viewers", live_id, {"count": total})
                 for viewer in list(live.viewers):
                     self._offer(viewer, frame)
-            self._settle_joiners(live, total)
+            for viewer in presence.unsettled(live, total):
+                self._offer(viewer, Frame.make("viewers", live_id, {"count": total}))
             if total > live.peak:
                 live.peak = total
                 peaks[live_id] = total
         if peaks:
-            await self._record_peaks(peaks)
-
-    def _settle_joiners(self, live: _Live, total: int) -> None:
-        """Viewers who joined since the last tick with a snapshot count other than the
-        total get the total now, even when it did not change for the others."""
-        frame: Frame | None = None
-        for viewer, told in live.joiners:
-            if told != total and viewer in live.viewers:
-                frame = frame or Frame.make("viewers", live.live_id, {"count": total})
-                self._offer(viewer, frame)
-        live.joiners.clear()
-
-    async def _record_peaks(self, peaks: dict[int, int]) -> None:
-        async with self.sessions.write() as session:
-            for live_id, peak in peaks.items():
-                await session.exec(
-                    update(Live)
-                    .where(col(Live.id) == live_id, col(Live.peak_viewers) < peak)
-                    .values(peak_viewers=peak)
-                )
+            await presence.record_peaks(self.sessions, peaks)

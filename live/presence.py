@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
+
+from sqlmodel import col, update
+
+from live.models import Live
+from live.served import ServedLive, Sessions, Viewer
 
 log = logging.getLogger("livecart.presence")
 
@@ -63,3 +68,39 @@ async def every(interval: float, tick: Callable[[], Awaitable[None]], what: str)
             raise
         except Exception as exc:
             log.warning("%s failed: %r", what, exc)
+
+
+def tally_live(live: ServedLive) -> LocalPresence:
+    """This process's watchers of ``live`` (its creator and moderators left out)."""
+    staff = live.roster.is_staff if live.roster is not None else (lambda _uid: False)
+    return tally((v.user_id for v in live.viewers), staff)
+
+
+def is_new_watcher(live: ServedLive, viewer: Viewer, users_sockets: Collection[Viewer]) -> bool:
+    """``viewer`` joining adds one to the count: anonymous, or an account that is not staff
+    and has no socket on the live in this process yet (``users_sockets``: its sockets)."""
+    user_id = viewer.user_id
+    if user_id is None:
+        return True
+    if live.roster is not None and live.roster.is_staff(user_id):
+        return False
+    return not any(v.live_id == live.live_id for v in users_sockets)
+
+
+def unsettled(live: ServedLive, total: int) -> list[Viewer]:
+    """Viewers who joined since the last tick with a snapshot count other than ``total``:
+    they are told the total now, even when it did not change for the others."""
+    told = [v for v, count in live.joiners if count != total and v in live.viewers]
+    live.joiners.clear()
+    return told
+
+
+async def record_peaks(sessions: Sessions, peaks: dict[int, int]) -> None:
+    """Raise each live's stored ``peak_viewers`` to at least the given peak."""
+    async with sessions.write() as session:
+        for live_id, peak in peaks.items():
+            await session.exec(
+                update(Live)
+                .where(col(Live.id) == live_id, col(Live.peak_viewers) < peak)
+                .values(peak_viewers=peak)
+            )

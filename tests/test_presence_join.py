@@ -10,7 +10,7 @@ import httpx2 as httpx
 
 from live import log
 from live.frames import Frame
-from live.hub import Viewer
+from live.served import Viewer
 from tests.live_server import LiveServer
 from tests.ws_helpers import Rest
 

@@ -39,8 +39,8 @@ from live import close_codes, metrics
 from live.chat import retry_after
 from live.errors import Banned, LiveError, LiveNotFound, Unavailable
 from live.frames import Frame
-from live.hub import Viewer
 from live.ratelimit import TokenBucket
+from live.served import Viewer
 from live.sinks import QueuedSink
 
 log = logging.getLogger("livecart.ws")
