@@ -16,6 +16,7 @@ from app import accounts, demo, migrate
 from app.accounts import Role
 from app.db import Database
 from app.errors import ApiError
+from app.metrics import share_between_workers
 from app.schemas import USERNAME_RE, Password
 from app.server import uvicorn_options
 from app.settings import ConfigError, Settings
@@ -35,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     asyncio.run(_migrate(settings))
+    share_between_workers(args.workers)  # /metrics sums the workers (multiprocess mode)
     uvicorn.run(
         "app.main:app",
         host=args.host,

@@ -98,6 +98,9 @@ class Settings:
     # off by default in production, where the proxy in front logs requests already and
     # the line costs a few percent of CPU under load.
     access_log: bool = True
+    # ``GET /metrics`` requires this bearer token when set (None: open to anyone who
+    # can reach it, as ``/healthz`` is).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -140,4 +143,5 @@ class Settings:
             chat_rate=_seconds(env, "LIVECART_CHAT_RATE", 1.0),
             chat_burst=_positive(env, "LIVECART_CHAT_BURST", 5),
             access_log=_flag(env, "LIVECART_ACCESS_LOG", mode != "production"),
+            metrics_token=env.get("LIVECART_METRICS_TOKEN", "").strip() or None,
         )

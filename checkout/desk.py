@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from checkout.errors import CheckoutError
+from checkout.metrics import count_orders
 from checkout.orders import OrderLike, OrderRequest, Placement
 from checkout.placing import NothingToKeep, Outcome, Render, place_batch
 from checkout.ports import PaymentProvider, Transactions
@@ -102,19 +103,22 @@ class OrderDesk:
             while lane.waiting:
                 batch = self._next_batch(lane)
                 started = time.perf_counter()
+                early: dict[int, Outcome] = {}  # decided before the batch's commit
                 try:
-                    outcomes, placed = await self._place(batch)
+                    outcomes, placed = await self._place(batch, early)
                     for (_, future), outcome in zip(batch, outcomes, strict=True):
                         _settle(future, outcome)
                 except BaseException as exc:  # the batch failed: its undecided requests too
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc if isinstance(exc, Exception) else _stopped())
+                    count_orders(early.values(), failed=len(batch) - len(early))
                     if not isinstance(exc, Exception):
                         raise
                     log.warning("product %d: a batch of %d orders failed: %r",
                                 product_id, len(batch), exc)  # fmt: skip
                     continue
+                count_orders(outcomes)
                 log.debug(
                     "product %d: %d orders decided (%d placed) in %.1f ms; %d waiting",
                     product_id, len(batch), len(placed), (time.perf_counter() - started) * 1000,
@@ -130,6 +134,7 @@ class OrderDesk:
                 for _, future in lane.waiting:
                     if not future.done():
                         future.set_exception(_stopped())
+                count_orders((), failed=len(lane.waiting))
                 lane.waiting.clear()
             if self._lanes.get(product_id) is lane:
                 del self._lanes[product_id]
@@ -150,15 +155,22 @@ class OrderDesk:
         lane.waiting.extendleft(reversed(later))
         return batch
 
-    async def _place(self, batch: list[_Waiting]) -> tuple[list[Outcome], Sequence[OrderLike]]:
+    async def _place(
+        self, batch: list[_Waiting], early: dict[int, Outcome]
+    ) -> tuple[list[Outcome], Sequence[OrderLike]]:
+        """Place ``batch``; ``early`` collects the outcomes answered before the commit."""
         holds = _Holds(self.payments)
+
+        def settle(i: int, outcome: Outcome) -> None:
+            early[i] = outcome
+            _settle(batch[i][1], outcome)
+
         try:
             async with self.transactions() as unit:
                 try:
                     result = await place_batch(
                         unit, [req for req, _ in batch], payments=holds, render=self.render,
-                        relayed=self.relayed,
-                        settle=lambda i, outcome: _settle(batch[i][1], outcome),
+                        relayed=self.relayed, settle=settle,
                     )  # fmt: skip
                 except Exception:  # nothing of this batch will commit: let its payments go
                     await holds.release()
