@@ -34,6 +34,7 @@ from app.routes import (
     products,
     ws,
 )
+from app.server import AdoptServer
 from app.settings import Settings
 from app.state import AppState
 from app.tokens import TokenSigner
@@ -167,7 +168,7 @@ def create_app(
     routes = all_routes()
     app = Starlette(
         routes=routes,
-        middleware=middleware,
+        middleware=[Middleware(AdoptServer, settings=settings), *(middleware or [])],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.config import Config
+
 from app.routes.ws import MAX_FRAME_BYTES
 from app.settings import Settings
+from app.wsproto import LivecartWebSocketProtocol
 
 WS_PROTOCOL = "app.wsproto:LivecartWebSocketProtocol"
 
@@ -28,3 +32,45 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # many seconds; its default (5) kills children still importing on a busy box.
         "timeout_worker_healthcheck": 30,
     }
+
+
+def adopt_uvicorn(config: object, settings: Settings) -> bool:
+    """Give a plain ``uvicorn app.main:app`` what ``livecart serve`` passes as options.
+
+    uvicorn resolves its WebSocket protocol and reads ``ws_max_size`` per connection
+    from its ``Config``, after the app's lifespan has started. So at startup the
+    app sets the 4 KiB frame cap (otherwise uvicorn buffers frames up to 16 MiB
+    before the app can refuse them), turns per-message deflate off and, when the
+    protocol was left on ``auto``, installs livecart's protocol with its
+    pre-encoded frame path. A protocol named explicitly (``--ws wsproto``) is kept:
+    the app then falls back to queued sends, and the cap still holds.
+
+    True when ``config`` is a uvicorn ``Config`` and was adjusted.
+    """
+    if not isinstance(config, Config) or config.ws_protocol_class is None:
+        return False
+    config.ws_max_size = min(config.ws_max_size, MAX_FRAME_BYTES)
+    config.ws_per_message_deflate = False
+    if config.ws == "auto":
+        config.ws_protocol_class = LivecartWebSocketProtocol
+        config.ws_ping_interval = settings.ws_ping_interval_s
+        config.ws_ping_timeout = settings.ws_ping_timeout_s
+    return True
+
+
+class AdoptServer:
+    """ASGI middleware: at lifespan startup, ``adopt_uvicorn`` the server running the app.
+
+    The lifespan's ``receive`` is a method of uvicorn's lifespan object, which holds the
+    ``Config``; under any other server nothing happens.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            owner = getattr(receive, "__self__", None)
+            adopt_uvicorn(getattr(owner, "config", None), self.settings)
+        await self.app(scope, receive, send)

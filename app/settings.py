@@ -47,6 +47,14 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _cap(env: Mapping[str, str], name: str, default: int) -> int:
+    """A cap: a whole number, 0 for none."""
+    value = _int(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 (no cap) or a positive integer, got {value}")
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -98,6 +106,15 @@ class Settings:
     # off by default in production, where the proxy in front logs requests already and
     # the line costs a few percent of CPU under load.
     access_log: bool = True
+    # Viewer sockets one process accepts from one client address (after trusted proxy
+    # headers) and for one account; beyond them a new socket is closed with 1013. 0: no cap.
+    # The address cap is generous because carrier NAT puts many phones behind one address.
+    max_sockets_per_address: int = 500
+    max_sockets_per_user: int = 10
+    # Sockets between accept and their first frame, per process; beyond it: 1013.
+    max_joins_in_flight: int = 20_000
+    # The longest a join may wait (for the database, mostly) before it is closed with 1013.
+    join_timeout_s: float = 10.0
     # ``GET /metrics`` requires this bearer token when set (None: open to anyone who
     # can reach it, as ``/healthz`` is).
     metrics_token: str | None = field(default=None, repr=False)
@@ -143,5 +160,9 @@ class Settings:
             chat_rate=_seconds(env, "LIVECART_CHAT_RATE", 1.0),
             chat_burst=_positive(env, "LIVECART_CHAT_BURST", 5),
             access_log=_flag(env, "LIVECART_ACCESS_LOG", mode != "production"),
+            max_sockets_per_address=_cap(env, "LIVECART_MAX_SOCKETS_PER_ADDRESS", 500),
+            max_sockets_per_user=_cap(env, "LIVECART_MAX_SOCKETS_PER_USER", 10),
+            max_joins_in_flight=_cap(env, "LIVECART_MAX_JOINS_IN_FLIGHT", 20_000),
+            join_timeout_s=_seconds(env, "LIVECART_JOIN_TIMEOUT_S", 10.0),
             metrics_token=env.get("LIVECART_METRICS_TOKEN", "").strip() or None,
         )
