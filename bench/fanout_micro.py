@@ -61,12 +61,13 @@ def main() -> int:
 
     from app.routes.ws import DirectSink
     from app.wsproto import DirectWriter
+    from live.channel import Channel
     from live.frames import Frame
     from live.hub import Hub
-from live.served import Viewer, _Channel
+    from live.served import ServedLive, Viewer
 
     hub = Hub(broker=None, sessions=None)  # type: ignore[arg-type]  # _fanout uses neither
-    channel = _Channel(live_id=1)
+    channel = ServedLive(Channel(live_id=1))
     transports = []
     ballast: list[object] = []
     for _ in range(args.viewers):
@@ -81,7 +82,7 @@ from live.served import Viewer, _Channel
 
     def livecart(seq: int) -> None:
         frame = Frame.make("pinned", 1, {"x": 1}, seq=seq)
-        hub._fanout(channel, frame)
+        hub._fanout(channel, [frame])
 
     def floor(seq: int) -> None:
         wire = Frame.make("pinned", 1, {"x": 1}, seq=seq).wire

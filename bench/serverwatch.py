@@ -60,11 +60,11 @@ def patch_livecart() -> None:
         return
     original = Hub._fanout
 
-    def _fanout(self: Any, channel: Any, frame: Any) -> None:
-        if frame.text.startswith('{"type":"pinned"'):
-            timed(len(channel.viewers), lambda: original(self, channel, frame))
+    def _fanout(self: Any, live: Any, frames: Any) -> None:
+        if any(f.text.startswith('{"type":"pinned"') for f in frames):
+            timed(len(live.viewers), lambda: original(self, live, frames))
         else:
-            original(self, channel, frame)
+            original(self, live, frames)
 
     Hub._fanout = _fanout  # type: ignore[method-assign]
 
