@@ -10,7 +10,7 @@ from uvicorn.config import Config
 
 from app.routes.ws import MAX_FRAME_BYTES
 from app.settings import Settings
-from app.wsproto import LivecartWebSocketProtocol
+from app.wsproto import LivecartWebSocketProtocol, log_connections
 
 WS_PROTOCOL = "app.wsproto:LivecartWebSocketProtocol"
 
@@ -47,6 +47,7 @@ def adopt_uvicorn(config: object, settings: Settings) -> bool:
 
     True when ``config`` is a uvicorn ``Config`` and was adjusted.
     """
+    log_connections(settings.access_log)
     if not isinstance(config, Config) or config.ws_protocol_class is None:
         return False
     config.ws_max_size = min(config.ws_max_size, MAX_FRAME_BYTES)

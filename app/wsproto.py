@@ -13,6 +13,8 @@ bounded queue drained with ordinary ``send`` calls: same guarantees, slower.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -49,8 +51,93 @@ class DirectWriter:
         return self._proto.transport.get_write_buffer_size()
 
 
+# Per-socket INFO lines ("[accepted]", "connection open") go here rather than to
+# uvicorn.error: they are access-log lines, and follow LIVECART_ACCESS_LOG (two lines per
+# viewer are 20,000 lines at a big show's start). Errors still reach the log.
+CONNECTION_LOG = logging.getLogger("livecart.ws.connections")
+
+
+def log_connections(on: bool) -> None:
+    CONNECTION_LOG.setLevel(logging.NOTSET if on else logging.WARNING)
+
+
+class LeanQueue:
+    """What uvicorn's protocol uses of ``asyncio.Queue``: put_nowait, get, empty."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
+class LeanEvent:
+    """What the protocol uses of ``asyncio.Event`` for ``writable``: set, clear, wait."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> bool:
+        while not self._set:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return True
+
+
 class LivecartWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O protocol, lighter per idle connection (memory per viewer, measured
+    in docs/benchmarks.md): small queue and event in place of ``asyncio``'s (mostly empty
+    deque blocks), and the handshake's request and response dropped once accepted."""
+
     high_water = DEFAULT_HIGH_WATER
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logger = CONNECTION_LOG
+        self.conn.logger = CONNECTION_LOG
+        self.queue = LeanQueue()  # type: ignore[assignment]
+        self.writable = LeanEvent()  # type: ignore[assignment]
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

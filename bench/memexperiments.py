@@ -1,6 +1,8 @@
 """Experiments for ``bench/memprofile.py --experiment``: suggested server changes, as patches.
 
-Nothing here is used by livecart. Each experiment patches the livecart app *in
+Nothing here is used by livecart. (``handshake``, ``queue`` and ``route`` have since
+been adopted by the server: ``app.wsproto`` and ``app.factory.LivecartApp``; they
+remain here to measure against older commits.) Each experiment patches the livecart app *in
 the memprofile process only*, to measure how much memory per idle viewer a
 change suggested in docs/benchmarks.md would save before anyone writes it:
 
@@ -19,72 +21,13 @@ change suggested in docs/benchmarks.md would save before anyone writes it:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 
-class LeanQueue:
-    """What uvicorn's protocol uses of ``asyncio.Queue``: put_nowait, get, empty."""
-
-    __slots__ = ("_items", "_waiter")
-
-    def __init__(self) -> None:
-        self._items: list[Any] = []
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def empty(self) -> bool:
-        return not self._items
-
-    async def get(self) -> Any:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._items.pop(0)
-
-
-class LeanEvent:
-    """What the protocol uses of ``asyncio.Event`` for ``writable``: set, clear, wait."""
-
-    __slots__ = ("_set", "_waiter")
-
-    def __init__(self) -> None:
-        self._set = True
-        self._waiter: asyncio.Future[None] | None = None
-
-    def set(self) -> None:
-        self._set = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._set = False
-
-    def is_set(self) -> bool:
-        return self._set
-
-    async def wait(self) -> bool:
-        while not self._set:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return True
-
-
 def _protocol(names: list[str]) -> type:
-    from app.wsproto import LivecartWebSocketProtocol
+    from app.wsproto import LeanEvent, LeanQueue, LivecartWebSocketProtocol
 
     class ExperimentProtocol(LivecartWebSocketProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
