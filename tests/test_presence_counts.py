@@ -26,11 +26,11 @@ from app import accounts
 from app.settings import Settings
 from live import keys
 from live import redis_broker as redis_broker_module
-from live.presence import LocalPresence
 from live.hub import Hub
+from live.presence import LocalPresence
 from live.redis_broker import PRESENCE_STALE_MS, RedisBroker
 from tests.live_server import LiveServer, serve
-from tests.ws_helpers import Rest, auth, recv, send, snapshot
+from tests.ws_helpers import Rest, auth, recv, send, snapshot, viewers_count
 
 LIVE = 41
 OTHER_LIVE = 42
@@ -419,3 +419,22 @@ async def test_page_reloads_do_not_leave_the_count_inflated(
         assert await stats_viewers(rest, live["id"], owner) == 3
         newcomer = await Screen.open(stack, url(live["id"]))
         assert await shown_after_a_tick(ticks, watcher, page, anon_page, newcomer) == [4] * 4
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "live/served.py ServedLive.snapshot_frame: the joiner's provisional count is "
+        "max(announced, len(self.viewers)) + new, and len(self.viewers) counts sockets — "
+        "the creator's and moderators' studio sockets and an account's extra tabs "
+        "included — so a snapshot overstates the viewers until the next presence tick"
+    ),
+)
+async def test_a_snapshot_does_not_count_the_studio(counted: LiveServer, rest: Rest) -> None:
+    owner = await rest.register("cara", "creator")
+    live = await rest.live(owner, start=True)
+    async with contextlib.AsyncExitStack() as stack:
+        studio = await Screen.open(stack, counted.ws_url(live["id"], token=owner["token"]))
+        await viewers_count(studio.ws, 0)  # a tick announced: nobody watches yet
+        viewer = await Screen.open(stack, counted.ws_url(live["id"]))
+        assert viewer.shown == 1  # the one viewer, not the studio too
