@@ -64,6 +64,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     live_errors.Banned: 403,
     live_errors.ChatRateLimited: 429,
     live_errors.SlowModeActive: 429,
+    live_errors.Unavailable: 429,  # busy: retry shortly (sockets get 1013)
     live_errors.InvalidTarget: 422,
     live_errors.ChatMessageNotFound: 404,
     checkout_errors.CheckoutError: 400,

@@ -191,7 +191,7 @@ class Hub:
             self._check_ban(live, viewer)  # a ban that arrived meanwhile
             # No await since the last frame offered: nothing can fall in between.
             viewer.floor = start
-            live.viewers.add(viewer)
+            live.add(viewer)
             # A presence tick during the awaits above announced a new count to the
             # others only: this viewer would keep its older count until the next change.
             if live.announced is not None and live.announced != announced:
@@ -228,7 +228,7 @@ class Hub:
         viewer.closed = True
         live = self._lives.get(viewer.live_id)
         if live is not None:
-            live.viewers.discard(viewer)
+            live.remove(viewer)
             self._maybe_release(live)
         if viewer.user_id is not None:
             mine = self._by_user.get(viewer.user_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ class ServedLive:
     """What this process keeps about one live it serves."""
 
     core: Channel
-    viewers: set[Viewer] = field(default_factory=set)
+    viewers: set[Viewer] = field(default_factory=set)  # change through add/remove
+    sockets_of: Counter[int | None] = field(default_factory=Counter)  # account → sockets
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     roster: Roster | None = None
     failed: BaseException | None = None  # why loading it failed, for the joins that waited
@@ -88,6 +90,28 @@ class ServedLive:
     @property
     def live_id(self) -> int:
         return self.core.live_id
+
+    def add(self, viewer: Viewer) -> None:
+        if viewer not in self.viewers:
+            self.viewers.add(viewer)
+            self.sockets_of[viewer.user_id] += 1
+
+    def remove(self, viewer: Viewer) -> None:
+        if viewer in self.viewers:
+            self.viewers.discard(viewer)
+            self.sockets_of[viewer.user_id] -= 1
+            if not self.sockets_of[viewer.user_id]:
+                del self.sockets_of[viewer.user_id]
+
+    def watching(self) -> int:
+        """This process's distinct watchers, in O(staff): anonymous sockets, plus accounts
+        with a socket here that are not the creator or a moderator."""
+        anonymous = self.sockets_of.get(None, 0)
+        accounts = len(self.sockets_of) - (1 if anonymous else 0)
+        if self.roster is not None:
+            staff = {self.roster.creator_id, *self.roster.moderators}
+            accounts -= sum(1 for uid in staff if uid in self.sockets_of)
+        return anonymous + accounts
 
     def advanced_snapshot(self, advance: Advance) -> tuple[dict[str, Any], int] | None:
         """The cached snapshot advanced to the live's head with ``advance`` (and kept);
@@ -126,7 +150,7 @@ class ServedLive:
                 data["recovered"] = False
             template = Frame.make("snapshot", self.live_id, data).text.split(_COUNT_JSON)
             self.encoded = (key, template)
-        count = max(self.announced or 0, len(self.viewers))
+        count = max(self.announced or 0, self.watching())
         if new:
             count += 1
         self.joiners.append((viewer, count))

@@ -421,15 +421,6 @@ async def test_page_reloads_do_not_leave_the_count_inflated(
         assert await shown_after_a_tick(ticks, watcher, page, anon_page, newcomer) == [4] * 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "live/served.py ServedLive.snapshot_frame: the joiner's provisional count is "
-        "max(announced, len(self.viewers)) + new, and len(self.viewers) counts sockets — "
-        "the creator's and moderators' studio sockets and an account's extra tabs "
-        "included — so a snapshot overstates the viewers until the next presence tick"
-    ),
-)
 async def test_a_snapshot_does_not_count_the_studio(counted: LiveServer, rest: Rest) -> None:
     owner = await rest.register("cara", "creator")
     live = await rest.live(owner, start=True)
