@@ -150,7 +150,7 @@ class Hub:
         live = self._lives.get(live_id)
         if live is None:
             return 0
-        return max(live.total or 0, presence.tally_live(live).count)  # the local count is a floor
+        return max(live.total or 0, live.watching())  # the local count is a floor
 
     async def viewer_totals(self, live_ids: list[int]) -> dict[int, int]:
         try:
@@ -182,10 +182,7 @@ class Hub:
             start = await live.replay(self.sessions, viewer, after) if after is not None else None
             if start is None:
                 data, start = await self._snapshot(live, snapshot)
-                new = presence.is_new_watcher(
-                    live, viewer, self._by_user.get(viewer.user_id or 0, ())
-                )
-                frame = live.snapshot_frame(viewer, data, start, after is not None, new)
+                frame = live.snapshot_frame(viewer, data, start, after is not None)
                 viewer.sink.offer(frame, backlog=True)
                 start = await live.catch_up(self.sessions, viewer, start)
             self._check_ban(live, viewer)  # a ban that arrived meanwhile

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 from sqlmodel import col, update
 
@@ -71,20 +72,11 @@ async def every(interval: float, tick: Callable[[], Awaitable[None]], what: str)
 
 
 def tally_live(live: ServedLive) -> LocalPresence:
-    """This process's watchers of ``live`` (its creator and moderators left out)."""
-    staff = live.roster.is_staff if live.roster is not None else (lambda _uid: False)
-    return tally((v.user_id for v in live.viewers), staff)
-
-
-def is_new_watcher(live: ServedLive, viewer: Viewer, users_sockets: Collection[Viewer]) -> bool:
-    """``viewer`` joining adds one to the count: anonymous, or an account that is not staff
-    and has no socket on the live in this process yet (``users_sockets``: its sockets)."""
-    user_id = viewer.user_id
-    if user_id is None:
-        return True
-    if live.roster is not None and live.roster.is_staff(user_id):
-        return False
-    return not any(v.live_id == live.live_id for v in users_sockets)
+    """This process's watchers of ``live`` (its creator and moderators left out), from its
+    sockets per account: one entry per account, not per socket."""
+    anonymous = live.sockets_of.get(None, 0)
+    accounts = (uid for uid in live.sockets_of if uid is not None)
+    return tally(chain(repeat(None, anonymous), accounts), live.is_staff)
 
 
 def unsettled(live: ServedLive, total: int) -> list[Viewer]:

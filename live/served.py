@@ -103,15 +103,25 @@ class ServedLive:
             if not self.sockets_of[viewer.user_id]:
                 del self.sockets_of[viewer.user_id]
 
+    def is_staff(self, user_id: int) -> bool:
+        return self.roster is not None and self.roster.is_staff(user_id)
+
     def watching(self) -> int:
         """This process's distinct watchers, in O(staff): anonymous sockets, plus accounts
         with a socket here that are not the creator or a moderator."""
         anonymous = self.sockets_of.get(None, 0)
         accounts = len(self.sockets_of) - (1 if anonymous else 0)
         if self.roster is not None:
-            staff = {self.roster.creator_id, *self.roster.moderators}
+            staff = (self.roster.creator_id, *self.roster.moderators)
             accounts -= sum(1 for uid in staff if uid in self.sockets_of)
         return anonymous + accounts
+
+    def is_new_watcher(self, user_id: int | None) -> bool:
+        """A socket of ``user_id`` joining adds one to ``watching``: anonymous, or an
+        account that is not staff and has no socket on the live here yet."""
+        if user_id is None:
+            return True
+        return not self.is_staff(user_id) and user_id not in self.sockets_of
 
     def advanced_snapshot(self, advance: Advance) -> tuple[dict[str, Any], int] | None:
         """The cached snapshot advanced to the live's head with ``advance`` (and kept);
@@ -135,11 +145,11 @@ class ServedLive:
         return self.snapshot
 
     def snapshot_frame(
-        self, viewer: Viewer, data: dict[str, Any], seq: int, recovered: bool, new: bool
+        self, viewer: Viewer, data: dict[str, Any], seq: int, recovered: bool
     ) -> Frame:
         """The snapshot frame for ``viewer``. Encoded once per (seq, recovered) as a template
         whose viewer count is filled in per joiner: the count last announced (at least this
-        process's sockets) plus the joiner when it is ``new``, a watcher not counted yet. The next
+        process's sockets) plus the joiner when it is a watcher not counted yet. The next
         presence tick corrects it (``Hub._settle_joiners``)."""
         key = (seq, recovered)
         if self.encoded is None or self.encoded[0] != key:
@@ -151,7 +161,7 @@ class ServedLive:
             template = Frame.make("snapshot", self.live_id, data).text.split(_COUNT_JSON)
             self.encoded = (key, template)
         count = max(self.announced or 0, self.watching())
-        if new:
+        if self.is_new_watcher(viewer.user_id):
             count += 1
         self.joiners.append((viewer, count))
         return Frame(str(count).join(self.encoded[1]))

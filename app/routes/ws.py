@@ -309,12 +309,12 @@ async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Sessio
         session.error("invalid_after", "after must be a non-negative integer seq")
     try:
         await state.hub.join(viewer, after, lambda: feed.snapshot(state, live_id))
-    except LiveNotFound:
-        raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
-    except Banned:
-        raise Refused(close_codes.BANNED, "banned", "banned") from None
-    except BaseException:
-        await _discard(sink)
+    except BaseException as exc:
+        await _discard(sink)  # every failed join: a queued sink has a writer task to stop
+        if isinstance(exc, LiveNotFound):
+            raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
+        if isinstance(exc, Banned):
+            raise Refused(close_codes.BANNED, "banned", "banned") from None
         raise
     metrics.JOINS.labels("resume" if after is not None else "snapshot").inc()
     return session
