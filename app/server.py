@@ -8,16 +8,21 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
 
+from app import logredact
+from app.httpproto import LivecartHttpProtocol, set_limits
 from app.routes.ws import MAX_FRAME_BYTES
 from app.settings import Settings
 from app.wsproto import LivecartWebSocketProtocol, log_connections
 
 WS_PROTOCOL = "app.wsproto:LivecartWebSocketProtocol"
+# Request-header deadline and per-address connection cap (limits set by adopt_uvicorn).
+HTTP_PROTOCOL = "app.httpproto:LivecartHttpProtocol"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run``/``uvicorn.Config`` (besides app, host, port)."""
     return {
+        "http": HTTP_PROTOCOL,
         "ws": WS_PROTOCOL,
         # Frames over 4 KiB are refused by the protocol itself with close code 1009.
         "ws_max_size": MAX_FRAME_BYTES,
@@ -26,6 +31,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_ping_interval": settings.ws_ping_interval_s,
         "ws_ping_timeout": settings.ws_ping_timeout_s,
         "proxy_headers": True,
+        # No "server: uvicorn" on every answer: it tells a scanner what to try.
+        "server_header": False,
         "access_log": settings.access_log,
         "lifespan": "on",
         # With --workers, uvicorn restarts a child that does not answer within this
@@ -37,19 +44,29 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 def adopt_uvicorn(config: object, settings: Settings) -> bool:
     """Give a plain ``uvicorn app.main:app`` what ``livecart serve`` passes as options.
 
-    uvicorn resolves its WebSocket protocol and reads ``ws_max_size`` per connection
-    from its ``Config``, after the app's lifespan has started. So at startup the
-    app sets the 4 KiB frame cap (otherwise uvicorn buffers frames up to 16 MiB
-    before the app can refuse them), turns per-message deflate off and, when the
-    protocol was left on ``auto``, installs livecart's protocol with its
-    pre-encoded frame path. A protocol named explicitly (``--ws wsproto``) is kept:
-    the app then falls back to queued sends, and the cap still holds.
+    uvicorn resolves its protocols and reads ``ws_max_size`` per connection from its
+    ``Config``, after the app's lifespan has started (before it listens). So at startup
+    the app sets the 4 KiB frame cap (otherwise uvicorn buffers frames up to 16 MiB
+    before the app can refuse them), turns per-message deflate off and, when a protocol
+    was left on ``auto``, installs livecart's: the WebSocket one with its pre-encoded
+    frame path, the HTTP one with its header deadline and per-address connection cap
+    (app/httpproto.py). A protocol named explicitly (``--ws wsproto``) is kept: the app
+    then falls back to queued sends, and the cap still holds. The ``server: uvicorn``
+    header is dropped (uvicorn re-reads ``encoded_headers`` every second).
 
     True when ``config`` is a uvicorn ``Config`` and was adjusted.
     """
     log_connections(settings.access_log)
-    if not isinstance(config, Config) or config.ws_protocol_class is None:
+    if not isinstance(config, Config):
         return False
+    set_limits(config, settings.max_connections_per_address, settings.header_timeout_s)
+    if config.http == "auto":
+        config.http_protocol_class = LivecartHttpProtocol
+    if config.server_header:
+        config.server_header = False
+        config.encoded_headers = [h for h in config.encoded_headers if h != (b"server", b"uvicorn")]
+    if config.ws_protocol_class is None:
+        return True
     config.ws_max_size = min(config.ws_max_size, MAX_FRAME_BYTES)
     config.ws_per_message_deflate = False
     if config.ws == "auto":
@@ -72,6 +89,7 @@ class AdoptServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
+            logredact.install()  # after uvicorn configured logging: no token in any line
             owner = getattr(receive, "__self__", None)
             adopt_uvicorn(getattr(owner, "config", None), self.settings)
         await self.app(scope, receive, send)

@@ -115,6 +115,12 @@ class Settings:
     max_joins_in_flight: int = 20_000
     # The longest a join may wait (for the database, mostly) before it is closed with 1013.
     join_timeout_s: float = 10.0
+    # TCP connections one process keeps open from one peer address (trusted proxies
+    # exempt: their clients are counted by forwarded address at the socket cap); 0: none.
+    max_connections_per_address: int = 1000
+    # A connection whose request headers are not complete this many seconds after it
+    # opened (or after a new request on it began) is closed (``livecart serve``).
+    header_timeout_s: float = 10.0
     # ``GET /metrics`` requires this bearer token when set (None: open to anyone who
     # can reach it, as ``/healthz`` is).
     metrics_token: str | None = field(default=None, repr=False)
@@ -164,5 +170,7 @@ class Settings:
             max_sockets_per_user=_cap(env, "LIVECART_MAX_SOCKETS_PER_USER", 10),
             max_joins_in_flight=_cap(env, "LIVECART_MAX_JOINS_IN_FLIGHT", 20_000),
             join_timeout_s=_seconds(env, "LIVECART_JOIN_TIMEOUT_S", 10.0),
+            max_connections_per_address=_cap(env, "LIVECART_MAX_CONNECTIONS_PER_ADDRESS", 1000),
+            header_timeout_s=_seconds(env, "LIVECART_HEADER_TIMEOUT_S", 10.0),
             metrics_token=env.get("LIVECART_METRICS_TOKEN", "").strip() or None,
         )

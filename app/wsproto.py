@@ -20,6 +20,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from app.connections import OPEN
+
 EXTENSION = "livecart.direct"
 # Bytes allowed to wait in a connection's write buffer before the viewer counts as
 # not reading and is evicted (its kernel socket buffer is already full by then).
@@ -125,6 +127,9 @@ class LivecartWebSocketProtocol(WebSocketsSansIOProtocol):
     deque blocks), and the handshake's request and response dropped once accepted."""
 
     high_water = DEFAULT_HIGH_WATER
+    # The peer address counted in ``app.connections.OPEN`` by the HTTP protocol that
+    # handed this connection over on upgrade (app/httpproto.py); released when lost.
+    counted_address: str | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -132,6 +137,14 @@ class LivecartWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.logger = CONNECTION_LOG
         self.queue = LeanQueue()  # type: ignore[assignment]
         self.writable = LeanEvent()  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            if self.counted_address is not None:
+                OPEN.leave(self.counted_address)
+                self.counted_address = None
 
     async def send(self, message: Any) -> None:
         await super().send(message)
