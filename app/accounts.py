@@ -1,7 +1,11 @@
-"""User accounts: the table, registration, password checks.
+"""User accounts: the table, registration, password checks, and the changes that
+revoke an account's tokens (password change, disable, sign out everywhere).
 
 Passwords are hashed with Argon2id (argon2-cffi). Hashing is CPU-heavy, so it
 runs in a worker thread to keep the event loop serving sockets meanwhile.
+
+Every token carries the user's ``token_version`` at issue; raising the version
+(one atomic ``UPDATE``) makes every earlier token invalid at once.
 """
 
 from __future__ import annotations
@@ -9,13 +13,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import ApiError
@@ -44,6 +49,10 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=32, unique=True, index=True)
     password_hash: str = Field(max_length=255)
     role: str = Field(max_length=16)
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    disabled_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(DateTime(timezone=True), nullable=False),
@@ -55,6 +64,15 @@ class User(SQLModel, table=True):
         if self.id is None:
             raise RuntimeError("user has not been stored yet")
         return self.id
+
+
+class RevokedToken(SQLModel, table=True):
+    __tablename__ = "revoked_tokens"
+
+    token_id: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    # When the token would have expired anyway: the row can go then.
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 async def hash_password(password: str) -> str:
@@ -86,6 +104,7 @@ async def create_user(session: AsyncSession, username: str, password: str, role:
             username=username,
             password_hash=password_hash,
             role=role.value,
+            token_version=0,
             created_at=datetime.now(UTC),
         )
         .on_conflict_do_nothing(index_elements=["username"])
@@ -106,4 +125,59 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     ok = await _verify(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
         raise ApiError(401, "invalid_credentials", "wrong username or password")
+    if user.disabled_at is not None:  # told only to whoever knows the password
+        raise ApiError(403, "account_disabled", "this account is disabled")
+    return user
+
+
+async def change_password(session: AsyncSession, user: User, current: str, new: str) -> User:
+    """Set a new password and revoke every token issued before; 403 when ``current``
+    is wrong (the caller is signed in, so not 401: that would read as a dead token)."""
+    if not await _verify(user.password_hash, current):
+        raise ApiError(
+            403,
+            "invalid_credentials",
+            "the current password is wrong",
+            fields={"current_password": "wrong password"},
+        )
+    return await _update(session, user.uid, password_hash=await hash_password(new), revoke=True)
+
+
+async def revoke_all(session: AsyncSession, user_id: int) -> User:
+    """Every token of the account issued until now stops working."""
+    return await _update(session, user_id, revoke=True)
+
+
+async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> User:
+    """Disable (tokens revoked, no sign-in) or enable an account by name; 404 if none."""
+    user = await _named(session, username)
+    stamp = datetime.now(UTC) if disabled else None
+    if (user.disabled_at is not None) == disabled:
+        return user  # idempotent: disabling twice keeps the first time
+    return await _update(session, user.uid, disabled_at=stamp, revoke=disabled)
+
+
+async def set_role(session: AsyncSession, username: str, role: Role) -> User:
+    user = await _named(session, username)
+    return await _update(session, user.uid, role=role.value)
+
+
+async def _named(session: AsyncSession, username: str) -> User:
+    user = await get_by_username(session, username)
+    if user is None:
+        raise ApiError(404, "user_not_found", "no user with that username")
+    return user
+
+
+async def _update(
+    session: AsyncSession, user_id: int, *, revoke: bool = False, **values: Any
+) -> User:
+    """One ``UPDATE`` of the user's row; with ``revoke`` the version rises in the same
+    statement, so concurrent revocations never collapse into one."""
+    if revoke:
+        values["token_version"] = col(User.token_version) + 1
+    await session.exec(update(User).where(col(User.id) == user_id).values(**values))
+    user = await session.get(User, user_id, populate_existing=True)
+    if user is None:  # pragma: no cover - the id came from a row read in this transaction
+        raise RuntimeError("updated user vanished")
     return user

@@ -9,7 +9,7 @@ from app.accounts import User
 from app.errors import ApiError
 from app.schemas import MAX_ID
 from app.state import AppState
-from app.tokens import TokenError
+from app.tokens import Claims, TokenError
 
 
 def _bearer(conn: HTTPConnection) -> str | None:
@@ -23,17 +23,37 @@ def _bearer(conn: HTTPConnection) -> str | None:
 
 
 async def user_for_token(state: AppState, token: str) -> User:
-    """The user a token names; ``ApiError`` 401 when it is invalid, expired or orphaned."""
+    """The user a token names; ``ApiError`` 401 when it is invalid, expired, revoked
+    or orphaned."""
+    user, _claims = await check_token(state, token)
+    return user
+
+
+async def check_token(state: AppState, token: str) -> tuple[User, Claims]:
+    """The user a token names and what it says; ``user_for_token`` with the claims."""
     try:
-        user_id = state.tokens.verify(token)
+        claims = state.tokens.verify(token)
     except TokenError as exc:
         raise ApiError(401, exc.code, exc.message) from None
     user = None
-    if 1 <= user_id <= MAX_ID:  # an impossible id must not reach the DB
-        user = await state.users.load(user_id, lambda ids: _users(state, ids))
+    if 1 <= claims.user_id <= MAX_ID:  # an impossible id must not reach the DB
+        user = await state.users.load(claims.user_id, lambda ids: _users(state, ids))
     if user is None:
         raise ApiError(401, "invalid_token", "the token's user no longer exists")
-    return user
+    if user.disabled_at is not None:
+        raise ApiError(401, "token_revoked", "this account is disabled")
+    if claims.version != user.token_version or state.revocations.is_revoked(claims):
+        raise ApiError(401, "token_revoked", "this token was revoked; sign in again")
+    return user, claims
+
+
+async def require_token(conn: HTTPConnection) -> tuple[User, Claims]:
+    """The caller and their token's claims; 401 without a valid token."""
+    state: AppState = conn.app.state.livecart
+    token = _bearer(conn)
+    if token is None:
+        raise _sign_in_first()
+    return await check_token(state, token)
 
 
 async def _users(state: AppState, ids: list[int]) -> list[User]:
@@ -53,10 +73,11 @@ async def optional_user(conn: HTTPConnection) -> User | None:
 async def require_user(conn: HTTPConnection) -> User:
     user = await optional_user(conn)
     if user is None:
-        raise ApiError(
-            401,
-            "authentication_required",
-            "sign in first",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _sign_in_first()
     return user
+
+
+def _sign_in_first() -> ApiError:
+    return ApiError(
+        401, "authentication_required", "sign in first", headers={"WWW-Authenticate": "Bearer"}
+    )

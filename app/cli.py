@@ -17,6 +17,7 @@ from app.accounts import Role
 from app.db import Database
 from app.errors import ApiError
 from app.metrics import share_between_workers
+from app.payments import payment_provider
 from app.schemas import USERNAME_RE, Password
 from app.server import uvicorn_options
 from app.settings import ConfigError, Settings
@@ -28,6 +29,7 @@ log = logging.getLogger("livecart")
 def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()  # fail fast on a bad environment, before forking workers
+    payment_provider(settings)  # a provider that does not import stops here, not per worker
     if args.workers > 1 and not settings.redis_url:
         print(
             "error: --workers above 1 needs REDIS_URL: without Redis each worker would "

@@ -22,8 +22,11 @@ from app import commerce, feed, migrate
 from app.admission import Admission
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
+from app.headers import SecurityHeaders
 from app.http import group_routes
 from app.openapi import build_openapi
+from app.payments import payment_provider
+from app.revocation import Revocations
 from app.routes import (
     accounts,
     chat,
@@ -39,9 +42,10 @@ from app.routes import (
 from app.server import AdoptServer
 from app.settings import Settings
 from app.state import AppState
+from app.throttle import Throttle
 from app.tokens import TokenSigner
+from app.users import UserCache
 from checkout.desk import OrderDesk
-from checkout.payments import TestPaymentProvider
 from checkout.queue import LocalConsumer, StreamQueue
 from live.backends import broker_for
 from live.clock import DealClock
@@ -156,7 +160,7 @@ def create_app(
             await deals.start()
             stack.push_async_callback(deals.stop)
             queue, local = await _start_fulfillment(hub, redis, stack)
-            payments = TestPaymentProvider()
+            payments = payment_provider(settings)
             desk = OrderDesk(
                 lambda: commerce.transaction(hub),
                 payments,
@@ -165,6 +169,10 @@ def create_app(
                 on_placed=commerce.hand_over(queue, local),
             )
             stack.push_async_callback(desk.close)
+            users = UserCache()
+            revocations = Revocations(db, users, hub)
+            await revocations.start()
+            stack.push_async_callback(revocations.stop)
             app.state.livecart = AppState(
                 settings=settings,
                 db=db,
@@ -178,6 +186,9 @@ def create_app(
                     settings.max_sockets_per_user,
                     settings.max_joins_in_flight,
                 ),
+                throttle=Throttle(settings, hub.broker),
+                revocations=revocations,
+                users=users,
                 redis=redis,
                 queue=queue,
                 local_consumer=local,
@@ -189,7 +200,11 @@ def create_app(
     routes = all_routes()
     app = LivecartApp(
         routes=routes,
-        middleware=[Middleware(AdoptServer, settings=settings), *(middleware or [])],
+        middleware=[
+            Middleware(AdoptServer, settings=settings),
+            Middleware(SecurityHeaders),
+            *(middleware or []),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from app.accounts import User
+from app.accounts import RevokedToken, User
 from checkout.models import Product
 from live.models import Live, LiveModerator
 
 metadata = SQLModel.metadata
 
-__all__ = ["Live", "LiveModerator", "Product", "User", "metadata"]
+__all__ = ["Live", "LiveModerator", "Product", "RevokedToken", "User", "metadata"]

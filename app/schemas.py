@@ -1,8 +1,8 @@
 """Request and response shapes (pydantic), shared by validation, serialisation and OpenAPI.
 
 Requests are validated strictly: a number sent as a string, a boolean sent as a
-number, text with NUL or other control characters, or text that cannot be
-stored as UTF-8 is refused with 422 naming the field.
+number, text with NUL or other control characters or bidirectional overrides,
+or text that cannot be stored as UTF-8 is refused with 422 naming the field.
 """
 
 from __future__ import annotations
@@ -11,26 +11,34 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StrictInt,
     StrictStr,
 )
+
+from live.textnorm import has_bidi_control
 
 MAX_ID = 2**31 - 1  # ids are 32-bit database integers
 MAX_MONEY_CENTS = 1_000_000_000
 MAX_STOCK = 1_000_000_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"[\r\n\t]")
+# ISO 4217, built once: "ABC" has the shape of a currency code but is none.
+CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
 
 
 def _storable(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    if has_bidi_control(value):  # would show the text in another order than stored
+        raise ValueError("must not contain bidirectional override characters")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -47,8 +55,17 @@ def _single_line(value: str) -> str:
 def _url(value: str) -> str:
     if not (value.startswith(("http://", "https://")) or value.startswith("/")):
         raise ValueError("must be an http(s) URL or a path starting with /")
+    # Browsers read "//host" and "/\host" as another host, not a path on this one.
+    if value.startswith(("//", "/\\")):
+        raise ValueError("a path must not start with // or /\\ (that names another host)")
     if any(c.isspace() for c in value):
         raise ValueError("must not contain spaces")
+    return value
+
+
+def _currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise ValueError("must be an ISO 4217 currency code, such as USD or EUR")
     return value
 
 
@@ -69,7 +86,7 @@ LoginName = Annotated[StrictStr, Field(max_length=64), _STORABLE, _ONE_LINE]
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_CENTS)]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
-Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
 USERNAME_RE = re.compile(r"[a-z0-9_]{3,32}")
 Username = Annotated[StrictStr, Field(pattern=rf"^{USERNAME_RE.pattern}$")]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=1024)]
@@ -102,6 +119,20 @@ class RegisterIn(RequestBody):
 class LoginIn(RequestBody):
     username: LoginName
     password: Annotated[StrictStr, Field(max_length=1024)]
+
+
+class PasswordChangeIn(RequestBody):
+    current_password: Annotated[StrictStr, Field(max_length=1024)]
+    new_password: Password
+
+
+class LogoutIn(RequestBody):
+    # True: every token of the account stops working, not just this one.
+    everywhere: StrictBool = False
+
+
+class RoleIn(RequestBody):
+    role: Literal["viewer", "creator", "staff", "admin"]
 
 
 class UserOut(BaseModel):

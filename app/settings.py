@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -13,6 +14,12 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./livecart.db"
 DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600
 # Fixed so tokens survive restarts and are shared by workers in development.
 DEVELOPMENT_SECRET_KEY = "livecart-insecure-development-key"
+
+
+ENVIRONMENTS = ("development", "production")
+# Secrets shorter than this are guessable offline from one token (HMAC brute force).
+MIN_SECRET_KEY_CHARS = 32
+THROTTLE_WINDOW_S = 15 * 60
 
 
 class ConfigError(Exception):
@@ -86,6 +93,16 @@ class Settings:
     secret_key: str = field(default=DEVELOPMENT_SECRET_KEY, repr=False)
     env: str = "development"
     port: int = 8000
+    # "test" (the built-in provider: no money moves) or "module:factory" naming a
+    # zero-argument callable that returns a ``checkout.ports.PaymentProvider``.
+    payments: str = "test"
+    # Per 15 minutes (``THROTTLE_WINDOW_S``), 0 for no limit: failed logins for one
+    # account and from one address, and registrations from one address. Beyond them
+    # the answer is 429 before any password is checked. The address limits are
+    # generous because carrier NAT puts many phones behind one address.
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 100
+    registrations_per_address: int = 30
     token_ttl_s: int = DEFAULT_TOKEN_TTL_S
     # Request bodies larger than this are refused with 413 before parsing.
     max_body_bytes: int = 64 * 1024
@@ -131,23 +148,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from environment variables.
+        """Build settings from environment variables; ``ConfigError`` when they are unsafe.
 
-        ``LIVECART_ENV=production`` without ``SECRET_KEY`` raises ``ConfigError``;
-        elsewhere a missing key is replaced by the fixed, public development key and
-        a warning is logged (fine on a laptop, never for real users).
+        ``LIVECART_ENV`` is ``development`` (the default) or ``production``; anything
+        else is refused rather than guessed. Production refuses a missing, short or
+        public ``SECRET_KEY`` and the test payment provider unless
+        ``LIVECART_PAYMENTS=test`` asks for it. In development a missing key is
+        replaced by the fixed, public development key with a warning.
         """
         env = os.environ if env is None else env
-        mode = env.get("LIVECART_ENV", "development").strip() or "development"
-        secret = env.get("SECRET_KEY", "")
-        if not secret:
-            if mode == "production":
-                raise ConfigError("SECRET_KEY must be set when LIVECART_ENV=production")
-            log.warning(
-                "SECRET_KEY is not set: using the PUBLIC development key. Anyone can forge "
-                "tokens. Set SECRET_KEY (and LIVECART_ENV=production) for any real deployment."
-            )
-            secret = DEVELOPMENT_SECRET_KEY
+        mode = _mode(env)
+        secret = _secret_key(env, mode)
+        payments = _payments(env, mode)
         redis_url = env.get("REDIS_URL", "").strip() or None
         return cls(
             database_url=_normalise_database_url(
@@ -156,6 +168,10 @@ class Settings:
             redis_url=redis_url,
             secret_key=secret,
             env=mode,
+            payments=payments,
+            login_failures_per_account=_cap(env, "LIVECART_LOGIN_FAILURES_PER_ACCOUNT", 10),
+            login_failures_per_address=_cap(env, "LIVECART_LOGIN_FAILURES_PER_ADDRESS", 100),
+            registrations_per_address=_cap(env, "LIVECART_REGISTRATIONS_PER_ADDRESS", 30),
             port=_positive(env, "PORT", 8000),
             token_ttl_s=_positive(env, "LIVECART_TOKEN_TTL_S", DEFAULT_TOKEN_TTL_S),
             presence_interval_s=_seconds(env, "LIVECART_PRESENCE_INTERVAL_S", 1.0),
@@ -174,3 +190,48 @@ class Settings:
             header_timeout_s=_seconds(env, "LIVECART_HEADER_TIMEOUT_S", 10.0),
             metrics_token=env.get("LIVECART_METRICS_TOKEN", "").strip() or None,
         )
+
+
+def _mode(env: Mapping[str, str]) -> str:
+    mode = env.get("LIVECART_ENV", "").strip() or "development"
+    if mode not in ENVIRONMENTS:
+        # "prod" or "Production" once ran silently as development, on the public key.
+        raise ConfigError(f"LIVECART_ENV must be 'development' or 'production', not {mode!r}")
+    return mode
+
+
+def _secret_key(env: Mapping[str, str], mode: str) -> str:
+    secret = env.get("SECRET_KEY", "")
+    if mode == "production":
+        if not secret:
+            raise ConfigError("SECRET_KEY must be set when LIVECART_ENV=production")
+        if secret == DEVELOPMENT_SECRET_KEY:
+            raise ConfigError("SECRET_KEY is the public development key; generate your own")
+        if len(secret) < MIN_SECRET_KEY_CHARS:
+            raise ConfigError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters in production "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return secret
+    if not secret:
+        log.warning(
+            "SECRET_KEY is not set: using the PUBLIC development key. Anyone can forge "
+            "tokens. Set SECRET_KEY (and LIVECART_ENV=production) for any real deployment."
+        )
+        return DEVELOPMENT_SECRET_KEY
+    return secret
+
+
+def _payments(env: Mapping[str, str], mode: str) -> str:
+    choice = env.get("LIVECART_PAYMENTS", "").strip()
+    if not choice:
+        if mode == "production":
+            raise ConfigError(
+                "production needs a payment provider: set LIVECART_PAYMENTS to "
+                "'module:factory' (see docs/operations.md), or to 'test' to take orders "
+                "on the test provider, where no money moves"
+            )
+        return "test"
+    if choice != "test" and not re.fullmatch(r"[\w.]+:[\w.]+", choice):
+        raise ConfigError(f"LIVECART_PAYMENTS must be 'test' or 'module:factory', not {choice!r}")
+    return choice

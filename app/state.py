@@ -8,7 +8,9 @@ from redis.asyncio import Redis
 
 from app.admission import Admission
 from app.db import Database
+from app.revocation import Revocations
 from app.settings import Settings
+from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
 from checkout.desk import OrderDesk
@@ -28,6 +30,8 @@ class AppState:
     payments: PaymentProvider
     desk: OrderDesk
     admission: Admission
+    throttle: Throttle
+    revocations: Revocations
     redis: Redis | None = None
     # Exactly one of these: the Redis stream (web processes only push to it) or,
     # without Redis, the in-process consumer.

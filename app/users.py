@@ -23,8 +23,10 @@ Fetch = Callable[[list[int]], Awaitable[Iterable[User]]]
 class UserCache:
     """Recently seen users by id, for a few seconds (``ttl_s``).
 
-    Accounts are never deleted and roles change only through the CLI, so a
-    short staleness is harmless. Bounded: the oldest entries go first.
+    Changes that matter at once (role, password, disable, sign out everywhere) are
+    announced to every process, which then ``forget`` the user (``app.revocation``);
+    the short lifetime bounds what a missed announcement could leave behind.
+    Bounded: the oldest entries go first.
     """
 
     def __init__(self, ttl_s: float = 10.0, size: int = 10_000, max_batch: int = 500) -> None:
@@ -35,6 +37,7 @@ class UserCache:
         self._pending: dict[int, asyncio.Future[User | None]] = {}
         self._queue: list[int] = []
         self._loader: asyncio.Task[None] | None = None
+        self._stale: set[int] = set()  # forgotten while being read: not to be cached
 
     def get(self, user_id: int) -> User | None:
         entry = self._entries.get(user_id)
@@ -49,6 +52,17 @@ class UserCache:
         self._entries.move_to_end(user.id)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+    def forget(self, user_id: int) -> None:
+        """Drop the cached row: the next use reads it again. A read in flight may still
+        put the old row back, so a read that started before is not trusted either."""
+        self._entries.pop(user_id, None)
+        if user_id in self._pending:
+            self._stale.add(user_id)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._stale.update(self._pending)
 
     async def load(self, user_id: int, fetch: Fetch) -> User | None:
         """The user (None if there is none), from the cache or read with other misses."""
@@ -76,7 +90,9 @@ class UserCache:
                         self._settle(user_id, exc)
                     continue
                 for user in found.values():
-                    self.put(user)
+                    if user.id not in self._stale:
+                        self.put(user)
+                self._stale.difference_update(ids)
                 for user_id in ids:
                     self._settle(user_id, found.get(user_id))
         finally:

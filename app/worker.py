@@ -19,10 +19,10 @@ from sqlmodel import col, select
 from app import commerce, migrate
 from app.db import Database
 from app.factory import process_name
+from app.payments import payment_provider
 from app.settings import Settings
 from checkout import states
 from checkout.models import Order, OrderStatus
-from checkout.payments import TestPaymentProvider
 from checkout.ports import PaymentProvider
 from checkout.queue import StreamQueue
 from live.backends import broker_for
@@ -98,7 +98,7 @@ async def run_worker(
         await queue.start(relay=True, consume=True)
         stack.push_async_callback(queue.stop)
         log.info("fulfillment worker %s running", queue.consumer)
-        payments = TestPaymentProvider()
+        payments = payment_provider(settings)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), step_s if simulate else 3600)

@@ -81,6 +81,15 @@ class Broker(ABC):
         ``seconds`` ago — then the seconds left. ``seconds`` is read at each call, so a
         changed interval applies at once. Remembered for at most ``COOLDOWN_MAX_S``."""
 
+    @abstractmethod
+    async def count(self, key: str, window_s: float) -> tuple[int, float]:
+        """Count one attempt under ``key``, shared by all processes: (attempts in the
+        window, seconds left of it). The window starts at the key's first attempt."""
+
+    @abstractmethod
+    async def uncount(self, key: str, *, all_: bool = False) -> None:
+        """Take back one counted attempt (``all_``: every one) under ``key``."""
+
 
 class MemoryBroker(Broker):
     """In-process broker: messages go straight back to this process's hub."""
@@ -91,6 +100,7 @@ class MemoryBroker(Broker):
         self._presence: dict[int, int] = {}  # live id → total
         self._buckets: dict[str, TokenBucket] = {}
         self._cooldowns: dict[str, float] = {}
+        self._counts: dict[str, list[float]] = {}  # key → [attempts, window end]
 
     async def publish(self, channel: str, message: str) -> None:
         if channel in self._channels:
@@ -130,10 +140,25 @@ class MemoryBroker(Broker):
         self._cooldowns[key] = now
         return 0.0
 
+    async def count(self, key: str, window_s: float) -> tuple[int, float]:
+        now = time.monotonic()
+        seen = self._counts.get(key)
+        if seen is None or seen[1] <= now:
+            self._prune()
+            seen = self._counts[key] = [0, now + window_s]
+        seen[0] += 1
+        return int(seen[0]), seen[1] - now
+
+    async def uncount(self, key: str, *, all_: bool = False) -> None:
+        seen = self._counts.get(key)
+        if seen is not None:
+            seen[0] = 0 if all_ else max(0, seen[0] - 1)
+
     def _prune(self) -> None:
         """Forget idle buckets and expired cooldowns now and then (bounded memory)."""
-        if len(self._buckets) + len(self._cooldowns) < 10_000:
+        if len(self._buckets) + len(self._cooldowns) + len(self._counts) < 10_000:
             return
         now = time.monotonic()
+        self._counts = {k: c for k, c in self._counts.items() if c[1] > now}
         self._cooldowns = {k: t for k, t in self._cooldowns.items() if now - t < COOLDOWN_MAX_S}
         self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < b.burst - 1e-9}

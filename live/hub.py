@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -58,6 +58,7 @@ class Hub:
         self._by_user: dict[int, set[Viewer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._reported: set[int] = set()
+        self._listeners: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
         self.refill = Refiller(sessions, self._lives, self._fanout, self._reset)
 
     # ---- lifecycle
@@ -72,6 +73,15 @@ class Hub:
         self._spawn(
             presence.every(HEAD_CHECK_S, self.refill.check_heads, "log head check"), "heads"
         )
+
+    async def listen(
+        self, channel: str, on_message: Callable[[str], None], on_reconnect: Callable[[], None]
+    ) -> None:
+        """Deliver ``channel``'s messages (from every process) to ``on_message`` instead of
+        to viewers, and call ``on_reconnect`` whenever the broker may have lost some.
+        For process-wide notices; at most once, like every broker message."""
+        self._listeners[channel] = (on_message, on_reconnect)
+        await self.broker.subscribe(channel)
 
     async def stop(self) -> None:
         tasks = list(self._tasks)
@@ -123,9 +133,11 @@ class Hub:
         except Exception as exc:
             logger.warning("roster change of live %s not announced: %r", live_id, exc)
 
-    async def kick(self, user_id: int, live_id: int, type_: str, code: int, message: str) -> None:
-        """Tell ``user_id``'s sockets on ``live_id`` why (a ``type_`` frame), then close them
-        with ``code`` — in every process."""
+    async def kick(
+        self, user_id: int, live_id: int | None, type_: str, code: int, message: str
+    ) -> None:
+        """Tell ``user_id``'s sockets on ``live_id`` (None: on every live) why (a ``type_``
+        frame), then close them with ``code`` — in every process."""
         frame = Frame.make(type_, live_id, {"message": message, "close": code})
         await self.send_private(user_id, frame)
 
@@ -301,6 +313,10 @@ class Hub:
     # ---- delivery
 
     def _on_message(self, channel_name: str, text: str) -> None:
+        listener = self._listeners.get(channel_name)
+        if listener is not None:
+            listener[0](text)
+            return
         kind, _, ident = channel_name.rpartition(":")
         if not ident.isdigit():
             return
@@ -356,7 +372,7 @@ class Hub:
         close = data.get("close") if isinstance(data, dict) else None
         framed: dict[int, Frame] = {}
         for viewer in viewers:
-            if isinstance(close, int) and viewer.live_id != origin:
+            if isinstance(close, int) and origin is not None and viewer.live_id != origin:
                 continue  # a kick from another live: not for this socket
             frame = framed.get(viewer.live_id)
             if frame is None:
@@ -395,6 +411,8 @@ class Hub:
         """The broker lost messages: refill every live's frames and reload its roster."""
         self.refill.all()
         self._spawn(self._reload_rosters(), "rosters")
+        for _on_message, on_reconnect in self._listeners.values():
+            on_reconnect()
 
     async def _reload_rosters(self) -> None:
         for live in [lv for lv in self._lives.values() if lv.roster is not None]:

@@ -49,3 +49,13 @@ def chat_bucket(live_id: int, user_id: int) -> str:
 def chat_cooldown(live_id: int, user_id: int) -> str:
     """Slow-mode cooldown of one user on one live (expires by itself)."""
     return f"{PREFIX}:chat-slow:{live_id}:{user_id}"
+
+
+def attempts(kind: str, subject: str) -> str:
+    """Counter of attempts (failed logins, registrations) by one subject in a window."""
+    return f"{PREFIX}:attempts:{kind}:{subject}"
+
+
+def accounts_channel() -> str:
+    """Pub/sub channel of account changes (revoked tokens, changed users) for every process."""
+    return f"{PREFIX}:accounts"

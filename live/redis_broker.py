@@ -102,6 +102,25 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return tostring(wait)
 """
 
+# KEYS[1] counter; ARGV: window ms. One more attempt; {attempts, ms left}. The window
+# starts with the first attempt and is set in the same step, so a counter never outlives it.
+_COUNT_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  left = tonumber(ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], left)
+end
+return {n, left}
+"""
+
+# KEYS[1] counter; ARGV: '1' for all. Never creates the key (it would have no expiry).
+_UNCOUNT_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '1' then return redis.call('DEL', KEYS[1]) end
+return redis.call('DECR', KEYS[1])
+"""
+
 # KEYS[1] holds the last time (ms, Redis clock); ARGV: interval ms, memory ms.
 # Returns the ms left of the interval, or 0 after recording now.
 _COOLDOWN_SCRIPT = """
@@ -267,6 +286,13 @@ class RedisBroker(Broker):
             _COOLDOWN_SCRIPT, 1, key, int(seconds * 1000), COOLDOWN_MAX_S * 1000
         )
         return max(0.0, int(left) / 1000)
+
+    async def count(self, key: str, window_s: float) -> tuple[int, float]:
+        attempts, left_ms = await self.redis.eval(_COUNT_SCRIPT, 1, key, int(window_s * 1000))
+        return int(attempts), int(left_ms) / 1000
+
+    async def uncount(self, key: str, *, all_: bool = False) -> None:
+        await self.redis.eval(_UNCOUNT_SCRIPT, 1, key, "1" if all_ else "0")
 
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
         ids = list(live_ids)

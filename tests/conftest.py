@@ -29,6 +29,15 @@ from tests.live_server import LiveServer, serve
 
 TABLES = [t.name for t in reversed(metadata.sorted_tables)]
 
+# Servers the tests start as processes inherit these: every client there comes from
+# 127.0.0.1 and registers many accounts. Tests of the limits set them explicitly.
+for _limit in (
+    "LIVECART_LOGIN_FAILURES_PER_ACCOUNT",
+    "LIVECART_LOGIN_FAILURES_PER_ADDRESS",
+    "LIVECART_REGISTRATIONS_PER_ADDRESS",
+):
+    os.environ.setdefault(_limit, "0")
+
 
 async def _reset_postgres(url: str) -> None:
     engine = make_engine(url)
@@ -105,7 +114,16 @@ def redis_url(redis_server_url: str) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key="test-secret", env="test")
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret",
+        env="test",
+        # Every test client shares one address and makes many accounts; the throttle has
+        # tests of its own (tests/test_account_safety.py).
+        login_failures_per_account=0,
+        login_failures_per_address=0,
+        registrations_per_address=0,
+    )
 
 
 @pytest.fixture

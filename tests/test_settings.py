@@ -21,10 +21,52 @@ def test_production_refuses_to_start_without_secret_key() -> None:
         Settings.from_env({"LIVECART_ENV": "production"})
 
 
+STRONG_KEY = "s3cret-value-" + "x" * 40
+PRODUCTION = {"LIVECART_ENV": "production", "SECRET_KEY": STRONG_KEY, "LIVECART_PAYMENTS": "test"}
+
+
 def test_production_with_secret_key() -> None:
-    settings = Settings.from_env({"LIVECART_ENV": "production", "SECRET_KEY": "s3cret-value"})
-    assert settings.secret_key == "s3cret-value"
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.secret_key == STRONG_KEY
     assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize("mode", ["prod", "Production", "PRODUCTION", "dev", "staging", "test"])
+def test_unknown_environments_refuse_to_start(mode: str) -> None:
+    # "prod" once ran silently as development, on the public key.
+    with pytest.raises(ConfigError, match="LIVECART_ENV"):
+        Settings.from_env({**PRODUCTION, "LIVECART_ENV": mode})
+
+
+@pytest.mark.parametrize(
+    ("key", "why"), [("a", "32 characters"), ("x" * 31, "32 characters"),
+                     (DEVELOPMENT_SECRET_KEY, "development key")],
+)  # fmt: skip
+def test_production_refuses_weak_keys(key: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        Settings.from_env({**PRODUCTION, "SECRET_KEY": key})
+    assert Settings.from_env({**PRODUCTION, "SECRET_KEY": "x" * 32}).secret_key == "x" * 32
+
+
+def test_production_refuses_the_test_payment_provider_unless_asked() -> None:
+    unset = {k: v for k, v in PRODUCTION.items() if k != "LIVECART_PAYMENTS"}
+    with pytest.raises(ConfigError, match="LIVECART_PAYMENTS"):
+        Settings.from_env(unset)
+    assert Settings.from_env(PRODUCTION).payments == "test"
+    # Development stays zero-config: test payments without asking.
+    assert Settings.from_env({}).payments == "test"
+    with pytest.raises(ConfigError, match="LIVECART_PAYMENTS"):
+        Settings.from_env({**PRODUCTION, "LIVECART_PAYMENTS": "stripe please"})
+
+
+def test_throttle_limits_are_settings() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.login_failures_per_account == 10
+    assert (defaults.login_failures_per_address, defaults.registrations_per_address) == (100, 30)
+    off = Settings.from_env({"LIVECART_LOGIN_FAILURES_PER_ACCOUNT": "0"})
+    assert off.login_failures_per_account == 0
+    with pytest.raises(ConfigError, match="LIVECART_REGISTRATIONS_PER_ADDRESS"):
+        Settings.from_env({"LIVECART_REGISTRATIONS_PER_ADDRESS": "-1"})
 
 
 def test_development_key_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
@@ -74,6 +116,6 @@ def test_a_bad_access_log_flag_is_a_config_error() -> None:
 
 def test_the_access_log_is_off_by_default_in_production_only() -> None:
     assert Settings.from_env({"SECRET_KEY": "k"}).access_log is True
-    production = {"SECRET_KEY": "k", "LIVECART_ENV": "production"}
+    production = PRODUCTION
     assert Settings.from_env(production).access_log is False
     assert Settings.from_env({**production, "LIVECART_ACCESS_LOG": "1"}).access_log is True

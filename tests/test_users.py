@@ -89,10 +89,10 @@ def test_tokens_signed_before_the_faster_digest_still_verify() -> None:
     # What TokenSigner issued before it named hashlib.sha1 itself (itsdangerous' default).
     old = URLSafeTimedSerializer("secret", salt="livecart.auth.v1").dumps({"uid": 42})
     signer = TokenSigner("secret", 3600)
-    assert signer.verify(old) == 42
-    assert URLSafeTimedSerializer("secret", salt="livecart.auth.v1").loads(signer.issue(9)) == {
-        "uid": 9
-    }
+    claims = signer.verify(old)
+    assert (claims.user_id, claims.version, claims.token_id) == (42, 0, None)
+    issued = URLSafeTimedSerializer("secret", salt="livecart.auth.v1").loads(signer.issue(9, 3))
+    assert (issued["uid"], issued["v"]) == (9, 3)
 
 
 async def test_new_users_first_requests_at_once(server: LiveServer) -> None:

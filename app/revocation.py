@@ -1,0 +1,132 @@
+"""Revoked tokens and changed accounts, known to every process.
+
+A token stops working when its version is below its user's ``token_version``
+(password changed, account disabled, signed out everywhere) or when its own id
+was revoked (signed out). The first is checked against the user's row, which
+each process caches for a few seconds (``app.users``); the second against the
+revoked ids, which each process holds in memory (loaded from the database at
+start: they are few, and kept only until the tokens would have expired).
+
+Both kinds of change are announced on one broker channel, so every process drops
+its cached row or learns the revoked id. Guarantees: the process that made the
+change knows it before it answers; the others within one broker hop; a process
+whose broker connection dropped (messages may be lost) forgets every cached user
+and reloads the revoked ids from the database when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+
+from app.accounts import RevokedToken
+from app.db import Database
+from app.tokens import Claims
+from app.users import UserCache
+from live import keys
+from live.hub import Hub
+
+log = logging.getLogger("livecart.accounts")
+
+
+class Revocations:
+    def __init__(self, db: Database, users: UserCache, hub: Hub) -> None:
+        self.db = db
+        self.users = users
+        self.hub = hub
+        self._revoked: dict[str, datetime] = {}  # token id → its expiry
+        self._prune_at = 10_000
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Listen first, then load: a revocation made in between is not missed."""
+        await self.hub.listen(keys.accounts_channel(), self._on_message, self._on_reconnect)
+        await self._load()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def is_revoked(self, claims: Claims) -> bool:
+        return claims.token_id is not None and claims.token_id in self._revoked
+
+    async def revoke(self, claims: Claims) -> None:
+        """Revoke one token, everywhere. Tokens without an id cannot be named: their
+        caller revokes the account's tokens instead (``accounts.revoke_all``)."""
+        if claims.token_id is None:
+            return
+        now = datetime.now(UTC)
+        async with self.db.write() as session:
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            await session.exec(
+                insert(RevokedToken)
+                .values(
+                    token_id=claims.token_id, user_id=claims.user_id, expires_at=claims.expires_at
+                )
+                .on_conflict_do_nothing(index_elements=["token_id"])
+            )
+            # The table holds only tokens that could still be used.
+            await session.exec(delete(RevokedToken).where(col(RevokedToken.expires_at) <= now))
+        self._remember(claims.token_id, claims.expires_at)
+        await self._announce(
+            {"token_id": claims.token_id, "expires_at": claims.expires_at.isoformat()}
+        )
+
+    async def user_changed(self, user_id: int) -> None:
+        """The user's row changed (committed): every process rereads it on next use."""
+        self.users.forget(user_id)
+        await self._announce({"user_id": user_id})
+
+    async def _announce(self, message: dict[str, object]) -> None:
+        try:
+            await self.hub.broker.publish(keys.accounts_channel(), json.dumps(message))
+        except Exception as exc:  # committed: other processes catch up on their next resync
+            log.warning("account change not announced to other processes: %r", exc)
+
+    def _on_message(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+            if "user_id" in message:
+                self.users.forget(int(message["user_id"]))
+            else:
+                expires = datetime.fromisoformat(message["expires_at"])
+                self._remember(str(message["token_id"]), expires)
+        except (ValueError, KeyError, TypeError):
+            log.warning("dropping a malformed account change message")
+
+    def _on_reconnect(self) -> None:
+        self.users.clear()
+        task = asyncio.create_task(self._load(), name="livecart-revocations")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _load(self) -> None:
+        now = datetime.now(UTC)
+        async with self.db.read() as session:
+            rows = await session.exec(
+                select(RevokedToken.token_id, RevokedToken.expires_at).where(
+                    col(RevokedToken.expires_at) > now
+                )
+            )
+            loaded = {token_id: _utc(expires) for token_id, expires in rows.all()}
+        self._revoked.update(loaded)
+
+    def _remember(self, token_id: str, expires_at: datetime) -> None:
+        if len(self._revoked) >= self._prune_at:  # amortised: expired ids go now and then
+            now = datetime.now(UTC)
+            self._revoked = {t: e for t, e in self._revoked.items() if e > now}
+            self._prune_at = max(10_000, 2 * len(self._revoked))
+        self._revoked[token_id] = expires_at
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive values; they were stored as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
