@@ -211,7 +211,13 @@ class RedisBroker(Broker):
     async def _connect(self) -> PubSub:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         # Subscribing needs at least one channel; a private one keeps the connection ready.
-        await pubsub.subscribe(f"{keys.PREFIX}:process:{self.process_id}", *self._channels)
+        sent = set(self._channels)
+        await pubsub.subscribe(f"{keys.PREFIX}:process:{self.process_id}", *sent)
+        # Channels added while that was awaited were not subscribed by ``subscribe`` (not
+        # connected yet): take them now; no await separates this from ``_connected.set``.
+        while missing := self._channels - sent:
+            sent |= missing
+            await pubsub.subscribe(*missing)
         return pubsub
 
     async def _read_forever(self) -> None:
