@@ -1,6 +1,8 @@
 """``/ws/lives/{id}``: the live's WebSocket.
 
-Connect with ``?token=`` (none = anonymous, read-only) and optionally
+Sign in by offering the subprotocols ``livecart`` and ``livecart.token.<TOKEN>``
+(kept out of URLs, so out of access logs), or with ``?token=`` for older clients;
+no token = anonymous, read-only. Optionally
 ``&after=SEQ`` to resume. The socket is accepted first so browsers can see the
 close codes (``live.close_codes``): 1013 try again later (overload, socket caps,
 a busy database), 4401 bad token, 4403 banned, 4404 unknown live, 4408 evicted
@@ -46,6 +48,8 @@ from live.sinks import QueuedSink
 log = logging.getLogger("livecart.ws")
 
 MAX_FRAME_BYTES = 4096
+SUBPROTOCOL = "livecart"
+TOKEN_SUBPROTOCOL = "livecart.token."  # + the token: itsdangerous tokens are valid tokens
 # Client frames: 5 a second sustained, bursts of 20; beyond that refused, one error a second.
 FRAME_RATE, FRAME_BURST = 5.0, 20.0
 
@@ -292,13 +296,22 @@ async def _sign_in(state: AppState, ticket: Ticket, token: str | None) -> User |
     return user
 
 
+def _offered_token(websocket: WebSocket) -> str | None:
+    """The token from a ``livecart.token.<TOKEN>`` subprotocol, else from ``?token=``."""
+    protocols: list[str] = websocket.scope.get("subprotocols") or []
+    for protocol in protocols:
+        if protocol.startswith(TOKEN_SUBPROTOCOL):
+            return protocol[len(TOKEN_SUBPROTOCOL) :]
+    return websocket.query_params.get("token")
+
+
 async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Session:
     """Sign in, attach to the live and send the first frame(s); the session to run."""
     try:
         live_id = parse_id(str(websocket.path_params["id"]), "live")
     except ApiError:
         raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
-    user = await _sign_in(state, ticket, websocket.query_params.get("token"))
+    user = await _sign_in(state, ticket, _offered_token(websocket))
     sink = _sink_for(websocket)
     viewer = Viewer(live_id=live_id, user_id=user.uid if user else None, sink=sink)
     session = Session(state, websocket, viewer, user, sink)
@@ -334,7 +347,10 @@ async def live_socket(websocket: WebSocket) -> None:
     """Never lets an exception out: after ``accept`` an ASGI server can only close."""
     state: AppState = websocket.app.state.livecart
     began = time.perf_counter()
-    await websocket.accept()
+    # Browsers fail a socket that offered subprotocols when none is chosen; the token
+    # protocol is never echoed back.
+    offered = websocket.scope.get("subprotocols") or ()
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     ticket = state.admission.admit(_address(websocket))
     if isinstance(ticket, str):
         metrics.REFUSALS.labels(ticket).inc()
