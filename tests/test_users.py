@@ -83,6 +83,25 @@ async def test_entries_expire() -> None:
     assert len(directory.calls) == 2
 
 
+async def test_a_forgotten_user_is_read_again_even_if_a_read_was_in_flight() -> None:
+    cache, directory = UserCache(ttl_s=60.0), Directory([5])
+    assert await cache.load(5, directory.fetch) is not None
+    cache.forget(5)
+    assert await cache.load(5, directory.fetch) is not None
+    assert directory.calls == [[5], [5]]
+    # Forgotten while its read is under way: that read may hold the old row, so it is
+    # handed to its waiter but not cached.
+    cache.forget(5)
+    reading = asyncio.ensure_future(cache.load(5, directory.fetch))
+    await asyncio.sleep(0)  # the read has started
+    cache.forget(5)
+    await reading
+    await cache.load(5, directory.fetch)
+    assert directory.calls == [[5], [5], [5], [5]]
+    await cache.load(5, directory.fetch)
+    assert len(directory.calls) == 4  # read after the change: cached again
+
+
 def test_tokens_signed_before_the_faster_digest_still_verify() -> None:
     from itsdangerous import URLSafeTimedSerializer
 
