@@ -11,6 +11,8 @@ Every token carries the user's ``token_version`` at issue; raising the version
 from __future__ import annotations
 
 import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -28,6 +30,11 @@ from app.errors import ApiError
 # OWASP's recommended Argon2id parameters (19 MiB, 2 passes, 1 lane): ~30 ms a hash
 # on a small server, so logins stay cheap during a flash sale yet costly to brute-force.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
+# Hashes run on their own few threads, at most half the cores: a flood of logins queues
+# here instead of taking every core from the requests and sockets of everyone else.
+_HASHING = ThreadPoolExecutor(
+    max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="argon2"
+)
 # Verified against when the username is unknown, so both failures take as long.
 _DUMMY_HASH = _hasher.hash("livecart-timing-equaliser")
 
@@ -76,12 +83,13 @@ class RevokedToken(SQLModel, table=True):
 
 
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, _hasher.hash, password)
 
 
 async def _verify(password_hash: str, password: str) -> bool:
     try:
-        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_HASHING, _hasher.verify, password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
