@@ -206,8 +206,11 @@ def server_env(variant: str = "livecart") -> dict[str, str]:
     env["SECRET_KEY"] = "bench-secret-key-not-for-production"
     env["PYTHONUNBUFFERED"] = "1"
     # Every viewer comes from this one load generator's address: lift the per-address
-    # cap (a deployment keeps it; docs/operations.md).
+    # caps (a deployment keeps them; docs/operations.md).
     env["LIVECART_MAX_SOCKETS_PER_ADDRESS"] = "0"
+    env["LIVECART_MAX_CONNECTIONS_PER_ADDRESS"] = "0"
+    env["LIVECART_PAYMENTS"] = "test"  # for --server-env LIVECART_ENV=production
+    env["LIVECART_REGISTRATIONS_PER_ADDRESS"] = "0"
     if variant in WORKERS:
         env["REDIS_URL"] = REDIS_URL
     env.update(EXTRA_ENV)

@@ -6,7 +6,8 @@ over 500 characters or has control characters, when it contains a blocked
 word (refused, never shown — not even to its sender — so a blocked list
 cannot be probed by watching one's own screen), when the sender is over the
 rate limit (a token bucket per user per live) or inside the live's slow-mode
-interval. Limits live in the broker, so with Redis they hold across processes.
+interval. Limits live in the broker, so with Redis they hold across processes;
+while Redis is unreachable they fall back to this process's own limiter.
 The live's creator and moderators are exempt from slow mode, not from rate
 limits.
 
@@ -19,16 +20,19 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 import unicodedata
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from live import keys
+from live import keys, textnorm
+from live.broker import COOLDOWN_MAX_S, Broker
 from live.errors import (
     Banned,
     BlockedWordUsed,
@@ -44,6 +48,7 @@ from live.hub import Hub
 from live.log import EventBatch
 from live.models import BlockedWord, ChatMessage, Live, LiveBan, LiveMute, LiveStatus, utcnow
 from live.pins import Actor, iso
+from live.ratelimit import LocalLimits
 
 log = logging.getLogger("livecart.chat")
 
@@ -67,6 +72,8 @@ def clean_text(raw: str) -> str:
         raise InvalidText(f"messages are at most {MAX_TEXT} characters")
     if any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in text):
         raise InvalidText("messages cannot contain control characters")
+    if textnorm.has_bidi_control(text):
+        raise InvalidText("messages cannot contain bidirectional override characters")
     return text
 
 
@@ -112,11 +119,14 @@ async def blocked_words(session: AsyncSession, live_id: int) -> list[str]:
 
 def contains_blocked(text: str, words: list[str]) -> bool:
     """Whole words, case-insensitively (so "class" is not caught by "ass"); a blocked
-    "word" may contain symbols ("$$$"): it must just not touch letters or digits."""
-    if not words:
+    "word" may contain symbols ("$$$"): it must just not touch letters or digits.
+    Both sides are folded (``live.text.fold``), so zero-width characters, fullwidth
+    forms and Cyrillic or Greek look-alikes do not slip a blocked word through."""
+    folded = [f for f in (textnorm.fold(w) for w in words) if f]
+    if not folded:
         return False
-    pattern = r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)"
-    return re.search(pattern, text.casefold()) is not None
+    pattern = r"(?<!\w)(?:" + "|".join(re.escape(w) for w in folded) + r")(?!\w)"
+    return re.search(pattern, textnorm.fold(text)) is not None
 
 
 def retry_after(seconds: float) -> float:
@@ -124,14 +134,30 @@ def retry_after(seconds: float) -> float:
     return max(0.01, math.ceil(seconds * 100) / 100)
 
 
-async def _limit(check: Awaitable[float]) -> float:
-    """A limiter's answer; when the limiter (Redis) is unreachable, let the message through:
-    chat keeps working through a Redis outage, and the per-socket frame limit still holds."""
+# Stand-ins for each broker's shared limiter while it is unreachable (keyed by the
+# broker, so each app in a process has its own and they go when it goes).
+_fallbacks: WeakKeyDictionary[Broker, LocalLimits] = WeakKeyDictionary()
+_WARN_EVERY_S = 60.0
+_last_warning = -_WARN_EVERY_S
+
+
+async def _limit(
+    hub: Hub, shared: Awaitable[float], local: Callable[[LocalLimits], float]
+) -> float:
+    """The shared limiter's answer; while it (Redis) is unreachable, this process's own:
+    chat keeps working through a Redis outage, and its limits still hold per process."""
+    global _last_warning
     try:
-        return await check
+        return await shared
     except Exception as exc:
-        log.warning("chat limiter unavailable, allowing the message: %r", exc)
-        return 0.0
+        now = time.monotonic()
+        if now - _last_warning >= _WARN_EVERY_S:  # one line a minute, not one per message
+            _last_warning = now
+            log.warning("chat limiter unavailable, limiting in this process: %r", exc)
+        fallback = _fallbacks.get(hub.broker)
+        if fallback is None:
+            fallback = _fallbacks[hub.broker] = LocalLimits(COOLDOWN_MAX_S)
+        return local(fallback)
 
 
 async def send(
@@ -160,12 +186,20 @@ async def send(
             raise BlockedWordUsed("the message contains a blocked word and was not sent")
         slow_mode = live.slow_mode_s
     bucket = keys.chat_bucket(live_id, sender.id)
-    wait = await _limit(hub.broker.take_token(bucket, limits.rate, limits.burst))
+    wait = await _limit(
+        hub,
+        hub.broker.take_token(bucket, limits.rate, limits.burst),
+        lambda local: local.take_token(bucket, limits.rate, limits.burst),
+    )
     if wait > 0:
         raise ChatRateLimited("you are sending messages too fast", retry_after=retry_after(wait))
     if slow_mode and not exempt_from_slow_mode:
         cooldown = keys.chat_cooldown(live_id, sender.id)
-        left = await _limit(hub.broker.cooldown(cooldown, slow_mode))
+        left = await _limit(
+            hub,
+            hub.broker.cooldown(cooldown, slow_mode),
+            lambda local: local.cooldown(cooldown, slow_mode),
+        )
         if left > 0:
             raise SlowModeActive(
                 f"slow mode: one message every {slow_mode} s", retry_after=retry_after(left)

@@ -1,4 +1,4 @@
-"""A token bucket: ``rate`` tokens a second, holding at most ``burst``."""
+"""Rate limits kept in memory: a token bucket, and chat limits for one process."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class TokenBucket:
+    """``rate`` tokens a second, holding at most ``burst``."""
+
     rate: float
     burst: float
     tokens: float = field(default=-1.0)
@@ -16,6 +18,10 @@ class TokenBucket:
     def __post_init__(self) -> None:
         if self.tokens < 0:
             self.tokens = self.burst
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket has refilled to ``burst`` by ``now`` (forgetting it loses nothing)."""
+        return self.tokens + (now - self.stamp) * self.rate >= self.burst
 
     def take(self, now: float | None = None) -> float:
         """Take one token: 0.0 when allowed, else the seconds until one is available."""
@@ -26,3 +32,44 @@ class TokenBucket:
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) / self.rate
+
+
+class LocalLimits:
+    """Chat limits kept in this process: token buckets and slow-mode cooldowns by key.
+
+    Stands in for the shared (Redis) limiter while it is unreachable, so limits
+    then hold per process instead of not at all. Memory stays bounded: idle
+    buckets and cooldowns older than ``max_cooldown_s`` are dropped now and then.
+    """
+
+    def __init__(self, max_cooldown_s: float) -> None:
+        self.max_cooldown_s = max_cooldown_s
+        self._buckets: dict[str, TokenBucket] = {}
+        self._cooldowns: dict[str, float] = {}
+
+    def take_token(self, key: str, rate: float, burst: int) -> float:
+        """0.0 when allowed, else the seconds until a token is available."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._prune()
+            bucket = self._buckets[key] = TokenBucket(rate, burst)
+        bucket.rate, bucket.burst = rate, burst  # settings read at each call
+        return bucket.take()
+
+    def cooldown(self, key: str, seconds: float) -> float:
+        """0.0 (and remember now) unless ``key`` was used less than ``seconds`` ago."""
+        now = time.monotonic()
+        last = self._cooldowns.get(key)
+        if last is not None and now - last < seconds:
+            return seconds - (now - last)
+        self._prune()
+        self._cooldowns[key] = now
+        return 0.0
+
+    def _prune(self) -> None:
+        if len(self._buckets) + len(self._cooldowns) < 10_000:
+            return
+        now = time.monotonic()
+        limit = self.max_cooldown_s
+        self._cooldowns = {k: t for k, t in self._cooldowns.items() if now - t < limit}
+        self._buckets = {k: b for k, b in self._buckets.items() if not b.full(now)}

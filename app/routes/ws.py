@@ -167,7 +167,7 @@ class Session:
                 raise FrameError("invalid_frame", "send JSON in text frames")
             try:
                 payload = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep ([[[…]]])
                 raise FrameError("invalid_json", "the frame is not valid JSON") from None
             if not isinstance(payload, dict):
                 raise FrameError("invalid_frame", "a frame is a JSON object")
