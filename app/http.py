@@ -7,9 +7,9 @@ before any database sees them. Failures become 4xx ``ApiError``s naming the fiel
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -25,15 +25,46 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
+class Param:
+    """A query or header parameter as OpenAPI declares it: the bounds its route enforces."""
+
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+def int_param(description: str, *, low: int = 0, high: int = MAX_ID) -> Param:
+    """An integer read with ``query_int(..., low=low, high=high)``."""
+    return Param(description, {"type": "integer", "minimum": low, "maximum": high})
+
+
+def enum_param(description: str, choices: Iterable[str]) -> Param:
+    return Param(description, {"type": "string", "enum": list(choices)})
+
+
+# The bounds ``page`` enforces.
+PAGE_LIMIT = int_param("page size, default 50", low=1, high=200)
+PAGE_OFFSET = int_param("skip this many, default 0", low=0, high=1_000_000)
+PAGE = {"limit": PAGE_LIMIT, "offset": PAGE_OFFSET}
+Auth = bool | Literal["optional"]
+
+
+@dataclass(frozen=True)
 class Operation:
-    """What OpenAPI needs to know about an endpoint, attached by ``@operation``."""
+    """What OpenAPI needs to know about an endpoint, attached by ``@operation``.
+
+    ``auth``: True when a bearer token is required, "optional" when one is read if
+    sent (a bad one is still a 401). Statuses implied by the rest (400/413/422 for
+    a body, 401 for auth, 404 for a path id, 422 for typed query parameters, 429
+    under /api/) are added by ``app.openapi``; ``responses`` lists the others.
+    """
 
     summary: str
     responses: Mapping[int, type[BaseModel] | None]
     body: type[BaseModel] | None = None
-    query: Mapping[str, str] = field(default_factory=dict)  # name → description
-    headers: Mapping[str, str] = field(default_factory=dict)
-    auth: bool = False
+    body_required: bool = True
+    query: Mapping[str, Param | str] = field(default_factory=dict)  # str: a description
+    headers: Mapping[str, Param | str] = field(default_factory=dict)
+    auth: Auth = False
     tags: tuple[str, ...] = ()
 
 
@@ -42,9 +73,10 @@ def operation(
     *,
     responses: Mapping[int, type[BaseModel] | None],
     body: type[BaseModel] | None = None,
-    query: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    auth: bool = False,
+    body_required: bool = True,
+    query: Mapping[str, Param | str] | None = None,
+    headers: Mapping[str, Param | str] | None = None,
+    auth: Auth = False,
     tags: tuple[str, ...] = (),
 ) -> Callable[[Endpoint], Endpoint]:
     def decorate(func: Endpoint) -> Endpoint:
@@ -52,6 +84,7 @@ def operation(
             summary=summary,
             responses=responses,
             body=body,
+            body_required=body_required,
             query=query or {},
             headers=headers or {},
             auth=auth,

@@ -7,13 +7,14 @@ not, so an endpoint cannot exist without being described.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
-from app.http import ERROR_MODEL, Operation, operations_of
+from app.http import ERROR_MODEL, Operation, Param, operations_of
+from app.schemas import MAX_ID, PRODUCT_REQUIRED, ProductPatch
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 _STATUS_TEXT = {
@@ -30,46 +31,103 @@ _STATUS_TEXT = {
     429: "Too many requests",
     503: "Not ready",
 }
+_REF = "#/components/schemas/"
+_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_RETRY_AFTER = {
+    "description": "seconds to wait before trying again (when the wait is known)",
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
-def _models(operations: list[Operation]) -> list[type[BaseModel]]:
-    seen: dict[str, type[BaseModel]] = {ERROR_MODEL.__name__: ERROR_MODEL}
+# Request bodies are described as they are validated, responses as they are serialised
+# (a UtcTime is read as date-time but written as a plain string, for instance).
+Mode = Literal["validation", "serialization"]
+Refs = dict[tuple[Any, Mode], dict[str, Any]]  # (model, mode) → its $ref
+
+
+def _models(operations: list[Operation]) -> list[tuple[type[BaseModel], Mode]]:
+    seen: dict[tuple[type[BaseModel], Mode], None] = {(ERROR_MODEL, "serialization"): None}
     for op in operations:
-        for model in [op.body, *op.responses.values()]:
+        if op.body is not None:
+            seen[(op.body, "validation")] = None
+        for model in op.responses.values():
             if model is not None:
-                seen[model.__name__] = model
-    return list(seen.values())
+                seen[(model, "serialization")] = None
+    return list(seen)
+
+
+def _forbid_nulls(schema: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Drop ``null`` from properties the route refuses as an explicit null (``explicit_nulls``)."""
+    properties = schema.get("properties", {})
+    for name in names:
+        options = properties.get(name, {}).get("anyOf")
+        if options is not None:
+            kept = [o for o in options if o.get("type") != "null"]
+            properties[name].pop("anyOf")
+            properties[name].pop("default", None)
+            properties[name].update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+
+
+def _param_schema(param: Param | str) -> tuple[str, dict[str, Any]]:
+    if isinstance(param, str):
+        return param, {"type": "string"}
+    return param.description, dict(param.schema)
 
 
 def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     for name in _PARAM.findall(path):
-        schema = {"type": "integer", "minimum": 1} if name == "id" else {"type": "string"}
-        params.append({"name": name, "in": "path", "required": True, "schema": schema})
-    for name, description in op.query.items():
-        params.append(
-            {
+        schema = _ID_SCHEMA if _is_id(name) else {"type": "string"}
+        params.append({"name": name, "in": "path", "required": True, "schema": dict(schema)})
+    for where, declared, required in (("query", op.query, False), ("header", op.headers, True)):
+        for name, param in declared.items():
+            description, schema = _param_schema(param)
+            doc = {
                 "name": name,
-                "in": "query",
-                "required": False,
+                "in": where,
+                "required": required,
                 "description": description,
-                "schema": {"type": "string"},
+                "schema": schema,
             }
-        )
-    for name, description in op.headers.items():
-        params.append(
-            {
-                "name": name,
-                "in": "header",
-                "required": True,
-                "description": description,
-                "schema": {"type": "string"},
-            }
-        )
+            if where == "query":  # ``?limit=`` is read as if it were left out
+                doc["allowEmptyValue"] = True
+            params.append(doc)
     return params
 
 
-def _operation_doc(path: str, method: str, op: Operation, refs: dict[str, Any]) -> dict[str, Any]:
+def _is_id(name: str) -> bool:
+    return name == "id" or name.endswith("_id")
+
+
+def _implied_statuses(path: str, op: Operation) -> set[int]:
+    """Answers the request pipeline can give whatever the route does (see ``app.http``)."""
+    statuses: set[int] = set()
+    if op.body is not None:
+        statuses |= {400, 413, 422}  # not JSON, over max_body_bytes, invalid fields
+    if op.auth:
+        statuses.add(401)  # no token (where required), or a bad or expired one
+    if any(_is_id(name) for name in _PARAM.findall(path)):
+        statuses.add(404)  # an id out of range names nothing
+    if any(not isinstance(p, str) for p in op.query.values()):
+        statuses.add(422)  # a typed query parameter out of its bounds
+    if path.startswith("/api/"):
+        statuses.add(429)  # rate limits, and a database too busy to answer in time
+    return statuses
+
+
+def _response(status: int, model: type[BaseModel] | None, refs: Refs) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, str(status))}
+    if model is None and status >= 400:
+        model = ERROR_MODEL
+    if model is not None:
+        schema = refs[(model, "serialization")]
+        response["content"] = {"application/json": {"schema": schema}}
+    if status == 429:
+        response["headers"] = {"Retry-After": _RETRY_AFTER}
+    return response
+
+
+def _operation_doc(path: str, method: str, op: Operation, refs: Refs) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "summary": op.summary,
         "operationId": f"{method}_{path}".replace("/", "_").replace("{", "").replace("}", ""),
@@ -77,20 +135,20 @@ def _operation_doc(path: str, method: str, op: Operation, refs: dict[str, Any]) 
         "parameters": _parameters(path, op),
         "responses": {},
     }
-    if op.auth:
+    if op.auth == "optional":
+        doc["security"] = [{}, {"bearer": []}]
+    elif op.auth:
         doc["security"] = [{"bearer": []}]
     if op.body is not None:
         doc["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": refs[op.body.__name__]}},
+            "required": op.body_required,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
-    for status, model in sorted(op.responses.items()):
-        response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, str(status))}
-        if model is not None:
-            response["content"] = {"application/json": {"schema": refs[model.__name__]}}
-        elif status >= 400:
-            response["content"] = {"application/json": {"schema": refs[ERROR_MODEL.__name__]}}
-        doc["responses"][str(status)] = response
+    declared = dict(op.responses)
+    for status in _implied_statuses(path, op) - declared.keys():
+        declared[status] = None
+    for status, model in sorted(declared.items()):
+        doc["responses"][str(status)] = _response(status, model, refs)
     return doc
 
 
@@ -105,11 +163,11 @@ def build_openapi(routes: list[BaseRoute], *, version: str) -> dict[str, Any]:
             described.append((route.path, method.lower(), op))
 
     models = _models([op for _path, _method, op in described])
-    ref_map, definitions = models_json_schema(
-        [(m, "serialization") for m in models] + [(m, "validation") for m in models],
-        ref_template="#/components/schemas/{model}",
-    )
-    refs = {model.__name__: schema for (model, _mode), schema in ref_map.items()}
+    refs, definitions = models_json_schema(models, ref_template=_REF + "{model}")
+    schemas = definitions.get("$defs", {})
+    if (ProductPatch, "validation") in refs:
+        patch = schemas[refs[(ProductPatch, "validation")]["$ref"].removeprefix(_REF)]
+        _forbid_nulls(patch, PRODUCT_REQUIRED)
 
     paths: dict[str, dict[str, Any]] = {}
     for path, method, op in described:
@@ -123,7 +181,7 @@ def build_openapi(routes: list[BaseRoute], *, version: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -109,6 +109,7 @@ async def change_password(request: Request) -> Response:
 @operation(
     "Sign out: this token stops working (with everywhere: every token of the account)",
     body=LogoutIn,
+    body_required=False,
     auth=True,
     responses={204: None, 401: None, 422: None},
     tags=("accounts",),

@@ -8,7 +8,18 @@ from starlette.routing import Route
 
 from app import chat_actions
 from app.auth import optional_user, require_user
-from app.http import operation, page, parse_body, parse_id, path_id, query_int, respond, state
+from app.http import (
+    PAGE,
+    int_param,
+    operation,
+    page,
+    parse_body,
+    parse_id,
+    path_id,
+    query_int,
+    respond,
+    state,
+)
 from app.live_actions import authorize_on_live
 from app.permissions import Action
 from app.schemas import (
@@ -28,7 +39,8 @@ _MOD_ERRORS = {401: None, 403: None, 404: None}
 
 
 @operation("Recent chat, oldest first (deleted messages left out)",
-           responses={200: ChatList, 404: None}, query={"limit": "1-200, default 50"},
+           auth="optional", responses={200: ChatList, 404: None},
+           query={"limit": int_param("how many, default 50", low=1, high=200)},
            tags=("chat",))  # fmt: skip
 async def recent(request: Request) -> Response:
     await optional_user(request)
@@ -132,8 +144,7 @@ async def put_blocked_words(request: Request) -> Response:
 
 
 @operation("The moderation audit log, newest first (creator or moderator)", auth=True,
-           responses={200: ModerationList, **_MOD_ERRORS},
-           query={"limit": "1-200, default 50", "offset": "skip this many"},
+           responses={200: ModerationList, **_MOD_ERRORS}, query=PAGE,
            tags=("chat",))  # fmt: skip
 async def audit_log(request: Request) -> Response:
     user = await require_user(request)

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from app.auth import require_user
 from app.errors import ApiError
-from app.http import operation, page, parse_body, path_id, respond, state
+from app.http import PAGE, enum_param, operation, page, parse_body, path_id, respond, state
 from app.permissions import Action, authorize
 from app.routes.orders import change, order_outs
 from app.schemas import DeadLetterList, DeadLetterOut, OrderEnvelope, OrderList, TransitionIn
@@ -23,7 +23,8 @@ _STATUSES = ", ".join(s.value for s in OrderStatus)
 
 @operation("Orders for the board, newest first (staff)", auth=True,
            responses={200: OrderList, 401: None, 403: None, 422: None},
-           query={"status": _STATUSES, "limit": "1-200, default 50", "offset": "skip this many"},
+           query={"status": enum_param("only orders in this status",
+                                       (s.value for s in OrderStatus)), **PAGE},
            tags=("fulfillment",))  # fmt: skip
 async def board(request: Request) -> Response:
     authorize(await require_user(request), Action.FULFIL)
@@ -74,8 +75,7 @@ async def transition(request: Request) -> Response:
 
 
 @operation("Queue entries that failed too often (staff)", auth=True,
-           responses={200: DeadLetterList, 401: None, 403: None},
-           query={"limit": "1-200, default 50", "offset": "skip this many"},
+           responses={200: DeadLetterList, 401: None, 403: None}, query=PAGE,
            tags=("fulfillment",))  # fmt: skip
 async def dead_letters(request: Request) -> Response:
     authorize(await require_user(request), Action.FULFIL)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.auth import optional_user, require_user
-from app.http import operation, parse_body, path_id, query_int, respond, state
+from app.http import int_param, operation, parse_body, path_id, query_int, respond, state
 from app.live_actions import authorize_on_live, pin_product, unpin_product
 from app.permissions import Action
 from app.routes.products import product_out
@@ -59,6 +59,7 @@ async def unpin(request: Request) -> Response:
 
 @operation(
     "Products shown on the live (every product it has pinned)",
+    auth="optional",
     responses={200: ProductList, 404: None},
     tags=("live feed",),
 )
@@ -75,8 +76,12 @@ async def bag(request: Request) -> Response:
 
 @operation(
     "The replay log: broadcast events with seq > after, oldest first",
+    auth="optional",
     responses={200: EventList, 404: None, 422: None},
-    query={"after": "seq to start after (default 0)", "limit": "1-1000, default 100"},
+    query={
+        "after": int_param("seq to start after, default 0", low=0),
+        "limit": int_param("how many, default 100", low=1, high=1000),
+    },
     tags=("live feed",),
 )
 async def events(request: Request) -> Response:

@@ -12,7 +12,18 @@ from app import accounts, feed
 from app.accounts import User
 from app.auth import optional_user, require_user
 from app.errors import ApiError
-from app.http import operation, page, parse_body, path_id, query_int, respond, state
+from app.http import (
+    PAGE,
+    enum_param,
+    int_param,
+    operation,
+    page,
+    parse_body,
+    path_id,
+    query_int,
+    respond,
+    state,
+)
 from app.live_actions import authorize_on_live
 from app.permissions import Action, authorize
 from app.routes.accounts import user_out
@@ -45,12 +56,12 @@ async def create_live(request: Request) -> Response:
 
 @operation(
     "List lives, newest first",
+    auth="optional",
     responses={200: LiveList, 422: None},
     query={
-        "status": _STATUS_QUERY,
-        "creator_id": "only this creator's lives",
-        "limit": "1-200, default 50",
-        "offset": "skip this many",
+        "status": enum_param("only lives in this status", (s.value for s in LiveStatus)),
+        "creator_id": int_param("only this creator's lives", low=1),
+        **PAGE,
     },
     tags=("lives",),
 )
@@ -77,7 +88,7 @@ async def list_lives(request: Request) -> Response:
     return respond(LiveList(lives=outs))
 
 
-@operation("One live", responses={200: LiveEnvelope, 404: None}, tags=("lives",))
+@operation("One live", auth="optional", responses={200: LiveEnvelope, 404: None}, tags=("lives",))
 async def get_live(request: Request) -> Response:
     await optional_user(request)
     live_id = path_id(request, "live")

@@ -10,7 +10,7 @@ from app import commerce
 from app.accounts import User
 from app.auth import require_user
 from app.errors import ApiError
-from app.http import operation, page, parse_body, path_id, respond, state
+from app.http import PAGE, Param, operation, page, parse_body, path_id, respond, state
 from app.permissions import Action, Facts, authorize
 from app.schemas import OrderEnvelope, OrderIn, OrderList, OrderOut, ReturnIn
 from app.state import AppState
@@ -53,8 +53,10 @@ async def order_outs(st: AppState, order_ids: list[int]) -> list[OrderOut]:
     "Buy a product (optionally through a live, at its deal price); idempotent per key",
     auth=True,
     body=OrderIn,
-    headers={IDEMPOTENCY_HEADER: "1-255 characters; a retry with the same key and body "
-             "returns the same order"},
+    headers={IDEMPOTENCY_HEADER: Param(
+        "1-255 printable ASCII characters; a retry with the same key and body returns the "
+        "same order", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
+                       "pattern": "^[ -~]+$"})},
     responses={201: OrderEnvelope, 400: None, 401: None, 402: None, 404: None, 409: None,
                422: None},
     tags=("orders",),
@@ -79,7 +81,7 @@ async def place(request: Request) -> Response:
 
 
 @operation("My orders, newest first", auth=True, responses={200: OrderList, 401: None},
-           query={"limit": "1-200, default 50", "offset": "skip this many"},
+           query=PAGE,
            tags=("orders",))  # fmt: skip
 async def mine(request: Request) -> Response:
     user = await require_user(request)

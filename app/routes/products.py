@@ -9,7 +9,17 @@ from starlette.routing import Route
 from app import commerce
 from app.auth import optional_user, require_user
 from app.errors import ApiError
-from app.http import operation, page, parse_body, path_id, query_int, respond, state
+from app.http import (
+    PAGE,
+    int_param,
+    operation,
+    page,
+    parse_body,
+    path_id,
+    query_int,
+    respond,
+    state,
+)
 from app.permissions import Action, Facts, authorize
 from app.schemas import (
     PRODUCT_REQUIRED,
@@ -45,12 +55,9 @@ async def create_product(request: Request) -> Response:
 
 @operation(
     "List products, newest first",
+    auth="optional",
     responses={200: ProductList, 422: None},
-    query={
-        "creator_id": "only this creator's products",
-        "limit": "1-200, default 50",
-        "offset": "skip this many",
-    },
+    query={"creator_id": int_param("only this creator's products", low=1), **PAGE},
     tags=("products",),
 )
 async def list_products(request: Request) -> Response:
