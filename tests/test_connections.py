@@ -248,3 +248,36 @@ async def test_websockets_count_against_the_cap_and_release_on_close(
             assert OPEN.open_from(CLIENT) == 1
             assert (await asyncio.to_thread(healthz, server.port, CLIENT))[0] == 200
     assert OPEN.open_from(CLIENT) == 0
+
+
+@pytest.mark.parametrize("protocol", ["LivecartHttpToolsProtocol", "LivecartH11Protocol"])
+async def test_both_http_protocols_time_out_headers_and_count_upgrades(
+    settings: Settings, protocol: str
+) -> None:
+    quick = replace(settings, header_timeout_s=0.5, max_connections_per_address=5)
+    async with serve(quick, http=f"app.httpproto:{protocol}") as server:
+        closed = await asyncio.to_thread(keep_alive_then_stall, server.port, 0.5)
+        assert 0.4 < closed < 1.5, closed
+        assert OPEN.open_from(CLIENT) == 0
+        # An upgrade hands the count over to the WebSocket protocol, which releases it.
+        async with connect(server.ws_url(999), local_addr=(CLIENT, 0)) as ws:
+            assert OPEN.open_from(CLIENT) == 1
+            await ws.wait_closed()  # unknown live: the server closes (4404)
+        assert OPEN.open_from(CLIENT) == 0
+
+
+def keep_alive_then_stall(port: int, timeout: float) -> float:
+    """Two requests on one connection, the second sent slowly over more than ``timeout``
+    in all but each piece in time; then a third that stalls: seconds until it is closed."""
+    sock = dial(port)
+    sock.sendall(HEALTHZ)
+    assert read_response(sock).startswith(b"HTTP/1.1 200")
+    for piece in (HEALTHZ[:20], HEALTHZ[20:]):
+        time.sleep(timeout * 0.6)  # the client's pace: within the deadline of its request
+        sock.sendall(piece)
+    assert read_response(sock).startswith(b"HTTP/1.1 200")
+    sock.sendall(HALF_SENT)
+    waited = seconds_until_closed(sock, 4 * timeout)
+    sock.close()
+    assert waited is not None, "a stalled request on a kept-alive connection stayed open"
+    return waited
