@@ -539,7 +539,7 @@ async def test_retry_after_is_never_zero(server: LiveServer, rest: Rest) -> None
     async def almost_refilled(_key: str, _rate: float, _burst: int) -> float:
         return 0.004
 
-    server.state.hub.broker.take_token = almost_refilled  # type: ignore[method-assign]
+    server.state.hub.broker.take_token = almost_refilled  # type: ignore[method-assign,assignment]
     async with ws_for(server, live_id, vera) as v:
         await joined(v)
         await say(v, "hello")

@@ -67,6 +67,10 @@ def test_folding_covers_the_listed_cyrillic_and_greek_look_alikes() -> None:
     # Whole words still: folding does not make "class" match "ass".
     assert not contains_blocked("сlass", ["ass"])
     assert not contains_blocked("spammer", ["spam"])
+    # A blocked "word" made only of invisible characters folds to nothing: it blocks nothing
+    # (rather than matching at every word boundary).
+    assert not contains_blocked("hello there", ["\u200b\u00ad"])
+    assert contains_blocked("spam", ["\u200b", "spam"])
 
 
 async def test_evasions_are_refused_over_the_socket_and_stored_nowhere(
