@@ -6,8 +6,9 @@ Two separate jobs:
   (U+202A–U+202E, U+2066–U+2069) make text display in another order than it is
   stored ("gpj.exe" shown as "exe.jpg"); chat, titles and names refuse them.
 - ``fold``: the form blocked words are compared in. It removes invisible format
-  characters (zero-width space, soft hyphen, joiners…), applies NFKC (fullwidth
-  and other compatibility forms become plain letters), maps Cyrillic and Greek
+  characters (zero-width space, soft hyphen, joiners…) and combining marks
+  (accents, strike-through), applies NFKC (fullwidth and other compatibility
+  forms become plain letters), maps Cyrillic and Greek
   letters that look like Latin ones to those Latin letters, and case-folds. It is
   only for comparing: what is stored and shown is always what the sender wrote.
 """
@@ -45,6 +46,9 @@ def has_bidi_control(text: str) -> bool:
 def fold(text: str) -> str:
     """``text`` as blocked words are matched: no invisible characters, look-alikes folded."""
     visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    # NFKC first: it turns fullwidth "Ｃ" into "C" and may itself produce Greek or
-    # Cyrillic letters (the micro sign becomes Greek mu), which the table then folds.
-    return unicodedata.normalize("NFKC", visible).translate(_FOLD_TABLE).casefold()
+    # Decomposed, combining marks go too: "s̶p̶a̶m̶" (strike-through) and "spãm" are spam.
+    # NFKD also turns fullwidth "Ｃ" into "C" and may itself produce Greek or Cyrillic
+    # letters (the micro sign becomes Greek mu), which the table then folds.
+    decomposed = unicodedata.normalize("NFKD", visible)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFKC", bare).translate(_FOLD_TABLE).casefold()

@@ -49,6 +49,8 @@ from tests.ws_helpers import Rest, Who, auth, next_frame
         "ЅРАМ",  # Cyrillic capitals
         "buy ѕpаm now",
         "ѕ\u200bр\u00adаm!",  # both tricks at once
+        "s\u0336p\u0336a\u0336m\u0336",  # strike-through combining marks
+        "spa\u0303m",  # an accent added
     ],
 )
 def test_blocked_words_see_through_invisible_and_look_alike_characters(text: str) -> None:
