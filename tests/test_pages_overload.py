@@ -48,6 +48,11 @@ BUSY_TEXT_BACK = "It is very busy right now. We will keep trying to get you back
 LATE_S = 0.75
 
 
+def signed_in(offered: list[str]) -> bool:
+    """The page's socket offers ``livecart`` and its token as ``livecart.token.<TOKEN>``."""
+    return offered[:1] == ["livecart"] and any(p.startswith("livecart.token.") for p in offered)
+
+
 def busy_bounds_s(attempt: int) -> tuple[float, float]:
     return BUSY_BASE_MS / 2000, min(BUSY_CAP_MS, BUSY_BASE_MS * 2**attempt) / 1000
 
@@ -59,6 +64,7 @@ class BusyProxy:
         self.upstream_port = upstream_port
         self.busy = False
         self.handshakes: list[tuple[float, str]] = []  # (monotonic time, path) of each /ws/ one
+        self.offered: list[list[str]] = []  # the subprotocols each /ws/ handshake offered
         self.refusals: list[float] = []  # when each 1013 close frame went out
         self.changed = asyncio.Condition()
         self.clients: set[asyncio.StreamWriter] = set()  # piped connections from the browser
@@ -111,10 +117,16 @@ class BusyProxy:
             if path.startswith("/ws/"):
                 refuse = self.busy  # decided on arrival, before anything can flip it
                 now = time.monotonic()
-                await self._note(lambda: self.handshakes.append((now, path)))
+                headers = dict(line.split(":", 1) for line in lines if ":" in line)
+                keys = {k.strip().lower(): v.strip() for k, v in headers.items()}
+                offered = [p.strip() for p in keys.get("sec-websocket-protocol", "").split(",")]
+
+                def noted() -> None:  # both lists in one step: their indices match
+                    self.handshakes.append((now, path))
+                    self.offered.append([p for p in offered if p])
+
+                await self._note(noted)
                 if refuse:
-                    headers = dict(line.split(":", 1) for line in lines if ":" in line)
-                    keys = {k.strip().lower(): v.strip() for k, v in headers.items()}
                     await self._refuse(reader, writer, keys["sec-websocket-key"])
                     return
             await self._pipe(head, reader, writer)
@@ -129,9 +141,11 @@ class BusyProxy:
     ) -> None:
         """Accept the handshake, then close with 1013 — what an overloaded server does."""
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        # As the server: pick "livecart", offered by the page (which fails a socket whose
+        # offered subprotocols were all ignored).
         writer.write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+            + f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: livecart\r\n\r\n".encode()
         )
         reason = b"try again later"
         writer.write(bytes([0x88, 2 + len(reason)]) + struct.pack("!H", BUSY) + reason)
@@ -280,9 +294,11 @@ async def test_viewer_joining_a_busy_live_retries_with_jitter_and_gets_in(
     await expect(viewer.locator("#viewers")).to_have_text(re.compile(r"[1-9]\d* watching"))
     refused = len(proxy.refusals)
     assert refused >= 3 and len(proxy.handshakes) == refused + 1, proxy.handshakes
-    # Never had a snapshot, so nothing to resume from; the token is kept (1013 is not 4401).
+    # Never had a snapshot, so nothing to resume from; the token is kept (1013 is not 4401),
+    # offered as a subprotocol (never in the URL).
     last = proxy.handshakes[-1][1]
-    assert "after=" not in last and "token=" in last, last
+    assert "after=" not in last and "token=" not in last, last
+    assert signed_in(proxy.offered[-1]), proxy.offered[-1]
     assert_busy_gaps(proxy.gaps_after_refusals(), first_attempt=0)
 
     # And it is really live: a pin shows without reload.
@@ -335,7 +351,8 @@ async def test_viewer_resumes_with_after_through_busy_refusals(
     await expect(viewer.locator(".toast", has_text="Back online")).to_be_visible()
     retries = [path for _, path in proxy.handshakes[first_retry:]]
     assert len(retries) == len(proxy.refusals) + 1, retries
-    assert all(f"after={last_seq}" in p and "token=" in p for p in retries), retries
+    assert all(f"after={last_seq}" in p and "token=" not in p for p in retries), retries
+    assert all(signed_in(offer) for offer in proxy.offered[first_retry:]), proxy.offered
     # The drop was attempt 0 (ordinary schedule); the 1013s are attempts 1, 2, ...
     assert_busy_gaps(proxy.gaps_after_refusals(), first_attempt=1)
     browser.assert_no_console_errors()

@@ -29,6 +29,10 @@ export function saveSession({ token, user }) {
   localStorage.setItem(USER_KEY, JSON.stringify(user));
 }
 
+// 401 codes meaning this token is no good any more (a password change or "sign out
+// everywhere" revokes every older token): sign out locally.
+const STALE_TOKEN = new Set(["invalid_token", "token_expired", "token_revoked"]);
+
 export function signOut() {
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
@@ -36,7 +40,7 @@ export function signOut() {
 
 /**
  * Call the API. Returns the parsed JSON body (null for 204); throws ApiError.
- * A stale token (401 invalid_token / token_expired) signs the user out, and a
+ * A stale token (401 invalid_token / token_expired / token_revoked) signs the user out, and a
  * GET is retried once anonymously so public pages keep working.
  */
 export async function api(path, { method = "GET", body, headers = {}, auth = true } = {}) {
@@ -64,7 +68,7 @@ export async function api(path, { method = "GET", body, headers = {}, auth = tru
   if (resp.ok) return data;
   const err = (data && data.error) || {};
   const code = err.code || `http_${resp.status}`;
-  if (resp.status === 401 && token && (code === "invalid_token" || code === "token_expired")) {
+  if (resp.status === 401 && token && STALE_TOKEN.has(code)) {
     signOut();
     if (method === "GET") return api(path, { method, headers, auth: false });
   }
@@ -96,6 +100,30 @@ export async function register(username, password, role) {
     method: "POST",
     body: { username, password, role },
     auth: false,
+  });
+  saveSession(result);
+  return result.user;
+}
+
+/**
+ * Sign out: the server stops accepting this token (every token of the account with
+ * `everywhere`). Best effort: the local sign-out happens even when the call fails,
+ * unless `strict` (then the error is thrown and the session kept, to retry).
+ */
+export async function logout({ everywhere = false, strict = false } = {}) {
+  try {
+    await api("/api/auth/logout", { method: "POST", body: everywhere ? { everywhere } : undefined });
+  } catch (error) {
+    if (strict) throw error;
+  }
+  signOut();
+}
+
+/** Change the password; the answer's new token replaces ours (every older one stops working). */
+export async function changePassword(currentPassword, newPassword) {
+  const result = await api("/api/me/password", {
+    method: "POST",
+    body: { current_password: currentPassword, new_password: newPassword },
   });
   saveSession(result);
   return result.user;

@@ -1,9 +1,11 @@
-// The shared page header (brand, links, who is signed in) and the sign-in dialog.
+// The shared page header (brand, links, who is signed in), the sign-in dialog and the
+// account dialog (change password, sign out everywhere).
 
-import { currentSession, describe, register, signIn, signOut } from "./api.js";
+import { changePassword, currentSession, describe, logout, register, signIn } from "./api.js";
 import { busy, formError, formValues, h, replace } from "./dom.js";
 
 let dialog = null;
+let accountDialog = null;
 
 /** Fill <header id="site-header"> and return the current user (or null). */
 export function mountHeader({ onChange = () => location.reload() } = {}) {
@@ -23,12 +25,19 @@ export function mountHeader({ onChange = () => location.reload() } = {}) {
           {
             type: "button",
             class: "btn btn-quiet",
-            on: {
-              click: () => {
-                signOut();
-                onChange(null);
-              },
-            },
+            id: "account-button",
+            "aria-haspopup": "dialog",
+            on: { click: () => openAccount(user, { onChange }) },
+          },
+          "Account",
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-quiet",
+            id: "sign-out-button",
+            on: { click: (event) => signOutHere(event.currentTarget, onChange) },
           },
           "Sign out",
         ),
@@ -131,6 +140,119 @@ export function openSignIn({ onSignedIn = () => location.reload(), reason = "" }
   document.body.append(dialog);
   dialog.showModal();
   dialog.querySelector("input")?.focus();
+}
+
+/** Sign out: the server forgets this token (best effort), then the page updates. */
+async function signOutHere(button, onChange) {
+  button.disabled = true;
+  await logout();
+  onChange(null);
+}
+
+/** The account dialog: change password, sign out everywhere. */
+export function openAccount(user, { onChange = () => location.reload() } = {}) {
+  accountDialog?.remove();
+  const close = () => accountDialog.close();
+  accountDialog = h(
+    "dialog",
+    { class: "dialog", id: "account-dialog", "aria-labelledby": "account-title" },
+    h(
+      "div",
+      { class: "dialog-head" },
+      h("h2", { id: "account-title" }, "Your account"),
+      h("button", { type: "button", class: "btn btn-quiet", on: { click: close } }, "Close"),
+    ),
+    h("p", { class: "muted" }, `Signed in as ${user.username} (${user.role})`),
+    passwordForm(),
+    everywhereForm(onChange),
+  );
+  document.body.append(accountDialog);
+  accountDialog.showModal();
+  accountDialog.querySelector("input")?.focus();
+}
+
+/** Change password. The new token is saved; the page carries on with it (the live socket,
+ * closed with 4401 as the old token is revoked, reconnects with the new one). */
+function passwordForm() {
+  const form = h(
+    "form",
+    { class: "stack account-section", "aria-labelledby": "password-title" },
+    h("h3", { id: "password-title" }, "Change password"),
+    field("account-current", "Current password", {
+      name: "current",
+      type: "password",
+      autocomplete: "current-password",
+      required: true,
+    }),
+    field("account-new", "New password", {
+      name: "next",
+      type: "password",
+      autocomplete: "new-password",
+      required: true,
+      minlength: 8,
+    }),
+    field("account-confirm", "Confirm new password", {
+      name: "confirm",
+      type: "password",
+      autocomplete: "new-password",
+      required: true,
+      minlength: 8,
+    }),
+    h("p", { class: "form-ok", role: "status" }),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "submit", class: "btn btn-primary" }, "Change password"),
+    ),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const { current, next, confirm } = formValues(form);
+    formError(form, null);
+    form.querySelector(".form-ok").textContent = "";
+    if (next !== confirm) {
+      formError(form, "The new passwords do not match.");
+      return;
+    }
+    try {
+      await busy(form, () => changePassword(current, next));
+    } catch (error) {
+      formError(form, describe(error));
+      return;
+    }
+    form.reset();
+    form.querySelector(".form-ok").textContent =
+      "Password changed. Your other devices are signed out.";
+  });
+  return form;
+}
+
+function everywhereForm(onChange) {
+  const form = h(
+    "form",
+    { class: "stack account-section", "aria-labelledby": "everywhere-title" },
+    h("h3", { id: "everywhere-title" }, "Sign out everywhere"),
+    h("p", { class: "muted" }, "Ends every session of this account, on every device, this one too."),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "submit", class: "btn btn-danger" }, "Sign out everywhere"),
+    ),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    formError(form, null);
+    try {
+      await busy(form, () => logout({ everywhere: true, strict: true }));
+    } catch (error) {
+      // A token that is no good any more was signed out locally already.
+      if (!currentSession().token) return onChange(null);
+      formError(form, describe(error));
+      return;
+    }
+    onChange(null);
+  });
+  return form;
 }
 
 /** A labelled input: <label for> + <input id>. */

@@ -2,7 +2,7 @@
 // remember the last applied seq, reconnect with ?after=SEQ and back-off,
 // replace everything on a snapshot, ignore broadcast events already seen.
 
-import { socketUrl } from "./api.js";
+import { currentSession, socketUrl } from "./api.js";
 
 /** Close code of a server too busy to take the socket now ("try again later"). */
 export const BUSY_CODE = 1013;
@@ -24,6 +24,16 @@ export function backoffDelay(attempt, code, random = Math.random) {
   const ceiling = Math.min(cap, base * 2 ** attempt);
   const floor = base / 2;
   return Math.round(floor + random() * (ceiling - floor));
+}
+
+/** Offered on every socket; the server picks it (browsers fail a socket whose offer is ignored). */
+export const SUBPROTOCOL = "livecart";
+/** The token goes in a second offered subprotocol: never in the URL, so never in access logs. */
+export const TOKEN_SUBPROTOCOL = "livecart.token.";
+
+/** The subprotocols to offer: ["livecart"] plus the token one when signed in. */
+export function socketProtocols(token) {
+  return token ? [SUBPROTOCOL, TOKEN_SUBPROTOCOL + token] : [SUBPROTOCOL];
 }
 
 const PING_EVERY_MS = 20000;
@@ -90,7 +100,8 @@ export class LiveSocket {
     else this.status("connecting", { attempt: 0 });
     const after = this.lastSeq === null ? null : this.lastSeq;
     const ws = new WebSocket(
-      socketUrl(`/ws/lives/${encodeURIComponent(this.liveId)}`, { token: this.token, after }),
+      socketUrl(`/ws/lives/${encodeURIComponent(this.liveId)}`, { after }),
+      socketProtocols(this.token),
     );
     this.ws = ws;
     ws.onmessage = (msg) => ws === this.ws && this.receive(msg.data);
@@ -160,8 +171,11 @@ export class LiveSocket {
       return;
     }
     if (ANONYMOUS_CODES[code] && this.token) {
-      this.token = null;
-      this.status(ANONYMOUS_CODES[code], { code });
+      // A password change here (or in another tab) revokes the old token and closes
+      // this socket with 4401: carry on with the new one rather than anonymously.
+      const fresh = code === 4401 ? currentSession().token : null;
+      this.token = fresh && fresh !== this.token ? fresh : null;
+      if (!this.token) this.status(ANONYMOUS_CODES[code], { code });
     }
     const delay = backoffDelay(this.attempt, code);
     this.attempt += 1;
