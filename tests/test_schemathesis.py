@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, find, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.factory import all_routes
@@ -31,30 +31,34 @@ from app.settings import Settings
 from tests.live_server import serve
 
 ROLES = ("creator", "viewer")
-# Filled by the ``served`` fixture once the seeded users exist; read by the auth providers.
+# Filled by the ``served`` fixture (the seeded users' tokens, and "url"); read by the auth
+# providers.
 TOKENS: dict[str, str] = {}
-# Signing out revokes the very token every other case is sent with, so it is left out
-# (tests/test_accounts.py covers it). Changing the password or disabling cannot succeed
-# for these users (their passwords are random; they are not admins), so those stay in.
-EXCLUDED = "/api/auth/logout"
+# Signing out revokes the token it is sent with: ``test_logout`` gives each of its cases
+# a fresh account, the others share the seeded ones. Changing the password or disabling
+# cannot succeed for those (their passwords are random; they are not admins).
+LOGOUT = "/api/auth/logout"
 # Per operation and role; about a minute in all. Raise it for a deeper search.
 EXAMPLES = int(os.environ.get("LIVECART_SCHEMATHESIS_EXAMPLES", "25"))
 
 
 def _schema_for(role: str) -> Any:
     """The document the app serves (``test_served_document_is_the_tested_one``), with
-    ``role``'s bearer token on every case unless the case is about leaving it out."""
+    ``role``'s bearer token on every case unless the case is about leaving it out;
+    role "fresh": a new account's token for each case."""
     loaded = schemathesis.openapi.from_dict(build_openapi(all_routes(), version="test"))
-    loaded = loaded.exclude(path=EXCLUDED)
+    loaded = loaded.include(path=LOGOUT) if role == "fresh" else loaded.exclude(path=LOGOUT)
 
     class Token:
+        # Some cases are built while tests are collected, before any server or token
+        # exists: they carry a placeholder, which ``signed_in`` swaps for a real token.
         def get(self, case: Any, context: Any) -> str:
-            return TOKENS[role]
+            return f"<{role}>"
 
         def set(self, case: Any, data: str, context: Any) -> None:
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
-    loaded.auth.apply(Token, refresh_interval=None)
+    loaded.auth.auth(refresh_interval=None)(Token)
     return loaded
 
 
@@ -100,12 +104,18 @@ def _ok(resp: requests.Response, status: int = 200) -> dict[str, Any]:
     return body
 
 
+def _register(url: str, role: str) -> tuple[str, str]:
+    """A new account with a random password nobody knows: its username and token."""
+    name = f"st_{secrets.token_hex(8)}"
+    body = {"username": name, "password": secrets.token_urlsafe(24), "role": role}
+    return name, _ok(requests.post(f"{url}/api/auth/register", json=body), 201)["token"]
+
+
 def seed(url: str) -> dict[str, str]:
     """A creator with a product pinned to a running live, and a viewer; their tokens."""
-    tokens = {}
+    tokens = {"url": url}
     for role in ROLES:
-        body = {"username": f"st_{role}", "password": secrets.token_urlsafe(24), "role": role}
-        tokens[role] = _ok(requests.post(f"{url}/api/auth/register", json=body), 201)["token"]
+        tokens[role] = _register(url, role)[1]
     creator = {"Authorization": f"Bearer {tokens['creator']}"}
     product = {"title": "Mug", "price_cents": 1299, "stock": 1_000_000}
     _ok(requests.post(f"{url}/api/products", json=product, headers=creator), 201)
@@ -140,15 +150,29 @@ def test_served_document_is_the_tested_one(served: str) -> None:
     assert doc["components"] == build_openapi(all_routes(), version="test")["components"]
 
 
-@schemathesis.pytest.parametrize(**{role: _schema_for(role) for role in ROLES})
-@settings(
+def signed_in(case: Any) -> None:
+    """Put the real token where the auth provider left its placeholder (a case about a
+    missing or made-up token has none)."""
+    sent = (case.headers or {}).get("Authorization", "")
+    role = sent.removeprefix("Bearer <").removesuffix(">")
+    if sent == f"Bearer <{role}>":
+        token = _register(TOKENS["url"], "viewer")[1] if role == "fresh" else TOKENS[role]
+        case.headers["Authorization"] = f"Bearer {token}"
+
+
+BOUNDED = settings(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=True,  # the same cases on every run
     phases=[Phase.explicit, Phase.generate],  # no shrinking: failures are reported as found
     suppress_health_check=list(HealthCheck),
 )
+
+
+@schemathesis.pytest.parametrize(**{role: _schema_for(role) for role in ROLES})
+@BOUNDED
 def test_api(case: Any, served: str) -> None:
+    signed_in(case)
     excluded = []
     if "requestBody" in case.operation.definition.raw:
         # Request bodies are validated beyond what JSON Schema can say (strict integers
@@ -157,3 +181,21 @@ def test_api(case: Any, served: str) -> None:
         # body): a schema-valid body may rightly get 422, so that check is left out.
         excluded.append(positive_data_acceptance)
     case.call_and_validate(base_url=served, excluded_checks=excluded)
+
+
+@_schema_for("fresh").parametrize()
+@BOUNDED
+def test_logout(case: Any, served: str) -> None:
+    signed_in(case)
+    case.call_and_validate(base_url=served)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_cases_are_sent_signed_in(served: str, role: str) -> None:
+    """The runs above really act as each role: an auth provider silently left unapplied
+    would send made-up tokens, get 401 everywhere and still pass."""
+    case = find(_schema_for(role)["/api/me"]["GET"].as_strategy(), lambda _case: True)
+    signed_in(case)
+    resp = case.call(base_url=served)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["user"]["role"] == role
