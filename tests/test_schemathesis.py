@@ -31,8 +31,7 @@ from app.settings import Settings
 from tests.live_server import serve
 
 ROLES = ("creator", "viewer")
-# Filled by the ``served`` fixture (the seeded users' tokens, and "url"); read by the auth
-# providers.
+# Filled by the ``served`` fixture (the seeded users' tokens, and "url"); read by ``signed_in``.
 TOKENS: dict[str, str] = {}
 # Signing out revokes the token it is sent with: ``test_logout`` gives each of its cases
 # a fresh account, the others share the seeded ones. Changing the password or disabling
