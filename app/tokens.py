@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TypeGuard
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
