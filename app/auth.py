@@ -7,7 +7,7 @@ from starlette.requests import HTTPConnection
 
 from app.accounts import User
 from app.errors import ApiError
-from app.schemas import MAX_ID
+from app.fields import MAX_ID
 from app.state import AppState
 from app.tokens import Claims, TokenError
 

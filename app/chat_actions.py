@@ -8,9 +8,9 @@ from typing import Any
 from app import accounts
 from app.accounts import Role, User
 from app.errors import ApiError
+from app.fields import USERNAME_RE
 from app.live_actions import authorize_on_live, live_facts
 from app.permissions import Action, allowed
-from app.schemas import USERNAME_RE
 from app.state import AppState
 from live import chat, close_codes, lives, moderation
 from live.errors import SignInRequired

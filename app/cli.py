@@ -16,9 +16,9 @@ from app import accounts, demo, migrate
 from app.accounts import Role
 from app.db import Database
 from app.errors import ApiError
+from app.fields import USERNAME_RE, Password
 from app.metrics import share_between_workers
 from app.payments import payment_provider
-from app.schemas import USERNAME_RE, Password
 from app.server import uvicorn_options
 from app.settings import ConfigError, Settings
 from app.worker import run_worker

@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.errors import ApiError, not_found
-from app.schemas import MAX_ID, ErrorOut
+from app.fields import MAX_ID
+from app.schemas import ErrorOut
 from app.state import AppState
 
 M = TypeVar("M", bound=BaseModel)

@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
+from app.fields import MAX_ID
 from app.http import ERROR_MODEL, Operation, Param, operations_of
-from app.schemas import MAX_ID, PRODUCT_REQUIRED, ProductPatch
+from app.schemas import PRODUCT_REQUIRED, ProductPatch
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 _STATUS_TEXT = {

@@ -1,111 +1,33 @@
 """Request and response shapes (pydantic), shared by validation, serialisation and OpenAPI.
 
-Requests are validated strictly: a number sent as a string, a boolean sent as a
-number, text with NUL or other control characters or bidirectional overrides,
-or text that cannot be stored as UTF-8 is refused with 422 naming the field.
+Field types and their checks are in ``app.fields``.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import pycountry
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    StrictBool,
-    StrictInt,
-    StrictStr,
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
+
+from app.fields import (
+    Cents,
+    City,
+    Currency,
+    Description,
+    Id,
+    LoginName,
+    Name,
+    Password,
+    PostalCode,
+    Reason,
+    RequestBody,
+    Short,
+    Stock,
+    Title,
+    Url,
+    Username,
+    UtcTime,
 )
-
-from live.textnorm import has_bidi_control
-
-MAX_ID = 2**31 - 1  # ids are 32-bit database integers
-MAX_MONEY_CENTS = 1_000_000_000
-MAX_STOCK = 1_000_000_000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LINE_BREAKS = re.compile(r"[\r\n\t]")
-# ISO 4217, built once: "ABC" has the shape of a currency code but is none.
-CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
-
-
-def _storable(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    if has_bidi_control(value):  # would show the text in another order than stored
-        raise ValueError("must not contain bidirectional override characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid UTF-8 text") from exc
-    return value
-
-
-def _single_line(value: str) -> str:
-    if _LINE_BREAKS.search(value):
-        raise ValueError("must be a single line")
-    return value
-
-
-def _url(value: str) -> str:
-    if not (value.startswith(("http://", "https://")) or value.startswith("/")):
-        raise ValueError("must be an http(s) URL or a path starting with /")
-    # Browsers read "//host" and "/\host" as another host, not a path on this one.
-    if value.startswith(("//", "/\\")):
-        raise ValueError("a path must not start with // or /\\ (that names another host)")
-    if any(c.isspace() for c in value):
-        raise ValueError("must not contain spaces")
-    return value
-
-
-def _currency(value: str) -> str:
-    if value not in CURRENCIES:
-        raise ValueError("must be an ISO 4217 currency code, such as USD or EUR")
-    return value
-
-
-# Length limits come before the content checks, so their messages speak of characters.
-_STORABLE = AfterValidator(_storable)
-_ONE_LINE = AfterValidator(_single_line)
-Title = Annotated[StrictStr, Field(min_length=1, max_length=200), _STORABLE, _ONE_LINE]
-Url = Annotated[
-    StrictStr, Field(min_length=1, max_length=2048), _STORABLE, _ONE_LINE, AfterValidator(_url)
-]
-Description = Annotated[StrictStr, Field(max_length=5000), _STORABLE]
-Reason = Annotated[StrictStr, Field(min_length=1, max_length=500), _STORABLE]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200), _STORABLE, _ONE_LINE]
-City = Annotated[StrictStr, Field(min_length=1, max_length=100), _STORABLE, _ONE_LINE]
-PostalCode = Annotated[StrictStr, Field(min_length=1, max_length=20), _STORABLE, _ONE_LINE]
-Short = Annotated[StrictStr, Field(min_length=1, max_length=64), _STORABLE, _ONE_LINE]
-LoginName = Annotated[StrictStr, Field(max_length=64), _STORABLE, _ONE_LINE]
-Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_CENTS)]
-Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
-Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
-USERNAME_RE = re.compile(r"[a-z0-9_]{3,32}")
-Username = Annotated[StrictStr, Field(pattern=rf"^{USERNAME_RE.pattern}$")]
-Password = Annotated[StrictStr, Field(min_length=8, max_length=1024)]
-
-
-def _utc(value: datetime) -> str:
-    if value.tzinfo is None:  # SQLite hands back naive values; they were stored as UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-UtcTime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
-
-
-class RequestBody(BaseModel):
-    """Base of request bodies: strict types, unknown fields ignored (forward compatible)."""
-
-    model_config = ConfigDict(strict=True, extra="ignore", str_strip_whitespace=False)
-
 
 # ---- accounts
 

@@ -15,10 +15,10 @@ from app import accounts
 from app.accounts import Role, User
 from app.auth import require_token, require_user
 from app.errors import ApiError
+from app.fields import USERNAME_RE
 from app.http import operation, parse_body, respond, state
 from app.permissions import Action, authorize
 from app.schemas import (
-    USERNAME_RE,
     AuthOut,
     LoginIn,
     LogoutIn,

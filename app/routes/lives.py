@@ -12,6 +12,7 @@ from app import accounts, feed
 from app.accounts import User
 from app.auth import optional_user, require_user
 from app.errors import ApiError
+from app.fields import USERNAME_RE
 from app.http import (
     PAGE,
     enum_param,
@@ -27,7 +28,7 @@ from app.http import (
 from app.live_actions import authorize_on_live
 from app.permissions import Action, authorize
 from app.routes.accounts import user_out
-from app.schemas import USERNAME_RE, LiveEnvelope, LiveIn, LiveList, ModeratorList
+from app.schemas import LiveEnvelope, LiveIn, LiveList, ModeratorList
 from live import lives
 from live.models import LiveStatus
 
