@@ -2,6 +2,8 @@
 // and goes out as "Authorization: Bearer"; the API's error shape becomes ApiError.
 
 const TOKEN_KEY = "livecart.token";
+/** Fired on window when this tab saves a new session (e.g. after a password change). */
+export const SESSION_EVENT = "livecart:session";
 const USER_KEY = "livecart.user";
 
 export class ApiError extends Error {
@@ -27,6 +29,8 @@ export function currentSession() {
 export function saveSession({ token, user }) {
   localStorage.setItem(TOKEN_KEY, token);
   localStorage.setItem(USER_KEY, JSON.stringify(user));
+  // Other tabs hear of it through "storage" events; this one through this event.
+  dispatchEvent(new Event(SESSION_EVENT));
 }
 
 // 401 codes meaning this token is no good any more (a password change or "sign out

@@ -2,7 +2,7 @@
 // remember the last applied seq, reconnect with ?after=SEQ and back-off,
 // replace everything on a snapshot, ignore broadcast events already seen.
 
-import { currentSession, socketUrl } from "./api.js";
+import { SESSION_EVENT, currentSession, socketUrl } from "./api.js";
 
 /** Close code of a server too busy to take the socket now ("try again later"). */
 export const BUSY_CODE = 1013;
@@ -67,6 +67,19 @@ export class LiveSocket {
     this.skewMs = 0; // server clock minus ours, from frame timestamps
     addEventListener("offline", () => this.lostNetwork());
     addEventListener("online", () => this.reconnectNow());
+    // A password change revokes the token this socket signed in with (the server closes
+    // it with 4401, maybe before the new token is saved): take the new one up.
+    this.signedIn = Boolean(token);
+    addEventListener(SESSION_EVENT, () => this.adoptToken());
+    addEventListener("storage", () => this.adoptToken());
+  }
+
+  /** Reconnect (resuming) with the stored token when it is not the one in use. */
+  adoptToken() {
+    const { token } = currentSession();
+    if (!this.signedIn || !token || token === this.token) return;
+    this.token = token;
+    this.reconnectNow();
   }
 
   start() {
