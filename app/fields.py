@@ -85,7 +85,12 @@ LoginName = Annotated[StrictStr, Field(max_length=64), _STORABLE, _ONE_LINE]
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_CENTS)]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
-Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
+# The enum tells API clients (and /openapi.json) the codes accepted, not just their shape.
+Currency = Annotated[
+    StrictStr,
+    Field(pattern=r"^[A-Z]{3}$", json_schema_extra={"enum": sorted(CURRENCIES)}),
+    AfterValidator(_currency),
+]
 USERNAME_RE = re.compile(r"[a-z0-9_]{3,32}")
 Username = Annotated[StrictStr, Field(pattern=rf"^{USERNAME_RE.pattern}$")]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=1024)]
