@@ -16,9 +16,10 @@ Floods:
 
 Servers (``livecart serve``, production settings): ``throttled`` with the default
 limits, and the reference ``unthrottled`` with every limit 0 (what the server did
-before throttling).
+before throttling). ``--before DIR`` adds a run of another source tree (say, a
+``git worktree`` of the commit before throttling and the hashing pool).
 
-    python bench/guessing.py --seconds 10 --guessers 8
+    python bench/guessing.py --seconds 10 --guessers 8 [--before /tmp/livecart-before]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import tempfile
 import threading
 import time
@@ -101,8 +103,15 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-def run_variant(name: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+def run_variant(
+    name: str, env: dict[str, str], args: argparse.Namespace, source: Path | None = None
+) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    if source is not None:  # that tree's app/live/checkout come first on the path
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")]),
+        }
     with tempfile.TemporaryDirectory() as tmp, kit.children() as kids:
         port = kit.free_port()
         server = kit.Child(
@@ -129,12 +138,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--guessers", type=int, default=8)
+    parser.add_argument("--before", type=Path, help="another source tree to run as well")
     args = parser.parse_args()
     report = {
         "machine": kit.machine(),
         "throttled": run_variant("throttled", {}, args),
         "unthrottled (reference)": run_variant("unthrottled", UNTHROTTLED, args),
     }
+    if args.before is not None:
+        report["before"] = run_variant("before", {}, args, args.before.resolve())
     print(json.dumps(report, indent=2))
 
 
