@@ -23,7 +23,8 @@ from redis.exceptions import RedisError
 from app.errors import ApiError
 from app.settings import THROTTLE_WINDOW_S, Settings
 from live import keys
-from live.broker import Broker, MemoryBroker
+from live.broker import COOLDOWN_MAX_S, Broker
+from live.ratelimit import LocalLimits
 
 log = logging.getLogger("livecart.throttle")
 
@@ -34,7 +35,7 @@ class Throttle:
         self.per_address = settings.login_failures_per_address
         self.registrations = settings.registrations_per_address
         self.broker = broker
-        self._fallback = MemoryBroker()
+        self._fallback = LocalLimits(COOLDOWN_MAX_S)
 
     async def login(self, address: str, username: str) -> None:
         """Count a login attempt; 429 if the address or the account is over its limit.
@@ -70,7 +71,7 @@ class Throttle:
             attempts, left = await self.broker.count(key, THROTTLE_WINDOW_S)
         except (RedisError, OSError) as exc:
             log.warning("throttle counting in this process only (%r)", exc)
-            attempts, left = await self._fallback.count(key, THROTTLE_WINDOW_S)
+            attempts, left = self._fallback.count(key, THROTTLE_WINDOW_S)
         if attempts > limit:
             retry_after = max(1, math.ceil(left))
             raise ApiError(
@@ -85,4 +86,4 @@ class Throttle:
             await self.broker.uncount(key, all_=all_)
         except (RedisError, OSError) as exc:
             log.warning("throttle counting in this process only (%r)", exc)
-            await self._fallback.uncount(key, all_=all_)
+            self._fallback.uncount(key, all_=all_)

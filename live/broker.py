@@ -14,12 +14,11 @@ processes and machines). Guarantees, for both:
 from __future__ import annotations
 
 import asyncio
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
 from live.presence import LocalPresence
-from live.ratelimit import TokenBucket
+from live.ratelimit import LocalLimits
 
 COOLDOWN_MAX_S = 3600  # the longest slow-mode interval a live can set
 
@@ -98,9 +97,7 @@ class MemoryBroker(Broker):
         super().__init__()
         self._channels: set[str] = set()
         self._presence: dict[int, int] = {}  # live id → total
-        self._buckets: dict[str, TokenBucket] = {}
-        self._cooldowns: dict[str, float] = {}
-        self._counts: dict[str, list[float]] = {}  # key → [attempts, window end]
+        self._limits = LocalLimits(COOLDOWN_MAX_S)
 
     async def publish(self, channel: str, message: str) -> None:
         if channel in self._channels:
@@ -125,40 +122,13 @@ class MemoryBroker(Broker):
         return {live_id: self._presence.get(live_id, 0) for live_id in live_ids}
 
     async def take_token(self, key: str, rate: float, burst: int) -> float:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            self._prune()
-            bucket = self._buckets[key] = TokenBucket(rate, burst)
-        return bucket.take()
+        return self._limits.take_token(key, rate, burst)
 
     async def cooldown(self, key: str, seconds: float) -> float:
-        now = time.monotonic()
-        last = self._cooldowns.get(key)
-        if last is not None and now - last < seconds:
-            return seconds - (now - last)
-        self._prune()
-        self._cooldowns[key] = now
-        return 0.0
+        return self._limits.cooldown(key, seconds)
 
     async def count(self, key: str, window_s: float) -> tuple[int, float]:
-        now = time.monotonic()
-        seen = self._counts.get(key)
-        if seen is None or seen[1] <= now:
-            self._prune()
-            seen = self._counts[key] = [0, now + window_s]
-        seen[0] += 1
-        return int(seen[0]), seen[1] - now
+        return self._limits.count(key, window_s)
 
     async def uncount(self, key: str, *, all_: bool = False) -> None:
-        seen = self._counts.get(key)
-        if seen is not None:
-            seen[0] = 0 if all_ else max(0, seen[0] - 1)
-
-    def _prune(self) -> None:
-        """Forget idle buckets and expired cooldowns now and then (bounded memory)."""
-        if len(self._buckets) + len(self._cooldowns) + len(self._counts) < 10_000:
-            return
-        now = time.monotonic()
-        self._counts = {k: c for k, c in self._counts.items() if c[1] > now}
-        self._cooldowns = {k: t for k, t in self._cooldowns.items() if now - t < COOLDOWN_MAX_S}
-        self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < b.burst - 1e-9}
+        self._limits.uncount(key, all_=all_)

@@ -1,4 +1,5 @@
-"""Rate limits kept in memory: a token bucket, and chat limits for one process."""
+"""Rate limits kept in memory: a token bucket, and the limits of one process (chat rate,
+slow mode, attempt counters)."""
 
 from __future__ import annotations
 
@@ -35,17 +36,20 @@ class TokenBucket:
 
 
 class LocalLimits:
-    """Chat limits kept in this process: token buckets and slow-mode cooldowns by key.
+    """Limits kept in this process: token buckets, slow-mode cooldowns and attempt
+    counters by key.
 
-    Stands in for the shared (Redis) limiter while it is unreachable, so limits
-    then hold per process instead of not at all. Memory stays bounded: idle
-    buckets and cooldowns older than ``max_cooldown_s`` are dropped now and then.
+    The in-process broker's limits, and the stand-in for the shared (Redis) ones
+    while Redis is unreachable, so limits then hold per process instead of not at
+    all. Memory stays bounded: idle buckets, cooldowns older than
+    ``max_cooldown_s`` and ended counting windows are dropped now and then.
     """
 
     def __init__(self, max_cooldown_s: float) -> None:
         self.max_cooldown_s = max_cooldown_s
         self._buckets: dict[str, TokenBucket] = {}
         self._cooldowns: dict[str, float] = {}
+        self._counts: dict[str, list[float]] = {}  # key → [attempts, window end]
 
     def take_token(self, key: str, rate: float, burst: int) -> float:
         """0.0 when allowed, else the seconds until a token is available."""
@@ -66,10 +70,26 @@ class LocalLimits:
         self._cooldowns[key] = now
         return 0.0
 
+    def count(self, key: str, window_s: float) -> tuple[int, float]:
+        """One more attempt under ``key``: (attempts in the window, seconds left of it)."""
+        now = time.monotonic()
+        seen = self._counts.get(key)
+        if seen is None or seen[1] <= now:
+            self._prune()
+            seen = self._counts[key] = [0, now + window_s]
+        seen[0] += 1
+        return int(seen[0]), seen[1] - now
+
+    def uncount(self, key: str, *, all_: bool = False) -> None:
+        seen = self._counts.get(key)
+        if seen is not None:
+            seen[0] = 0 if all_ else max(0, seen[0] - 1)
+
     def _prune(self) -> None:
-        if len(self._buckets) + len(self._cooldowns) < 10_000:
+        if len(self._buckets) + len(self._cooldowns) + len(self._counts) < 10_000:
             return
         now = time.monotonic()
+        self._counts = {k: c for k, c in self._counts.items() if c[1] > now}
         limit = self.max_cooldown_s
         self._cooldowns = {k: t for k, t in self._cooldowns.items() if now - t < limit}
         self._buckets = {k: b for k, b in self._buckets.items() if not b.full(now)}

@@ -15,8 +15,11 @@ from websockets.asyncio.client import connect
 
 from app import accounts
 from app.accounts import Role
+from app.errors import ApiError
 from app.settings import Settings
+from app.throttle import Throttle
 from live import close_codes
+from live.redis_broker import RedisBroker, redis_client
 from tests.live_server import LiveServer, serve
 from tests.ws_helpers import Rest, Who, auth, close_code, make_user, snapshot, until
 
@@ -332,3 +335,20 @@ async def test_a_signed_out_socket_is_told_why(server: LiveServer) -> None:
             told = (await until(ws, "signed_out"))[-1]
             assert told["seq"] is None and told["data"]["close"] == close_codes.BAD_TOKEN
             assert await close_code(ws) == close_codes.BAD_TOKEN
+
+
+async def test_without_its_redis_the_throttle_counts_in_this_process() -> None:
+    # A broker whose Redis refuses connections (nothing listens on port 1).
+    broker = RedisBroker("redis://127.0.0.1:1/0")
+    broker._redis = redis_client(broker.url)
+    throttle = Throttle(Settings(login_failures_per_account=2), broker)
+    try:
+        await throttle.login("192.0.2.1", "victim")
+        await throttle.login("192.0.2.1", "victim")
+        with pytest.raises(ApiError) as refused:
+            await throttle.login("192.0.2.1", "victim")
+        assert (refused.value.status, refused.value.code) == (429, "rate_limited")
+        await throttle.login_succeeded("192.0.2.1", "victim")  # forgiven, here too
+        await throttle.login("192.0.2.1", "victim")
+    finally:
+        await broker.redis.aclose()
