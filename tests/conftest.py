@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from app import migrate
+from app import demo, migrate
 from app.accounts import Role, User, create_user
 from app.db import make_engine
 from app.factory import create_app
@@ -26,6 +26,7 @@ from app.models import metadata
 from app.settings import Settings, _normalise_database_url
 from tests import services
 from tests.live_server import LiveServer, serve
+from tests.pages_helpers import Site
 
 TABLES = [t.name for t in reversed(metadata.sorted_tables)]
 
@@ -191,3 +192,24 @@ async def server(settings: Settings) -> AsyncIterator[LiveServer]:
     """The app under a real uvicorn in this test's event loop (fast presence ticks)."""
     async with serve(replace(settings, presence_interval_s=0.1)) as live_server:
         yield live_server
+
+
+@pytest.fixture
+def page_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """For the page tests: SQLite only (the pages do not care which database serves them)."""
+    path = tmp_path / "livecart.db"
+    shutil.copy(sqlite_template, path)
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{path}",
+        secret_key="page-test-secret",
+        env="test",
+        presence_interval_s=0.2,
+    )
+
+
+@pytest.fixture
+async def site(page_settings: Settings) -> AsyncIterator[Site]:
+    """The demo shop on a real server, for the page tests."""
+    async with serve(page_settings) as server:
+        shop = await demo.seed(server.state)
+        yield Site(server.url, shop, server.state.tokens)

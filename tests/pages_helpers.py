@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app import demo
+from app.demo import DemoShop
+from app.tokens import TokenSigner
 from tests.services import unavailable
 
 CHROMIUM_ARGS = [
@@ -170,3 +173,31 @@ async def focus_is_visible(page: Any, presses: int = 6) -> list[str]:
         if outline == "none" or width in {"0px", ""}:
             missing.append(name)
     return missing
+
+
+ROLES = dict(demo.ACCOUNTS)
+
+
+@dataclass
+class Site:
+    """The demo shop served for the page tests: its URL, data and token signer."""
+
+    url: str
+    shop: DemoShop
+    tokens: TokenSigner
+
+    def session(self, username: str) -> dict[str, Any]:
+        uid = self.shop.users[username]
+        user = {"id": uid, "username": username, "role": ROLES[username].value}
+        return {"token": self.tokens.issue(uid), "user": user}
+
+    def auth(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.session(username)['token']}"}
+
+    @property
+    def live(self) -> str:
+        return f"/live/{self.shop.live_id}"
+
+    @property
+    def studio(self) -> str:
+        return f"/studio/{self.shop.live_id}"

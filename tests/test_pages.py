@@ -9,11 +9,10 @@ users. Every page must log no JavaScript console error. Screenshots go to
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,15 @@ import httpx2 as httpx
 import pytest
 
 from app import demo
-from app.demo import DemoShop
 from app.settings import Settings
 from app.tokens import TokenSigner
-from tests.live_server import ServerProcess, process_env, serve
+from tests.live_server import ServerProcess, process_env
 from tests.pages_helpers import (
     DESKTOP,
     PHONE,
     SCREENSHOTS,
     Browser,
+    Site,
     accessibility_problems,
     focus_is_visible,
     open_browser,
@@ -44,49 +43,6 @@ HEADPHONES = "Studio headphones"  # stock 8: shows "only N left"
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-@pytest.fixture
-def page_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
-    """SQLite only: the pages do not care which database serves them."""
-    path = tmp_path / "livecart.db"
-    shutil.copy(sqlite_template, path)
-    return Settings(
-        database_url=f"sqlite+aiosqlite:///{path}",
-        secret_key="page-test-secret",
-        env="test",
-        presence_interval_s=0.2,
-    )
-
-
-@dataclass
-class Site:
-    url: str
-    shop: DemoShop
-    tokens: TokenSigner
-
-    def session(self, username: str) -> dict[str, Any]:
-        uid = self.shop.users[username]
-        user = {"id": uid, "username": username, "role": ROLES[username].value}
-        return {"token": self.tokens.issue(uid), "user": user}
-
-    def auth(self, username: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.session(username)['token']}"}
-
-    @property
-    def live(self) -> str:
-        return f"/live/{self.shop.live_id}"
-
-    @property
-    def studio(self) -> str:
-        return f"/studio/{self.shop.live_id}"
-
-
-@pytest.fixture
-async def site(page_settings: Settings) -> AsyncIterator[Site]:
-    async with serve(page_settings) as server:
-        shop = await demo.seed(server.state)
-        yield Site(server.url, shop, server.state.tokens)
 
 
 @pytest.fixture

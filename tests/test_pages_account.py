@@ -13,27 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
 from app import demo
-from app.settings import Settings
-from tests.live_server import serve
 from tests.pages_helpers import (
     DESKTOP,
     PHONE,
     SCREENSHOTS,
     Browser,
+    Site,
     accessibility_problems,
     open_browser,
     require_browser,
 )
-from tests.test_pages import Site, expect
+from tests.test_pages import expect
 
 NEW_PASSWORD = "a-new-password-1"
 # Chromium reports every 4xx answer on the console; these tests provoke some on purpose.
@@ -44,25 +41,6 @@ TOKEN_KEY = "livecart.token"
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-@pytest.fixture
-def page_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
-    path = tmp_path / "livecart.db"
-    shutil.copy(sqlite_template, path)
-    return Settings(
-        database_url=f"sqlite+aiosqlite:///{path}",
-        secret_key="page-test-secret",
-        env="test",
-        presence_interval_s=0.2,
-    )
-
-
-@pytest.fixture
-async def site(page_settings: Settings) -> AsyncIterator[Site]:
-    async with serve(page_settings) as server:
-        shop = await demo.seed(server.state)
-        yield Site(server.url, shop, server.state.tokens)
 
 
 @pytest.fixture

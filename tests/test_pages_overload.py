@@ -19,21 +19,17 @@ import base64
 import contextlib
 import hashlib
 import re
-import shutil
 import struct
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
 from app import demo
-from app.settings import Settings
-from tests.live_server import serve
-from tests.pages_helpers import PHONE, SCREENSHOTS, Browser, open_browser, require_browser
-from tests.test_pages import HEADPHONES, Site, expect
+from tests.pages_helpers import PHONE, SCREENSHOTS, Browser, Site, open_browser, require_browser
+from tests.test_pages import HEADPHONES, expect
 
 BUSY = 1013
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -181,25 +177,6 @@ class BusyProxy:
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-@pytest.fixture
-def page_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
-    path = tmp_path / "livecart.db"
-    shutil.copy(sqlite_template, path)
-    return Settings(
-        database_url=f"sqlite+aiosqlite:///{path}",
-        secret_key="page-test-secret",
-        env="test",
-        presence_interval_s=0.2,
-    )
-
-
-@pytest.fixture
-async def site(page_settings: Settings) -> AsyncIterator[Site]:
-    async with serve(page_settings) as server:
-        shop = await demo.seed(server.state)
-        yield Site(server.url, shop, server.state.tokens)
 
 
 @pytest.fixture

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import threading
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 
 from app import demo
 from app.settings import Settings
-from app.tokens import TokenSigner
 from tests.live_server import ServerProcess, process_env, serve
-from tests.pages_helpers import DESKTOP, SCREENSHOTS, Browser, open_browser, require_browser
+from tests.pages_helpers import DESKTOP, SCREENSHOTS, Browser, Site, open_browser, require_browser
 from tests.test_connections import copied_settings, plain_uvicorn
 
 REFERRER_POLICY = "strict-origin-when-cross-origin"
@@ -94,31 +90,6 @@ SOCKET_OPENS = """(path) => new Promise((resolve, reject) => {
 })"""
 
 
-@pytest.fixture
-async def site(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Site]:
-    require_browser()
-    path = tmp_path / "livecart.db"
-    shutil.copy(sqlite_template, path)
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{path}", secret_key="csp-secret")
-    async with serve(settings) as server:
-        yield Site(server.url, await demo.seed(server.state), server.state.tokens)
-
-
-@dataclass
-class Site:
-    url: str
-    shop: demo.DemoShop
-    tokens: TokenSigner
-
-    def session(self, username: str) -> dict[str, Any]:
-        uid = self.shop.users[username]
-        role = dict(demo.ACCOUNTS)[username].value
-        return {
-            "token": self.tokens.issue(uid),
-            "user": {"id": uid, "username": username, "role": role},
-        }
-
-
 async def open_watched(browser: Browser, name: str, path: str, who: str | None, site: Site) -> Any:
     """The page signed in as ``who``, reloaded with a listener for CSP violations in place
     before its first script (they also reach the console, which ``Browser`` checks)."""
@@ -130,6 +101,7 @@ async def open_watched(browser: Browser, name: str, path: str, who: str | None, 
 
 
 async def test_the_pages_work_under_the_policy(site: Site) -> None:
+    require_browser()
     live_id = site.shop.live_id
     async with open_browser(site.url, SCREENSHOTS / "csp") as browser:
         index = await open_watched(browser, "index", "/", None, site)
@@ -178,6 +150,7 @@ def other_origin(target: str) -> Iterator[str]:
 
 
 async def test_another_origin_cannot_frame_the_live_page(site: Site) -> None:
+    require_browser()
     target = f"{site.url}/live/{site.shop.live_id}"
     async with open_browser(site.url, SCREENSHOTS / "csp") as browser:
         with other_origin(target) as framer_url:
