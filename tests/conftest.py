@@ -26,7 +26,7 @@ from app.models import metadata
 from app.settings import Settings, _normalise_database_url
 from tests import services
 from tests.live_server import LiveServer, serve
-from tests.pages_helpers import Site
+from tests.pages_helpers import SCREENSHOTS, Browser, Site, open_browser, require_browser
 
 TABLES = [t.name for t in reversed(metadata.sorted_tables)]
 
@@ -213,3 +213,11 @@ async def site(page_settings: Settings) -> AsyncIterator[Site]:
     async with serve(page_settings) as server:
         shop = await demo.seed(server.state)
         yield Site(server.url, shop, server.state.tokens)
+
+
+@pytest.fixture
+async def browser(site: Site, request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
+    """Chromium (skipped without it) on the page tests' site; screenshots per test."""
+    require_browser()
+    async with open_browser(site.url, SCREENSHOTS / request.node.name) as opened:
+        yield opened

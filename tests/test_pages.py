@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import signal
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,6 @@ HEADPHONES = "Studio headphones"  # stock 8: shows "only N left"
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-@pytest.fixture
-async def browser(site: Site, request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
-    async with open_browser(site.url, SCREENSHOTS / request.node.name) as opened:
-        yield opened
 
 
 def expect(target: Any, **kwargs: Any) -> Any:

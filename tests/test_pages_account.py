@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2 as httpx
@@ -23,11 +22,9 @@ from app import demo
 from tests.pages_helpers import (
     DESKTOP,
     PHONE,
-    SCREENSHOTS,
     Browser,
     Site,
     accessibility_problems,
-    open_browser,
     require_browser,
 )
 from tests.test_pages import expect
@@ -41,12 +38,6 @@ TOKEN_KEY = "livecart.token"
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-@pytest.fixture
-async def browser(site: Site, request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
-    async with open_browser(site.url, SCREENSHOTS / request.node.name) as opened:
-        yield opened
 
 
 class SocketWatch:
