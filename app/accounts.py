@@ -79,7 +79,9 @@ class RevokedToken(SQLModel, table=True):
     token_id: str = Field(primary_key=True, max_length=32)
     user_id: int = Field(foreign_key="users.id", index=True)
     # When the token would have expired anyway: the row can go then.
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
 
 
 async def hash_password(password: str) -> str:
@@ -99,12 +101,18 @@ async def get_by_username(session: AsyncSession, username: str) -> User | None:
 
 
 async def create_user(session: AsyncSession, username: str, password: str, role: Role) -> User:
+    """Hash ``password`` and ``insert_user``."""
+    return await insert_user(session, username, await hash_password(password), role)
+
+
+async def insert_user(session: AsyncSession, username: str, password_hash: str, role: Role) -> User:
     """Store a new user; a taken username raises 409 ``username_taken``.
 
     The insert skips on conflict instead of failing, so two racing registrations
     of one name give one account and one clean 409, never a database error.
+    Hash before opening the transaction: a write transaction held for the 30 ms of
+    a hash holds every other writer on SQLite.
     """
-    password_hash = await hash_password(password)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     result = await session.exec(
         insert(User)
@@ -127,9 +135,10 @@ async def create_user(session: AsyncSession, username: str, password: str, role:
     return user
 
 
-async def authenticate(session: AsyncSession, username: str, password: str) -> User:
-    """Return the user for a correct username and password, else 401 ``invalid_credentials``."""
-    user = await get_by_username(session, username)
+async def check_login(user: User | None, password: str) -> User:
+    """``user`` (read by name) if ``password`` is its password, else 401
+    ``invalid_credentials``. Call it outside any database session: the hash may wait
+    for a hashing thread, and must not hold a pooled connection meanwhile."""
     ok = await _verify(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
         raise ApiError(401, "invalid_credentials", "wrong username or password")
@@ -138,9 +147,9 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     return user
 
 
-async def change_password(session: AsyncSession, user: User, current: str, new: str) -> User:
-    """Set a new password and revoke every token issued before; 403 when ``current``
-    is wrong (the caller is signed in, so not 401: that would read as a dead token)."""
+async def check_current_password(user: User, current: str) -> None:
+    """403 when ``current`` is not ``user``'s password (the caller is signed in, so not
+    401: that would read as a dead token). Outside any database session."""
     if not await _verify(user.password_hash, current):
         raise ApiError(
             403,
@@ -148,7 +157,26 @@ async def change_password(session: AsyncSession, user: User, current: str, new: 
             "the current password is wrong",
             fields={"current_password": "wrong password"},
         )
-    return await _update(session, user.uid, password_hash=await hash_password(new), revoke=True)
+
+
+async def set_password(
+    session: AsyncSession, user_id: int, version: int, password_hash: str
+) -> User:
+    """Set a new password and revoke every token issued before, if the caller's token
+    (at ``version``) is still good: a disable, sign-out or other password change that
+    won the race makes this 401 ``token_revoked`` instead of undoing it."""
+    changed = await session.exec(
+        update(User)
+        .where(
+            col(User.id) == user_id,
+            col(User.token_version) == version,
+            col(User.disabled_at).is_(None),
+        )
+        .values(password_hash=password_hash, token_version=col(User.token_version) + 1)
+    )
+    if changed.rowcount != 1:
+        raise ApiError(401, "token_revoked", "this token was revoked; sign in again")
+    return await _reread(session, user_id)
 
 
 async def revoke_all(session: AsyncSession, user_id: int) -> User:
@@ -185,6 +213,10 @@ async def _update(
     if revoke:
         values["token_version"] = col(User.token_version) + 1
     await session.exec(update(User).where(col(User.id) == user_id).values(**values))
+    return await _reread(session, user_id)
+
+
+async def _reread(session: AsyncSession, user_id: int) -> User:
     user = await session.get(User, user_id, populate_existing=True)
     if user is None:  # pragma: no cover - the id came from a row read in this transaction
         raise RuntimeError("updated user vanished")

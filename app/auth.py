@@ -35,6 +35,13 @@ async def check_token(state: AppState, token: str) -> tuple[User, Claims]:
         claims = state.tokens.verify(token)
     except TokenError as exc:
         raise ApiError(401, exc.code, exc.message) from None
+    return await recheck(state, claims), claims
+
+
+async def recheck(state: AppState, claims: Claims) -> User:
+    """The user of a token whose signature was verified, as the account is now: 401 when
+    it has been revoked since (or its user disabled or gone). Costs a cache lookup, so
+    an open socket calls it for every frame it acts on."""
     user = None
     if 1 <= claims.user_id <= MAX_ID:  # an impossible id must not reach the DB
         user = await state.users.load(claims.user_id, lambda ids: _users(state, ids))
@@ -44,7 +51,7 @@ async def check_token(state: AppState, token: str) -> tuple[User, Claims]:
         raise ApiError(401, "token_revoked", "this account is disabled")
     if claims.version != user.token_version or state.revocations.is_revoked(claims):
         raise ApiError(401, "token_revoked", "this token was revoked; sign in again")
-    return user, claims
+    return user
 
 
 async def require_token(conn: HTTPConnection) -> tuple[User, Claims]:

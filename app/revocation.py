@@ -9,9 +9,11 @@ start: they are few, and kept only until the tokens would have expired).
 
 Both kinds of change are announced on one broker channel, so every process drops
 its cached row or learns the revoked id. Guarantees: the process that made the
-change knows it before it answers; the others within one broker hop; a process
-whose broker connection dropped (messages may be lost) forgets every cached user
-and reloads the revoked ids from the database when it is back.
+change knows it before it answers; the others within one broker hop. Broker
+messages are at most once, so each process also rereads the revoked ids every
+``RELOAD_S`` (and cached rows expire within as long): a lost announcement is
+made good within seconds. A process whose broker connection dropped forgets every
+cached user and rereads the revoked ids at once when it is back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,8 +36,10 @@ from app.tokens import Claims
 from app.users import UserCache
 from live import keys
 from live.hub import Hub
+from live.presence import every
 
 log = logging.getLogger("livecart.accounts")
+RELOAD_S = 10.0  # as long as a user stays cached (app.users.UserCache.ttl_s)
 
 
 class Revocations:
@@ -46,9 +52,10 @@ class Revocations:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Listen first, then load: a revocation made in between is not missed."""
+        """Listen, load, and reload now and then (announcements can be lost)."""
         await self.hub.listen(keys.accounts_channel(), self._on_message, self._on_reconnect)
         await self._load()
+        self._spawn(every(RELOAD_S, self._load, "reloading revoked tokens"))
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -97,14 +104,17 @@ class Revocations:
             if "user_id" in message:
                 self.users.forget(int(message["user_id"]))
             else:
-                expires = datetime.fromisoformat(message["expires_at"])
+                expires = _utc(datetime.fromisoformat(message["expires_at"]))
                 self._remember(str(message["token_id"]), expires)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             log.warning("dropping a malformed account change message")
 
     def _on_reconnect(self) -> None:
         self.users.clear()
-        task = asyncio.create_task(self._load(), name="livecart-revocations")
+        self._spawn(self._load())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="livecart-revocations")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -139,6 +139,8 @@ class Hub:
         """Tell ``user_id``'s sockets on ``live_id`` (None: on every live) why (a ``type_``
         frame), then close them with ``code`` — in every process."""
         frame = Frame.make(type_, live_id, {"message": message, "close": code})
+        # Here at once, whatever becomes of the broadcast (at most once) to the others.
+        self._deliver_private(user_id, frame.text)
         await self.send_private(user_id, frame)
 
     async def send_private_many(self, frames: list[tuple[int, Frame]]) -> None:
@@ -315,7 +317,10 @@ class Hub:
     def _on_message(self, channel_name: str, text: str) -> None:
         listener = self._listeners.get(channel_name)
         if listener is not None:
-            listener[0](text)
+            try:
+                listener[0](text)
+            except Exception:  # its bug must not stop the broker's reader for every live
+                logger.exception("listener of %s failed", channel_name)
             return
         kind, _, ident = channel_name.rpartition(":")
         if not ident.isdigit():

@@ -81,9 +81,12 @@ class LocalLimits:
         return int(seen[0]), seen[1] - now
 
     def uncount(self, key: str, *, all_: bool = False) -> None:
-        seen = self._counts.get(key)
-        if seen is not None:
-            seen[0] = 0 if all_ else max(0, seen[0] - 1)
+        """Take back one attempt; ``all_``: forget the key (the next attempt starts a new
+        window)."""
+        if all_:
+            self._counts.pop(key, None)
+        elif (seen := self._counts.get(key)) is not None:
+            seen[0] = max(0, seen[0] - 1)
 
     def _prune(self) -> None:
         if len(self._buckets) + len(self._cooldowns) + len(self._counts) < 10_000:

@@ -8,12 +8,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from app import accounts
+from app import accounts, feed, revocation
 from app.accounts import Role
 from app.errors import ApiError
 from app.settings import Settings
@@ -21,7 +22,7 @@ from app.throttle import Throttle
 from live import close_codes
 from live.redis_broker import RedisBroker, redis_client
 from tests.live_server import LiveServer, serve
-from tests.ws_helpers import Rest, Who, auth, close_code, make_user, snapshot, until
+from tests.ws_helpers import Rest, Who, auth, close_code, make_user, send, snapshot, until
 
 PASSWORD = "password123"
 
@@ -352,3 +353,111 @@ async def test_without_its_redis_the_throttle_counts_in_this_process() -> None:
         await throttle.login("192.0.2.1", "victim")
     finally:
         await broker.redis.aclose()
+
+
+# ---- races and lost announcements (found in review)
+
+
+async def test_a_demoted_admins_open_socket_loses_the_powers_at_its_next_frame(
+    server: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        rest = Rest(http)
+        boss = await make_user(server.state, "boss", Role.ADMIN)
+        rogue = await make_user(server.state, "rogue", Role.ADMIN)
+        creator = await rest.register("host", "creator")
+        live = await rest.live(creator, start=True)
+        async with connect(server.ws_url(live["id"], token=rogue["token"])) as ws:
+            await snapshot(ws)
+            await send(ws, {"type": "slow_mode", "seconds": 30})
+            assert (await until(ws, "slow_mode"))[-1]["data"]["seconds"] == 30
+            resp = await http.put(
+                "/api/users/rogue/role", json={"role": "viewer"}, headers=auth(boss)
+            )
+            assert resp.status_code == 200
+            await send(ws, {"type": "slow_mode", "seconds": 0})
+            refused = (await until(ws, "error"))[-1]
+            assert refused["data"]["code"] == "forbidden"
+
+
+async def test_an_admin_cannot_change_their_own_role(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        boss = await make_user(server.state, "boss", Role.ADMIN)
+        resp = await http.put("/api/users/boss/role", json={"role": "viewer"}, headers=auth(boss))
+        assert (resp.status_code, resp.json()["error"]["code"]) == (409, "invalid_state")
+
+
+async def test_a_socket_still_joining_when_its_account_is_disabled_is_closed(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    real = feed.snapshot
+
+    async def held(*args: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await real(*args)
+
+    monkeypatch.setattr(feed, "snapshot", held)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        rest = Rest(http)
+        admin = await make_user(server.state, "root", Role.ADMIN)
+        creator = await rest.register("host", "creator")
+        live = await rest.live(creator, start=True)
+        troll = await rest.register("troll")
+        async with connect(server.ws_url(live["id"], token=troll["token"])) as ws:
+            await entered.wait()  # signed in, building the first snapshot
+            resp = await http.post("/api/users/troll/disable", headers=auth(admin))
+            assert resp.status_code == 200
+            release.set()
+            assert await close_code(ws) == close_codes.BAD_TOKEN
+
+
+async def test_a_password_change_that_lost_the_race_changes_nothing(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        who = await Rest(http).register("racer")
+        claims = server.state.tokens.verify(who["token"])
+        async with server.state.db.write() as session:
+            await accounts.revoke_all(session, claims.user_id)  # "sign out everywhere" won
+        with pytest.raises(ApiError) as lost:
+            async with server.state.db.write() as session:
+                await accounts.set_password(session, claims.user_id, claims.version, "x")
+        assert lost.value.code == "token_revoked"
+        assert (await login(Rest(http), "racer", PASSWORD)).status_code == 200
+
+
+async def test_a_disabled_accounts_sockets_here_close_even_if_the_broker_fails(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        rest = Rest(http)
+        admin = await make_user(server.state, "root", Role.ADMIN)
+        creator = await rest.register("host", "creator")
+        live = await rest.live(creator, start=True)
+        troll = await rest.register("troll")
+        closing = await connected_then_closed(server, live["id"], troll)
+
+        async def broken(_messages: Any) -> None:
+            raise ConnectionError("broker down")
+
+        monkeypatch.setattr(server.state.hub.broker, "publish_many", broken)
+        resp = await http.post("/api/users/troll/disable", headers=auth(admin))
+        assert resp.status_code == 200
+        assert await closing == close_codes.BAD_TOKEN
+
+
+async def test_a_lost_announcement_is_made_good_by_the_reload(
+    settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(revocation, "RELOAD_S", 0.1)
+    shared = replace(settings, redis_url=redis_url)
+    async with running(shared) as (srv_a, one), running(shared) as (_srv_b, other):
+        who = await one.register("shopper")
+        assert (await me(other, who)).status_code == 200
+
+        async def lost(_channel: str, _message: str) -> None:
+            raise ConnectionError("publish lost")
+
+        monkeypatch.setattr(srv_a.state.hub.broker, "publish", lost)
+        assert (await one.http.post("/api/auth/logout", headers=auth(who))).status_code == 204
+        await revoked_soon(lambda: me(other, who))

@@ -55,8 +55,9 @@ async def register(request: Request) -> Response:
     body = await parse_body(request, RegisterIn)
     st = state(request)
     await st.throttle.registration(client_address(request))
+    hashed = await accounts.hash_password(body.password)
     async with st.db.write() as session:
-        user = await accounts.create_user(session, body.username, body.password, Role(body.role))
+        user = await accounts.insert_user(session, body.username, hashed, Role(body.role))
     return respond(_auth(st, user), 201)
 
 
@@ -72,7 +73,8 @@ async def login(request: Request) -> Response:
     address = client_address(request)
     await st.throttle.login(address, body.username)
     async with st.db.read() as session:
-        user = await accounts.authenticate(session, body.username, body.password)
+        found = await accounts.get_by_username(session, body.username)
+    user = await accounts.check_login(found, body.password)
     await st.throttle.login_succeeded(address, body.username)
     return respond(_auth(st, user))
 
@@ -93,15 +95,15 @@ async def me(request: Request) -> Response:
     tags=("accounts",),
 )
 async def change_password(request: Request) -> Response:
-    user, _claims = await require_token(request)
+    user, claims = await require_token(request)
     body = await parse_body(request, PasswordChangeIn)
     st = state(request)
     await st.throttle.password_check(user.username)
-    async with st.db.write() as session:
-        changed = await accounts.change_password(
-            session, user, body.current_password, body.new_password
-        )
+    await accounts.check_current_password(user, body.current_password)
     await st.throttle.password_ok(user.username)
+    hashed = await accounts.hash_password(body.new_password)
+    async with st.db.write() as session:
+        changed = await accounts.set_password(session, user.uid, claims.version, hashed)
     await _revoked_everywhere(st, changed, "your password was changed; sign in again")
     return respond(_auth(st, changed))
 
@@ -159,11 +161,14 @@ async def enable(request: Request) -> Response:
     tags=("accounts",),
 )
 async def set_role(request: Request) -> Response:
-    authorize(await require_user(request), Action.MANAGE_ACCOUNTS)
+    admin = authorize(await require_user(request), Action.MANAGE_ACCOUNTS)
     body = await parse_body(request, RoleIn)
+    username = _username(request)
+    if username == admin.username:  # the last admin must not lock everyone out
+        raise ApiError(409, "invalid_state", "an admin cannot change their own role")
     st = state(request)
     async with st.db.write() as session:
-        user = await accounts.set_role(session, _username(request), Role(body.role))
+        user = await accounts.set_role(session, username, Role(body.role))
     await st.revocations.user_changed(user.uid)
     return respond(UserEnvelope(user=user_out(user)))
 

@@ -29,12 +29,13 @@ from starlette.websockets import WebSocket
 from app import chat_actions, feed
 from app.accounts import User
 from app.admission import Ticket
-from app.auth import user_for_token
+from app.auth import check_token, recheck
 from app.errors import ApiError
 from app.http import parse_id
 from app.live_actions import pin_product, unpin_product
 from app.schemas import ChatIn, DeleteChatIn, MuteIn, PinIn, SlowModeIn, TargetIn
 from app.state import AppState
+from app.tokens import Claims
 from app.wsproto import EXTENSION, DirectWriter
 from checkout.errors import CheckoutError
 from live import close_codes, metrics
@@ -118,12 +119,14 @@ class Session:
         viewer: Viewer,
         user: User | None,
         sink: DirectSink | QueuedSink,
+        claims: Claims | None = None,
     ) -> None:
         self.state = state
         self.sink = sink
         self.websocket = websocket
         self.viewer = viewer
         self.user = user
+        self.claims = claims  # the token's: checked again before every frame acted on
         self.bucket = TokenBucket(FRAME_RATE, FRAME_BURST)
         self._last_throttle_error = 0.0
 
@@ -133,6 +136,19 @@ class Session:
 
     def error(self, code: str, message: str, **extra: Any) -> None:
         self.reply("error", {"code": code, "message": message, **extra})
+
+    async def recheck(self) -> bool:
+        """Refresh ``user`` from the token; False (and the socket closing with 4401,
+        after a ``signed_out`` frame) when the token has been revoked since."""
+        if self.claims is None or self.viewer.closed:
+            return not self.viewer.closed
+        try:
+            self.user = await recheck(self.state, self.claims)
+        except ApiError as exc:
+            self.reply("signed_out", {"message": exc.message, "close": close_codes.BAD_TOKEN})
+            self.state.hub.evict(self.viewer, close_codes.BAD_TOKEN, "signed out")
+            return False
+        return True
 
     async def run(self) -> None:
         closing = False
@@ -177,7 +193,9 @@ class Session:
             handler = HANDLERS.get(kind)
             if handler is None:
                 raise FrameError("unknown_type", f"unknown frame type {kind[:40]!r}")
-            await handler(self, payload)
+            # The account as it is now (role, revocation), not as it was at join.
+            if kind == "ping" or await self.recheck():
+                await handler(self, payload)
         except FrameError as exc:
             self.error(exc.code, exc.message)
         except ApiError as exc:
@@ -284,16 +302,18 @@ BUSY = "server busy, try again later"
 TRANSIENT = (TimeoutError, SQLAlchemyError, RedisError, OSError, Unavailable)
 
 
-async def _sign_in(state: AppState, ticket: Ticket, token: str | None) -> User | None:
+async def _sign_in(
+    state: AppState, ticket: Ticket, token: str | None
+) -> tuple[User | None, Claims | None]:
     if not token:
-        return None
+        return None, None
     try:
-        user = await user_for_token(state, token)
+        user, claims = await check_token(state, token)
     except ApiError as exc:
         raise Refused(close_codes.BAD_TOKEN, "bad_token", exc.code) from None
-    if user is not None and (why := state.admission.identify(ticket, user.uid)) is not None:
+    if (why := state.admission.identify(ticket, user.uid)) is not None:
         raise Refused(close_codes.TRY_AGAIN_LATER, why, "too many sockets for this account")
-    return user
+    return user, claims
 
 
 def _offered_token(websocket: WebSocket) -> str | None:
@@ -311,10 +331,10 @@ async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Sessio
         live_id = parse_id(str(websocket.path_params["id"]), "live")
     except ApiError:
         raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
-    user = await _sign_in(state, ticket, _offered_token(websocket))
+    user, claims = await _sign_in(state, ticket, _offered_token(websocket))
     sink = _sink_for(websocket)
     viewer = Viewer(live_id=live_id, user_id=user.uid if user else None, sink=sink)
-    session = Session(state, websocket, viewer, user, sink)
+    session = Session(state, websocket, viewer, user, sink, claims)
     try:
         after = _parse_after(websocket.query_params.get("after"))
     except ValueError:
@@ -330,6 +350,8 @@ async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Sessio
             raise Refused(close_codes.BANNED, "banned", "banned") from None
         raise
     metrics.JOINS.labels("resume" if after is not None else "snapshot").inc()
+    # Revoked while joining? The announcement missed this socket (not yet listed).
+    await session.recheck()
     return session
 
 

@@ -32,12 +32,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('token_id')
     )
     with op.batch_alter_table('revoked_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_revoked_tokens_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_revoked_tokens_user_id'), ['user_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('revoked_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_revoked_tokens_user_id'))
+        batch_op.drop_index(batch_op.f('ix_revoked_tokens_expires_at'))
     op.drop_table('revoked_tokens')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_column('disabled_at')
