@@ -128,6 +128,68 @@ class LivecartApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+async def _start_hub(settings: Settings, db: Database, stack: contextlib.AsyncExitStack) -> Hub:
+    hub = Hub(
+        broker_for(settings.redis_url),
+        db,
+        presence_interval=settings.presence_interval_s,
+        advance=feed.advance,
+    )
+    await hub.start()
+    stack.push_async_callback(hub.stop)
+    return hub
+
+
+async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
+    """Connect and start every resource of one app; ``stack`` closes them in reverse."""
+    db = Database.from_url(settings.database_url)
+    stack.push_async_callback(db.dispose)
+    await migrate.upgrade(db.engine)
+    await db.warm()
+    redis: Redis | None = None
+    if settings.redis_url:
+        redis = redis_client(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+    hub = await _start_hub(settings, db, stack)
+    deals = DealClock(hub)
+    await deals.start()
+    stack.push_async_callback(deals.stop)
+    queue, local = await _start_fulfillment(hub, redis, stack)
+    payments = payment_provider(settings)
+    desk = OrderDesk(
+        lambda: commerce.transaction(hub),
+        payments,
+        commerce.order_answer,
+        relayed=queue is not None,
+        on_placed=commerce.hand_over(queue, local),
+    )
+    stack.push_async_callback(desk.close)
+    users = UserCache()
+    revocations = Revocations(db, users, hub)
+    await revocations.start()
+    stack.push_async_callback(revocations.stop)
+    return AppState(
+        settings=settings,
+        db=db,
+        tokens=TokenSigner(settings.secret_key, settings.token_ttl_s),
+        hub=hub,
+        deals=deals,
+        payments=payments,
+        desk=desk,
+        admission=Admission(
+            settings.max_sockets_per_address,
+            settings.max_sockets_per_user,
+            settings.max_joins_in_flight,
+        ),
+        throttle=Throttle(settings, hub.broker),
+        revocations=revocations,
+        users=users,
+        redis=redis,
+        queue=queue,
+        local_consumer=local,
+    )
+
+
 def create_app(
     settings: Settings, *, middleware: list[Middleware] | None = None, tune_gc: bool = False
 ) -> Starlette:
@@ -139,60 +201,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database.from_url(settings.database_url)
-        redis: Redis | None = None
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(db.dispose)
-            await migrate.upgrade(db.engine)
-            await db.warm()
-            if settings.redis_url:
-                redis = redis_client(settings.redis_url)
-                stack.push_async_callback(redis.aclose)
-            hub = Hub(
-                broker_for(settings.redis_url),
-                db,
-                presence_interval=settings.presence_interval_s,
-                advance=feed.advance,
-            )
-            await hub.start()
-            stack.push_async_callback(hub.stop)
-            deals = DealClock(hub)
-            await deals.start()
-            stack.push_async_callback(deals.stop)
-            queue, local = await _start_fulfillment(hub, redis, stack)
-            payments = payment_provider(settings)
-            desk = OrderDesk(
-                lambda: commerce.transaction(hub),
-                payments,
-                commerce.order_answer,
-                relayed=queue is not None,
-                on_placed=commerce.hand_over(queue, local),
-            )
-            stack.push_async_callback(desk.close)
-            users = UserCache()
-            revocations = Revocations(db, users, hub)
-            await revocations.start()
-            stack.push_async_callback(revocations.stop)
-            app.state.livecart = AppState(
-                settings=settings,
-                db=db,
-                tokens=TokenSigner(settings.secret_key, settings.token_ttl_s),
-                hub=hub,
-                deals=deals,
-                payments=payments,
-                desk=desk,
-                admission=Admission(
-                    settings.max_sockets_per_address,
-                    settings.max_sockets_per_user,
-                    settings.max_joins_in_flight,
-                ),
-                throttle=Throttle(settings, hub.broker),
-                revocations=revocations,
-                users=users,
-                redis=redis,
-                queue=queue,
-                local_consumer=local,
-            )
+            app.state.livecart = await open_state(settings, stack)
             if tune_gc:
                 tune_garbage_collector()
             yield

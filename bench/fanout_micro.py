@@ -59,8 +59,8 @@ def main() -> int:
     if args.source:
         sys.path.insert(0, str(args.source.resolve()))
 
-    from app.routes.ws import DirectSink
     from app.wsproto import DirectWriter
+    from app.wssinks import DirectSink
     from live.channel import Channel
     from live.frames import Frame
     from live.hub import Hub

@@ -26,17 +26,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from app import chat_actions, feed
+from app import auth, chat_actions, feed
 from app.accounts import User
 from app.admission import Ticket
-from app.auth import check_token, recheck
 from app.errors import ApiError
 from app.http import parse_id
 from app.live_actions import pin_product, unpin_product
 from app.schemas import ChatIn, DeleteChatIn, MuteIn, PinIn, SlowModeIn, TargetIn
 from app.state import AppState
 from app.tokens import Claims
-from app.wsproto import EXTENSION, DirectWriter
+from app.wssinks import DirectSink, discard, sink_for
 from checkout.errors import CheckoutError
 from live import close_codes, metrics
 from live.chat import retry_after
@@ -53,50 +52,6 @@ SUBPROTOCOL = "livecart"
 TOKEN_SUBPROTOCOL = "livecart.token."  # + the token: itsdangerous tokens are valid tokens
 # Client frames: 5 a second sustained, bursts of 20; beyond that refused, one error a second.
 FRAME_RATE, FRAME_BURST = 5.0, 20.0
-
-
-class DirectSink:
-    """Writes pre-encoded frames straight to the transport (see ``app.wsproto``)."""
-
-    def __init__(self, writer: DirectWriter, websocket: WebSocket) -> None:
-        self._writer = writer
-        self._websocket = websocket
-        self._close_task: asyncio.Task[None] | None = None
-        # Backlog bytes (snapshot, replay) still buffered: not held against the viewer.
-        self._grace = 0
-
-    def offer(self, frame: Frame, *, backlog: bool = False) -> bool:
-        if self._close_task is not None:
-            return True
-        if backlog:
-            self._writer.write(frame.wire, force=True)
-            self._grace = self._writer.buffered()
-            return True
-        buffered = self._writer.buffered()
-        self._grace = min(self._grace, buffered)  # shrinks as the backlog drains
-        if buffered - self._grace > self._writer.high_water:
-            return False  # behind by more than the allowance, besides its backlog
-        return self._writer.write(frame.wire, force=True)
-
-    def close(self, code: int, reason: str = "") -> None:
-        if self._close_task is None:
-            self._close_task = asyncio.create_task(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):  # the peer may be gone already
-            await self._websocket.close(code, reason)
-
-    async def aclose(self) -> None:
-        if self._close_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._close_task
-
-
-def _sink_for(websocket: WebSocket) -> DirectSink | QueuedSink:
-    writer = websocket.scope.get("extensions", {}).get(EXTENSION)
-    if isinstance(writer, DirectWriter):
-        return DirectSink(writer, websocket)
-    return QueuedSink(websocket.send_text, websocket.close)
 
 
 class FrameError(Exception):
@@ -143,7 +98,7 @@ class Session:
         if self.claims is None or self.viewer.closed:
             return not self.viewer.closed
         try:
-            self.user = await recheck(self.state, self.claims)
+            self.user = await auth.recheck(self.state, self.claims)
         except ApiError as exc:
             self.reply("signed_out", {"message": exc.message, "close": close_codes.BAD_TOKEN})
             self.state.hub.evict(self.viewer, close_codes.BAD_TOKEN, "signed out")
@@ -308,7 +263,7 @@ async def _sign_in(
     if not token:
         return None, None
     try:
-        user, claims = await check_token(state, token)
+        user, claims = await auth.check_token(state, token)
     except ApiError as exc:
         raise Refused(close_codes.BAD_TOKEN, "bad_token", exc.code) from None
     if (why := state.admission.identify(ticket, user.uid)) is not None:
@@ -332,7 +287,7 @@ async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Sessio
     except ApiError:
         raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
     user, claims = await _sign_in(state, ticket, _offered_token(websocket))
-    sink = _sink_for(websocket)
+    sink = sink_for(websocket)
     viewer = Viewer(live_id=live_id, user_id=user.uid if user else None, sink=sink)
     session = Session(state, websocket, viewer, user, sink, claims)
     try:
@@ -343,7 +298,7 @@ async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Sessio
     try:
         await state.hub.join(viewer, after, lambda: feed.snapshot(state, live_id))
     except BaseException as exc:
-        await _discard(sink)  # every failed join: a queued sink has a writer task to stop
+        await discard(sink)  # every failed join: a queued sink has a writer task to stop
         if isinstance(exc, LiveNotFound):
             raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
         if isinstance(exc, Banned):
@@ -353,11 +308,6 @@ async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Sessio
     # Revoked while joining? The announcement missed this socket (not yet listed).
     await session.recheck()
     return session
-
-
-async def _discard(sink: DirectSink | QueuedSink) -> None:
-    with contextlib.suppress(Exception):
-        await sink.aclose()
 
 
 def _address(websocket: WebSocket) -> str:
@@ -410,7 +360,7 @@ async def _serve(state: AppState, session: Session) -> None:
     finally:
         metrics.SOCKETS.dec()
         state.hub.leave(session.viewer)
-        await _discard(session.sink)
+        await discard(session.sink)
 
 
 routes = [WebSocketRoute("/ws/lives/{id}", live_socket)]
