@@ -157,19 +157,30 @@ async def connected_then_closed(srv: LiveServer, live_id: int, who: Who) -> Awai
     return asyncio.ensure_future(closed())
 
 
+async def admin_and_show(server: LiveServer, rest: Rest) -> tuple[Who, dict[str, Any]]:
+    """An admin ("root"), and a running live of a creator ("host")."""
+    admin = await make_user(server.state, "root", Role.ADMIN)
+    creator = await rest.register("host", "creator")
+    return admin, await rest.live(creator, start=True)
+
+
 async def me(rest: Rest, who: Who) -> httpx.Response:
     return await rest.http.get("/api/me", headers=auth(who))
 
 
-async def revoked_soon(call: Callable[[], Awaitable[httpx.Response]]) -> None:
-    """Other processes learn of a revocation one broker hop later: milliseconds."""
+async def soon(call: Callable[[], Awaitable[httpx.Response]], status: int) -> httpx.Response:
+    """``call`` until it answers ``status``: other processes learn of an account change
+    one broker hop later (milliseconds)."""
     for _ in range(200):
         resp = await call()
-        if resp.status_code == 401:
-            assert_revoked(resp)
-            return
+        if resp.status_code == status:
+            return resp
         await asyncio.sleep(0.01)
-    raise AssertionError("the token still works in the other process")
+    raise AssertionError(f"the other process still answers {resp.status_code}: {resp.text}")
+
+
+async def revoked_soon(call: Callable[[], Awaitable[httpx.Response]]) -> None:
+    assert_revoked(await soon(call, 401))
 
 
 def assert_revoked(resp: httpx.Response) -> None:
@@ -254,11 +265,10 @@ async def test_an_admin_disables_an_account_its_tokens_and_sockets_die_at_once(
 ) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         rest = Rest(http)
-        admin = await make_user(server.state, "root", Role.ADMIN)
-        creator = await rest.register("host", "creator")
-        live = await rest.live(creator, start=True)
+        admin, live = await admin_and_show(server, rest)
         troll = await rest.register("troll")
         closing = await connected_then_closed(server, live["id"], troll)
+        creator = (await login(rest, "host", PASSWORD)).json()
         refused = await http.post("/api/users/troll/disable", headers=auth(creator))
         assert refused.status_code == 403
         resp = await http.post("/api/users/troll/disable", headers=auth(admin))
@@ -310,7 +320,11 @@ async def test_with_redis_revocations_reach_every_process_at_once(
         assert (await one.http.post("/api/auth/logout", headers=auth(spare))).status_code == 204
         await revoked_soon(lambda: me(other, spare))
         await one.http.put("/api/users/shopper/role", json={"role": "creator"}, headers=auth(admin))
-        assert (await other.product(shopper))["title"] == "Mug"
+        mug = {"title": "Mug", "price_cents": 100, "stock": 1}
+        made = await soon(
+            lambda: other.http.post("/api/products", json=mug, headers=auth(shopper)), 201
+        )
+        assert made.json()["product"]["title"] == "Mug"
         await one.http.post("/api/users/shopper/disable", headers=auth(admin))
         assert await closing == close_codes.BAD_TOKEN
         await revoked_soon(lambda: me(other, shopper))
@@ -401,9 +415,7 @@ async def test_a_socket_still_joining_when_its_account_is_disabled_is_closed(
     monkeypatch.setattr(feed, "snapshot", held)
     async with httpx.AsyncClient(base_url=server.url) as http:
         rest = Rest(http)
-        admin = await make_user(server.state, "root", Role.ADMIN)
-        creator = await rest.register("host", "creator")
-        live = await rest.live(creator, start=True)
+        admin, live = await admin_and_show(server, rest)
         troll = await rest.register("troll")
         async with connect(server.ws_url(live["id"], token=troll["token"])) as ws:
             await entered.wait()  # signed in, building the first snapshot
@@ -431,9 +443,7 @@ async def test_a_disabled_accounts_sockets_here_close_even_if_the_broker_fails(
 ) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         rest = Rest(http)
-        admin = await make_user(server.state, "root", Role.ADMIN)
-        creator = await rest.register("host", "creator")
-        live = await rest.live(creator, start=True)
+        admin, live = await admin_and_show(server, rest)
         troll = await rest.register("troll")
         closing = await connected_then_closed(server, live["id"], troll)
 
