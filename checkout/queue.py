@@ -70,6 +70,7 @@ class _Loop:
         self._wake.set()
 
     async def _forever(self, step: Any, name: str) -> None:
+        task = asyncio.current_task()
         while True:
             try:
                 busy = await step()
@@ -78,10 +79,17 @@ class _Loop:
             except Exception as exc:
                 log.warning("%s failed: %r", name, exc)
                 busy = False
+            if task is not None and task.cancelling():
+                # Stopped while a step ran, and something inside swallowed the
+                # cancellation (seen with a database call): stop now, not never.
+                raise asyncio.CancelledError
             if not busy:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns normally
+                # when cancelled just as the event is set, and the loop would go on.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle_s)
+                    async with asyncio.timeout(self.idle_s):
+                        await self._wake.wait()
 
     def spawn(self, step: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(self._forever(step, name), name=name))

@@ -54,6 +54,7 @@ class DealClock:
         return min(self.poll_s, max(0.005, (due - now).total_seconds()))
 
     async def _run(self) -> None:
+        task = asyncio.current_task()
         while True:
             try:
                 delay = await self.run_once()
@@ -62,7 +63,11 @@ class DealClock:
             except Exception as exc:
                 log.warning("deal clock pass failed: %r", exc)
                 delay = self.poll_s
+            if task is not None and task.cancelling():  # a pass swallowed our stop
+                raise asyncio.CancelledError
             if delay:
                 self._wake.clear()
+                # Not wait_for: on Python 3.11 it can swallow a cancellation.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()

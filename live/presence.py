@@ -61,6 +61,7 @@ def tally(user_ids: Iterable[int | None], is_staff: Callable[[int], bool]) -> Lo
 async def every(interval: float, tick: Callable[[], Awaitable[None]], what: str) -> None:
     """Run ``tick`` every ``interval`` seconds until cancelled; a failed tick is logged
     and the next one runs on time."""
+    task = asyncio.current_task()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -69,6 +70,8 @@ async def every(interval: float, tick: Callable[[], Awaitable[None]], what: str)
             raise
         except Exception as exc:
             log.warning("%s failed: %r", what, exc)
+        if task is not None and task.cancelling():  # the tick swallowed our stop
+            raise asyncio.CancelledError
 
 
 def tally_live(live: ServedLive) -> LocalPresence:
