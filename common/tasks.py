@@ -1,0 +1,73 @@
+"""Stopping background tasks within a bounded time, whatever they are doing.
+
+A cancelled task may swallow its ``CancelledError`` (some library calls do), or wait
+in its cleanup on a server that is gone (a rollback on a dead connection): awaiting it
+outright could hold a process for ever. Every ``stop()`` that cancels tasks goes through
+``cancel_and_wait``: it ends within ``within`` seconds and names what it abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+log = logging.getLogger("livecart.stopping")
+
+STOP_WAIT_S = 2.0  # how long one stop() waits for its cancelled tasks
+_RECANCEL_S = 0.25  # a task that swallowed a cancellation is cancelled again this often
+
+
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Task[Any]],
+    *,
+    within: float = STOP_WAIT_S,
+    what: str = "tasks",
+) -> list[str]:
+    """Cancel ``tasks`` and wait until they end, at most ``within`` seconds.
+
+    Guarantees: returns within ``within`` seconds (plus one loop turn) even if a task
+    ignores every cancellation; a task still running then is left behind, logged by
+    name, and its name returned (empty list: all ended). Errors the tasks ended with
+    are retrieved (not reported as "never retrieved"), not raised. Cancelling the
+    caller cancels the wait, not the guarantee: the tasks were cancelled already.
+    """
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while pending:
+        for task in pending:
+            task.cancel()  # again each round: a swallowed cancellation is not the last
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        done, pending = await asyncio.wait(pending, timeout=min(left, _RECANCEL_S))
+        for task in done:
+            if not task.cancelled():
+                task.exception()
+    names = sorted(task.get_name() for task in pending)
+    if names:
+        log.warning("%s: abandoned after %.1fs, still running: %s", what, within, names)
+    return names
+
+
+async def close_within(
+    close: Callable[[], Awaitable[object]], what: str, *, within: float = STOP_WAIT_S
+) -> bool:
+    """Run ``close()`` (a pool's ``dispose``, a client's ``aclose``) for at most ``within``
+    seconds. True when it finished; False when it failed or was abandoned (logged)."""
+
+    async def run() -> None:
+        await close()
+
+    task = asyncio.ensure_future(run())
+    task.set_name(f"close {what}")
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if not done:
+        await cancel_and_wait([task], within=0.5, what=f"closing {what}")
+        return False
+    if task.cancelled() or task.exception() is not None:
+        log.warning("closing %s failed: %r", what, None if task.cancelled() else task.exception())
+        return False
+    return True
