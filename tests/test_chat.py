@@ -14,37 +14,16 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app import accounts
 from app.settings import ConfigError, Settings
 from tests.live_server import LiveServer, serve
-from tests.ws_helpers import Frame, Rest, Who, auth, next_frame, send, snapshot
+from tests.ws_helpers import Frame, Rest, Who, auth, next_frame, rest_for, send, snapshot
 
 WAIT = 5.0
 # How soon others' events must arrive during a flood (generous: CI machines are slow).
 PROMPTLY = 2.0
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@contextlib.asynccontextmanager
-async def rest_for(server: LiveServer) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        yield Rest(http)
-
-
-@pytest.fixture
-async def rest(server: LiveServer) -> AsyncIterator[Rest]:
-    async with rest_for(server) as client:
-        yield client
 
 
 @contextlib.asynccontextmanager
@@ -264,7 +243,7 @@ async def test_snapshot_holds_the_last_50_messages_without_deleted_ones(
 ) -> None:
     async with (
         chat_server(settings, chat_rate=1000.0, chat_burst=1000) as server,
-        rest_for(server) as rest,
+        rest_for(server.url) as rest,
     ):
         creator, live_id, (vera,) = await setup(rest, "vera")
         # Three sockets of one user: the per-socket frame budget (burst 20) is not the subject.
@@ -322,7 +301,7 @@ def test_chat_limits_come_from_the_environment() -> None:
 async def test_rate_limit_per_user_per_live_with_a_configured_burst(settings: Settings) -> None:
     async with (
         chat_server(settings, chat_rate=1.0, chat_burst=2) as server,
-        rest_for(server) as rest,
+        rest_for(server.url) as rest,
     ):
         creator, live_id, (vera, walt) = await setup(rest, "vera", "walt")
         other_live = (await rest.live(creator, start=True))["id"]

@@ -11,13 +11,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.settings import Settings
 from tests.live_server import ServerProcess, process_env, with_redis
-from tests.ws_helpers import Frame, Rest, Who, auth, close_code, next_frame, send, snapshot
+from tests.ws_helpers import (
+    Frame,
+    Who,
+    auth,
+    close_code,
+    next_frame,
+    rest_for,
+    send,
+    snapshot,
+)
 
 WAIT = 10.0  # child processes on a busy machine
 
@@ -43,12 +51,6 @@ async def two_processes(
     finally:
         a.stop()
         b.stop()
-
-
-@contextlib.asynccontextmanager
-async def rest_for(proc: ServerProcess) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
-        yield Rest(http)
 
 
 def ws_for(proc: ServerProcess, live_id: int, who: Who | None = None) -> Any:
@@ -107,8 +109,8 @@ async def test_mute_and_ban_through_one_process_hold_on_the_other(
     one_backend(request)
     async with (
         two_processes(settings, redis_url, tmp_path) as (a, b),
-        rest_for(a) as rest_a,
-        rest_for(b) as rest_b,
+        rest_for(a.url, 30) as rest_a,
+        rest_for(b.url, 30) as rest_b,
     ):
         cara = await rest_a.register("cara", "creator")
         vera = await rest_b.register("vera")
@@ -183,7 +185,10 @@ async def test_rate_limit_and_slow_mode_are_shared_across_processes(
     one_backend(request)
     # Burst 2, and refilling slowly enough (1 message per 10 s) not to blur the count.
     env = {"LIVECART_CHAT_BURST": "2", "LIVECART_CHAT_RATE": "0.1"}
-    async with two_processes(settings, redis_url, tmp_path, **env) as (a, b), rest_for(a) as rest:
+    async with (
+        two_processes(settings, redis_url, tmp_path, **env) as (a, b),
+        rest_for(a.url, 30) as rest,
+    ):
         cara = await rest.register("cara", "creator")
         vera = await rest.register("vera")
         walt = await rest.register("walt")

@@ -12,17 +12,11 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
-from tests.test_order_helpers import (
+from tests.order_helpers import (
     Shop,
     error_code,
-    fast_password_hashing,
     statuses,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
 
 
 @pytest.fixture

@@ -18,21 +18,19 @@ from live.textnorm import fold
 from tests.conftest import Api
 from tests.live_server import LiveServer, serve
 from tests.services import free_port
-from tests.test_chat import (  # noqa: F401 - fast_password_hashing is an autouse fixture
+from tests.test_chat import (
     chat_log,
     check_chat,
     expect,
-    fast_password_hashing,
     joined,
     pong,
     refused,
-    rest_for,
     say,
     setup,
     ws_for,
 )
 from tests.test_show_scale import server_log
-from tests.ws_helpers import Rest, Who, auth, next_frame
+from tests.ws_helpers import Rest, Who, auth, next_frame, rest_for
 
 # ---- blocked words: invisible characters and look-alikes
 
@@ -78,7 +76,7 @@ def test_folding_covers_the_listed_cyrillic_and_greek_look_alikes() -> None:
 async def test_evasions_are_refused_over_the_socket_and_stored_nowhere(
     server: LiveServer,
 ) -> None:
-    async with rest_for(server) as rest:
+    async with rest_for(server.url) as rest:
         creator, live_id, (vera,) = await setup(rest, "vera")
         resp = await rest.http.put(
             f"/api/lives/{live_id}/blocked-words", json={"words": ["spam"]}, headers=auth(creator)
@@ -100,7 +98,7 @@ BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\
 
 
 async def test_chat_refuses_bidi_overrides_with_a_code(server: LiveServer) -> None:
-    async with rest_for(server) as rest:
+    async with rest_for(server.url) as rest:
         _creator, live_id, (vera,) = await setup(rest, "vera")
         async with ws_for(server, live_id, vera) as v:
             await joined(v)
@@ -193,7 +191,7 @@ DEEP = "[" * 2000 + "]" * 2000  # fits the 4 KiB frame cap
 
 
 async def test_a_deeply_nested_frame_is_invalid_json_and_logs_nothing(server: LiveServer) -> None:
-    async with rest_for(server) as rest:
+    async with rest_for(server.url) as rest:
         _creator, live_id, (vera,) = await setup(rest, "vera")
         async with ws_for(server, live_id, vera) as v:
             await joined(v)
@@ -254,7 +252,7 @@ async def chat_setup(
     settings: Settings, redis_url: str | None, **limits: Any
 ) -> AsyncIterator[tuple[LiveServer, Rest]]:
     changed = replace(settings, redis_url=redis_url, presence_interval_s=0.1, **limits)
-    async with serve(changed) as server, rest_for(server) as rest:
+    async with serve(changed) as server, rest_for(server.url) as rest:
         yield server, rest
 
 

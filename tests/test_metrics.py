@@ -29,8 +29,8 @@ from app.metrics import forget_dead_processes
 from app.settings import Settings
 from checkout.metrics import Backlog, stream_backlog
 from tests.live_server import LiveServer, process_env, serve, with_redis
+from tests.order_helpers import AsyncShop
 from tests.services import empty_redis, free_port, wait_for_port
-from tests.test_order_helpers import AsyncShop, fast_password_hashing
 from tests.ws_helpers import Rest, Who
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -48,11 +48,6 @@ METRIC_NAMES = {
     "livecart_fulfillment_queue_lag_seconds",
 }
 STREAM_NAMES = {"livecart_fulfillment_stream_entries", "livecart_fulfillment_stream_lag_seconds"}
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
 
 
 def parse(text: str) -> tuple[set[str], Samples]:

@@ -6,33 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from websockets.asyncio.client import ClientConnection, connect
 
-from app import accounts
 from tests.live_server import LiveServer
 from tests.ws_helpers import Frame, Rest, Who, auth, close_code, next_frame, send, snapshot
 
 WAIT = 5.0
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@pytest.fixture
-async def rest(server: LiveServer) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        yield Rest(http)
 
 
 def ws_for(server: LiveServer, live_id: int, who: Who | None = None, **query: Any) -> Any:

@@ -4,27 +4,23 @@ and coming back mid-live (contract: WebSocket; the database is the log)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.settings import Settings
 from live.redis_broker import PRESENCE_STALE_MS
-from tests.live_server import ServerProcess, processes, with_redis
-from tests.services import RedisServer, empty_redis, redis_server_binary, unavailable
+from tests.live_server import processes, with_redis
+from tests.services import RedisServer, empty_redis
 from tests.ws_helpers import (
     Frame,
-    Rest,
     auth,
     frames,
     next_frame,
+    rest_for,
     snapshot,
     until,
     viewers_count,
@@ -47,19 +43,13 @@ def redis_db(url: str, index: int) -> str:
     return other
 
 
-@contextlib.asynccontextmanager
-async def rest_for(proc: ServerProcess) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
-        yield Rest(http)
-
-
 async def test_two_processes_share_a_live_through_redis(
     request: pytest.FixtureRequest, settings: Settings, redis_url: str, tmp_path: Path
 ) -> None:
     one_backend(request)
     shared = replace(with_redis(settings, redis_db(redis_url, 7)), presence_interval_s=0.2)
     with processes(shared, tmp_path) as (a, b):
-        async with rest_for(a) as rest_a, rest_for(b) as rest_b:
+        async with rest_for(a.url, 30) as rest_a, rest_for(b.url, 30) as rest_b:
             owner = await rest_a.register("owner", "creator")
             mug = await rest_a.product(owner, title="Mug")
             cap = await rest_b.product(owner, title="Cap")  # either process answers
@@ -112,28 +102,13 @@ async def pinned_pair(ws: ClientConnection) -> list[Frame]:
     return [await next_frame(ws), await next_frame(ws)]
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    binary = redis_server_binary()
-    if binary is None:
-        unavailable("no redis-server binary")
-    assert binary is not None
-    server = RedisServer(binary)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
-
-
 async def test_redis_restart_mid_live_loses_nothing(
     request: pytest.FixtureRequest, settings: Settings, own_redis: RedisServer, tmp_path: Path
 ) -> None:
     one_backend(request)
     shared = replace(with_redis(settings, own_redis.url), presence_interval_s=0.2)
     with processes(shared, tmp_path) as (a, b):
-        async with rest_for(a) as rest:
+        async with rest_for(a.url, 30) as rest:
             owner = await rest.register("owner", "creator")
             products = [await rest.product(owner, title=f"P{i}") for i in range(4)]
             live = await rest.live(owner, start=True)

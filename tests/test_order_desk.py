@@ -32,23 +32,17 @@ from checkout.orders import OrderRequest, Placement, move_stock
 from checkout.payments import TestPaymentProvider
 from checkout.placing import NothingToKeep, Outcome, place_batch
 from tests.live_server import LiveServer, ServerProcess, processes, with_redis
-from tests.test_multiprocess import redis_db
-from tests.test_order_helpers import (
+from tests.order_helpers import (
     AsyncShop,
-    fast_password_hashing,
     frames_until_pong,
     fresh_key,
     order_body,
 )
+from tests.test_multiprocess import redis_db
 from tests.test_order_race import World
 from tests.ws_helpers import Who, auth
 
 SHIPPING: dict[str, str] = order_body(1, 1, None)["shipping"]
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
 
 
 @pytest.fixture

@@ -21,21 +21,15 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.accounts import Role
 from tests.live_server import LiveServer
-from tests.test_order_helpers import (
+from tests.order_helpers import (
     AsyncShop,
     check_order,
-    fast_password_hashing,
     frames_until_pong,
     fresh_key,
     next_of,
     statuses,
 )
 from tests.ws_helpers import Frame, Rest, Who, auth, make_user, snapshot
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
 
 
 class World:

@@ -13,22 +13,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
-from tests.test_order_helpers import (
+from tests.order_helpers import (
     ORDER_KEYS,
     SHIPPING,
     Shop,
     check_order,
     error_code,
-    fast_password_hashing,
     fresh_key,
     order_body,
     statuses,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
 
 
 @pytest.fixture

@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from httpx2 import Response
 
-from app import accounts
 from app.accounts import Role
 from tests.conftest import Api
 
@@ -64,14 +62,6 @@ class World:
     def moderator_names(self, live: dict[str, Any]) -> set[str]:
         body = self.get(f"/api/lives/{live['id']}/moderators")
         return {m["username"] for m in body["moderators"]}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This module makes nine accounts per case; cheap Argon2 parameters keep it quick."""
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 @pytest.fixture

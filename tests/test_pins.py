@@ -10,17 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from websockets.asyncio.client import ClientConnection, connect
 
-from app import accounts
 from app.accounts import Role
 from app.settings import Settings
 from tests.conftest import Api
@@ -46,13 +43,6 @@ DEAL_KEYS = {"price_cents", "quantity", "remaining", "per_buyer_limit", "ends_at
 def parse_utc(value: str) -> datetime:
     assert ISO_UTC.match(value), value
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 def error_code(resp: Any, status: int) -> str:
@@ -306,12 +296,6 @@ def test_stats_for_creator_moderator_and_admin_only(world: World) -> None:
 
 
 # ---- over real sockets
-
-
-@pytest.fixture
-async def rest(server: LiveServer) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        yield Rest(http)
 
 
 async def pong(ws: ClientConnection) -> None:

@@ -16,13 +16,10 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from redis import Redis as SyncRedis
 from websockets.asyncio.client import ClientConnection, connect
 
-from app import accounts
 from app.settings import Settings
 from live import keys
 from live import redis_broker as redis_broker_module
@@ -30,7 +27,7 @@ from live.hub import Hub
 from live.presence import LocalPresence
 from live.redis_broker import PRESENCE_STALE_MS, RedisBroker
 from tests.live_server import LiveServer, serve
-from tests.ws_helpers import Rest, auth, recv, send, snapshot
+from tests.ws_helpers import Rest, auth, recv, rest_for, send, snapshot
 
 LIVE = 41
 OTHER_LIVE = 42
@@ -38,13 +35,6 @@ OTHER_LIVE = 42
 
 def here(anonymous: int = 0, *users: int) -> LocalPresence:
     return LocalPresence(anonymous, frozenset(users))
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 # ---- (a) across processes: two RedisBroker instances on one Redis database
@@ -281,8 +271,8 @@ async def counted(
 
 @pytest.fixture
 async def rest(counted: LiveServer) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=counted.url, timeout=10) as http:
-        yield Rest(http)
+    async with rest_for(counted.url) as client:
+        yield client
 
 
 class Screen:

@@ -19,23 +19,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import ClientConnection, connect
 
-from app import accounts
 from app.settings import Settings
 from live import close_codes
 from tests.live_server import LiveServer, process_env, serve
 from tests.services import free_port, wait_for_port
 from tests.ws_helpers import (
-    Rest,
     auth,
     close_code,
     next_frame,
     recv,
+    rest_for,
     send,
     snapshot,
     until,
@@ -48,13 +44,6 @@ STORM_TIMEOUT = 90.0  # a generous bound for a loaded 2-core CI box; not a perfo
 
 
 APP_TOO_BIG_REASON = "frame over 4 KiB"  # app/routes/ws.py, when a frame gets past the server
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 # ---- the server's log
@@ -105,12 +94,6 @@ async def serve_logged(settings: Settings) -> AsyncIterator[tuple[LiveServer, Se
     async with serve(settings) as live_server:
         with server_log() as log:
             yield live_server, log
-
-
-@contextlib.asynccontextmanager
-async def rest_for(base_url: str) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        yield Rest(http)
 
 
 # ---- plain `uvicorn app.main:app` in a child process
@@ -194,7 +177,7 @@ async def close_all(sockets: list[ClientConnection]) -> None:
 
 
 async def show_storm(base_url: str, ws_url: Any) -> None:
-    async with rest_for(base_url) as rest:
+    async with rest_for(base_url, 30) as rest:
         owner = await rest.register("cara", "creator")
         product = await rest.product(owner, title="Lamp")
         live = await rest.live(owner, start=True)
@@ -240,7 +223,7 @@ async def hold_every_connection(server: LiveServer) -> list[AsyncConnection]:
 
 async def test_exhausted_pool_closes_new_joins_1013_then_recovers(settings: Settings) -> None:
     busy = replace(settings, join_timeout_s=1.0, presence_interval_s=0.2)
-    async with serve_logged(busy) as (server, log), rest_for(server.url) as rest:
+    async with serve_logged(busy) as (server, log), rest_for(server.url, 30) as rest:
         owner = await rest.register("cara", "creator")
         served = await rest.live(owner, start=True)
         cold = await rest.live(owner, start=True)  # never served by this process yet
@@ -275,7 +258,7 @@ async def test_exhausted_pool_closes_new_joins_1013_then_recovers(settings: Sett
 
 async def test_per_address_cap_refuses_the_third_socket_1013(settings: Settings) -> None:
     capped = replace(settings, max_sockets_per_address=2, presence_interval_s=0.1)
-    async with serve_logged(capped) as (server, log), rest_for(server.url) as rest:
+    async with serve_logged(capped) as (server, log), rest_for(server.url, 30) as rest:
         owner = await rest.register("cara", "creator")
         live = await rest.live(owner, start=True)
         url = server.ws_url(live["id"])
@@ -296,7 +279,7 @@ async def test_per_address_cap_refuses_the_third_socket_1013(settings: Settings)
 
 async def test_per_user_cap_refuses_a_second_socket_of_one_account(settings: Settings) -> None:
     capped = replace(settings, max_sockets_per_user=1, presence_interval_s=0.1)
-    async with serve_logged(capped) as (server, log), rest_for(server.url) as rest:
+    async with serve_logged(capped) as (server, log), rest_for(server.url, 30) as rest:
         owner = await rest.register("cara", "creator")
         fan = await rest.register("fan")
         other = await rest.register("olga")
@@ -329,7 +312,7 @@ async def test_plain_uvicorn_caps_client_frames_at_4_kib(
     settings: Settings, tmp_path: Path
 ) -> None:
     with plain_uvicorn(settings, tmp_path) as server:
-        async with rest_for(server.url) as rest:
+        async with rest_for(server.url, 30) as rest:
             owner = await rest.register("cara", "creator")
             live = await rest.live(owner, start=True)
         async with connect(server.ws_url(live["id"])) as ws:
@@ -363,7 +346,7 @@ async def test_plain_uvicorn_caps_client_frames_at_4_kib(
 
 async def test_a_banned_user_new_socket_gets_4403(settings: Settings) -> None:
     banning = replace(settings, presence_interval_s=0.1)
-    async with serve_logged(banning) as (server, log), rest_for(server.url) as rest:
+    async with serve_logged(banning) as (server, log), rest_for(server.url, 30) as rest:
         owner = await rest.register("cara", "creator")
         fan = await rest.register("fan")
         live = await rest.live(owner, start=True)

@@ -22,12 +22,11 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from uvicorn.logging import AccessFormatter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from app import accounts, logredact
+from app import logredact
 from app.server import WS_PROTOCOL
 from app.settings import Settings
 from live import close_codes
@@ -42,13 +41,6 @@ WS_IMPLS = [WS_PROTOCOL, "websockets-sansio"]
 
 def offer(token: str | None) -> list[Subprotocol]:
     return [LIVECART] + ([Subprotocol(f"livecart.token.{token}")] if token else [])
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 @dataclass

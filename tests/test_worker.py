@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text as sql
 from websockets.asyncio.client import connect
@@ -31,25 +29,19 @@ from app.db import make_engine
 from app.settings import Settings
 from checkout import keys
 from tests.live_server import LiveServer, process_env, serve, with_redis
-from tests.services import RedisServer, redis_server_binary
-from tests.test_order_helpers import (
+from tests.order_helpers import (
     AsyncShop,
-    fast_password_hashing,
     frames_until_pong,
     next_of,
     statuses,
 )
+from tests.services import running_redis
 from tests.ws_helpers import Rest, Who, auth, make_user, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAM, GROUP = keys.ORDERS_STREAM, keys.ORDERS_GROUP
 CLAIM_IDLE_MS = 500
 MAX_ATTEMPTS = 3
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_password_hashing(monkeypatch)
 
 
 class Worker:
@@ -316,24 +308,10 @@ async def _pause() -> None:
     await asyncio.sleep(0.25)
 
 
-@contextlib.contextmanager
-def own_redis() -> Iterator[RedisServer]:
-    binary = redis_server_binary()
-    if binary is None:
-        pytest.skip("no redis-server binary")
-    server = RedisServer(binary)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
-
-
 async def test_redis_restarted_empty_before_the_worker_starts_loses_no_order(
     settings: Settings, tmp_path: Path
 ) -> None:
-    with own_redis() as redis_server:
+    with running_redis() as redis_server:
         async with shopfront(settings, redis_server.url) as front:
             ids = await front.place(3)
             assert await stream_order_ids(front.redis) == ids
@@ -355,7 +333,7 @@ async def test_redis_restarted_empty_before_the_worker_starts_loses_no_order(
 async def test_orders_placed_while_redis_is_down_are_accepted_once_it_is_back(
     settings: Settings, tmp_path: Path
 ) -> None:
-    with own_redis() as redis_server:
+    with running_redis() as redis_server:
         async with shopfront(settings, redis_server.url) as front:
             with running_worker(
                 with_redis(settings, redis_server.url), tmp_path / "w.log"

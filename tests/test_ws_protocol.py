@@ -7,17 +7,13 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 
-from app import accounts
 from tests.conftest import Api
 from tests.live_server import LiveServer
 from tests.ws_helpers import (
@@ -35,19 +31,6 @@ from tests.ws_helpers import (
     until,
     viewers_count,
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@pytest.fixture
-async def rest(server: LiveServer) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        yield Rest(http)
 
 
 async def test_snapshot_first_with_live_pinned_viewers_chat_and_seq(

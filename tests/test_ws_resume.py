@@ -5,38 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import delete
 from sqlmodel import col
 from starlette.testclient import TestClient
 from websockets.asyncio.client import connect
 
-from app import accounts
 from app.settings import Settings
 from live.hub import Hub
 from live.models import LiveEvent
 from tests.conftest import Api
 from tests.live_server import LiveServer, serve
 from tests.ws_helpers import Rest, assert_consecutive, next_frame, replayed, snapshot, until
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@pytest.fixture
-async def rest(server: LiveServer) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        yield Rest(http)
 
 
 async def _show(rest: Rest) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:

@@ -5,49 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app import accounts, wsproto
+from app import wsproto
 from app.settings import Settings
 from live.hub import Hub
 from tests.live_server import LiveServer, serve
 from tests.ws_helpers import (
     Frame,
-    Rest,
     assert_consecutive,
     auth,
     next_frame,
     replayed,
+    rest_for,
     snapshot,
     viewers_count,
 )
 
 # Large frames fill the socket buffers (several MB on loopback) in few database writes.
 CHAT = {"text": "x" * 30_000}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@contextlib.asynccontextmanager
-async def rest_for(server: LiveServer) -> AsyncIterator[Rest]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        yield Rest(http)
 
 
 async def slow_socket(server: LiveServer, live_id: int, **query: Any) -> ClientConnection:
@@ -98,7 +81,7 @@ async def test_viewer_that_stops_reading_is_evicted_4408_and_others_keep_up(
     monkeypatch.setattr(wsproto.LivecartWebSocketProtocol, "high_water", 64 * 1024)
     overrides = {} if path == "direct" else {"ws": "websockets-sansio"}
     async with serve(replace(settings, presence_interval_s=0.1), **overrides) as server:
-        async with rest_for(server) as rest:
+        async with rest_for(server.url) as rest:
             creator = await rest.register("cara", "creator")
             live = await rest.live(creator)
         live_id = live["id"]
@@ -160,7 +143,7 @@ async def test_dead_peer_is_dropped_by_ping_timeout_and_leaves_the_count(
             ws_ping_interval=0.2,
             ws_ping_timeout=0.4,
         ) as server,
-        rest_for(server) as rest,
+        rest_for(server.url) as rest,
     ):
         creator = await rest.register("cara", "creator")
         live = await rest.live(creator, start=True)

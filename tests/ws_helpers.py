@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2 as httpx
@@ -22,6 +24,13 @@ Who = dict[str, Any]
 
 def auth(who: Who | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {who['token']}"} if who else {}
+
+
+@contextlib.asynccontextmanager
+async def rest_for(url: str, http_timeout_s: float = 10) -> AsyncIterator[Rest]:
+    """A ``Rest`` on the server at ``url`` (closed on exit)."""
+    async with httpx.AsyncClient(base_url=url, timeout=http_timeout_s) as http:
+        yield Rest(http)
 
 
 class Rest:

@@ -14,11 +14,8 @@ import uuid
 from typing import Any
 
 import httpx2 as httpx
-import pytest
-from argon2 import PasswordHasher
 from websockets.asyncio.client import ClientConnection
 
-from app import accounts
 from app.accounts import Role
 from tests.conftest import Api
 from tests.ws_helpers import Frame, Who, auth, next_frame, send
@@ -90,13 +87,6 @@ def check_order(order: dict[str, Any]) -> dict[str, Any]:
 
 def statuses(order: dict[str, Any]) -> list[str]:
     return [line["status"] for line in order["history"]]
-
-
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap password hashing for in-process apps (call from an autouse fixture)."""
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 # ---- through the ASGI app (TestClient)
