@@ -13,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, DateTime, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import ApiError
+from common.sql import upsert_insert
+from common.times import utcnow
 
 # OWASP's recommended Argon2id parameters (19 MiB, 2 passes, 1 lane): ~30 ms a hash
 # on a small server, so logins stay cheap during a flash sale yet costly to brute-force.
@@ -46,9 +46,6 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-SELF_SERVICE_ROLES = frozenset({Role.VIEWER, Role.CREATOR})
-
-
 class User(SQLModel, table=True):
     __tablename__ = "users"
 
@@ -61,7 +58,7 @@ class User(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     created_at: datetime = Field(
-        default_factory=lambda: datetime.now(UTC),
+        default_factory=utcnow,
         sa_column=Column(DateTime(timezone=True), nullable=False),
     )
 
@@ -113,7 +110,7 @@ async def insert_user(session: AsyncSession, username: str, password_hash: str, 
     Hash before opening the transaction: a write transaction held for the 30 ms of
     a hash holds every other writer on SQLite.
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     result = await session.exec(
         insert(User)
         .values(
@@ -121,7 +118,7 @@ async def insert_user(session: AsyncSession, username: str, password_hash: str, 
             password_hash=password_hash,
             role=role.value,
             token_version=0,
-            created_at=datetime.now(UTC),
+            created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["username"])
     )
@@ -187,7 +184,7 @@ async def revoke_all(session: AsyncSession, user_id: int) -> User:
 async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> User:
     """Disable (tokens revoked, no sign-in) or enable an account by name; 404 if none."""
     user = await _named(session, username)
-    stamp = datetime.now(UTC) if disabled else None
+    stamp = utcnow() if disabled else None
     if (user.disabled_at is not None) == disabled:
         return user  # idempotent: disabling twice keeps the first time
     return await _update(session, user.uid, disabled_at=stamp, revoke=disabled)

@@ -54,7 +54,6 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     live_errors.InvalidState: 409,
     live_errors.InvalidModerator: 422,
     live_errors.ForeignProduct: 422,
-    live_errors.InvalidDeal: 422,
     live_errors.DealExhausted: 409,
     live_errors.DealLimitReached: 409,
     live_errors.SignInRequired: 401,

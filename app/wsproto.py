@@ -37,16 +37,12 @@ class DirectWriter:
         self._proto = proto
         self.high_water = high_water
 
-    def write(self, data: bytes, *, force: bool = False) -> bool:
-        """Write ``data``; ``False`` when the peer is ``high_water`` bytes behind (never when
-        ``force``). A closed peer is a no-op."""
+    def write(self, data: bytes) -> None:
+        """Write ``data`` whatever is buffered (the caller holds the peer to ``high_water``);
+        a closed peer is a no-op."""
         proto = self._proto
-        if proto.close_sent or proto.disconnected or proto.transport.is_closing():
-            return True
-        if not force and proto.transport.get_write_buffer_size() > self.high_water:
-            return False
-        proto.transport.write(data)
-        return True
+        if not (proto.close_sent or proto.disconnected or proto.transport.is_closing()):
+            proto.transport.write(data)
 
     def buffered(self) -> int:
         """Bytes written but not yet handed to the kernel."""
@@ -107,9 +103,6 @@ class LeanEvent:
 
     def clear(self) -> None:
         self._set = False
-
-    def is_set(self) -> bool:
-        return self._set
 
     async def wait(self) -> bool:
         while not self._set:

@@ -28,14 +28,15 @@ class DirectSink:
         if self._close_task is not None:
             return True
         if backlog:
-            self._writer.write(frame.wire, force=True)
+            self._writer.write(frame.wire)
             self._grace = self._writer.buffered()
             return True
         buffered = self._writer.buffered()
         self._grace = min(self._grace, buffered)  # shrinks as the backlog drains
         if buffered - self._grace > self._writer.high_water:
             return False  # behind by more than the allowance, besides its backlog
-        return self._writer.write(frame.wire, force=True)
+        self._writer.write(frame.wire)
+        return True
 
     def close(self, code: int, reason: str = "") -> None:
         if self._close_task is None:

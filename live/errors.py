@@ -36,10 +36,6 @@ class ForeignProduct(LiveError):
     code = "foreign_product"
 
 
-class InvalidDeal(LiveError):
-    code = "invalid_deal"
-
-
 class DealExhausted(LiveError):
     """Fewer deal units are left than asked for."""
 

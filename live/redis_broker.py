@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from live import keys
+from common import keys
 from live.broker import COOLDOWN_MAX_S, Broker
 from live.presence import LocalPresence
 
@@ -147,6 +147,24 @@ def redis_client(url: str) -> Redis:
     )
 
 
+class RedisOutlet:
+    """``RedisBroker``'s publishing half over a given client: for a process that only
+    publishes (``live.publisher.Publisher``) and needs no pub/sub connection."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self.redis.publish(channel, message)
+
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        """In order, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for channel, message in messages:
+            pipe.publish(channel, message)
+        await pipe.execute()
+
+
 class RedisBroker(Broker):
     def __init__(self, url: str, *, reconnect_max_s: float = 2.0) -> None:
         super().__init__()
@@ -182,13 +200,10 @@ class RedisBroker(Broker):
             await self._redis.aclose()
 
     async def publish(self, channel: str, message: str) -> None:
-        await self.redis.publish(channel, message)
+        await RedisOutlet(self.redis).publish(channel, message)
 
     async def publish_many(self, messages: list[tuple[str, str]]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for channel, message in messages:
-            pipe.publish(channel, message)
-        await pipe.execute()
+        await RedisOutlet(self.redis).publish_many(messages)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -205,14 +220,11 @@ class RedisBroker(Broker):
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.unsubscribe(channel)
 
-    async def wait_connected(self) -> None:
-        await self._connected.wait()
-
     async def _connect(self) -> PubSub:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         # Subscribing needs at least one channel; a private one keeps the connection ready.
         sent = set(self._channels)
-        await pubsub.subscribe(f"{keys.PREFIX}:process:{self.process_id}", *sent)
+        await pubsub.subscribe(keys.process_channel(self.process_id), *sent)
         # Channels added while that was awaited were not subscribed by ``subscribe`` (not
         # connected yet): take them now; no await separates this from ``_connected.set``.
         while missing := self._channels - sent:

@@ -19,8 +19,6 @@ from live.frames import Frame
 
 log = logging.getLogger("livecart.hub")
 
-CLOSE_EVICTED = 4408
-
 
 class Sink(Protocol):
     def offer(self, frame: Frame, *, backlog: bool = False) -> bool:
