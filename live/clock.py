@@ -14,6 +14,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from common.tasks import cancel_and_wait
 from live import pins
 from live.hub import Hub
 
@@ -31,10 +32,10 @@ class DealClock:
         self._task = asyncio.create_task(self._run(), name="livecart-deal-clock")
 
     async def stop(self) -> None:
+        """Cancel the clock; returns within ``common.tasks.STOP_WAIT_S`` seconds even if
+        a pass hangs on the database (the task is then logged and left behind)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task], what="deal clock")
 
     def poke(self) -> None:
         """A deal was just created here: recompute the next deadline now."""

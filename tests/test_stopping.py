@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 
-from checkout.queue import _Loop
+from checkout.loops import Loops
 from live.presence import every
 
 
@@ -47,7 +47,7 @@ async def ends_within(work: Awaitable[None], *tasks: asyncio.Task[None]) -> bool
 
 
 async def test_a_loop_whose_step_swallows_the_cancellation_still_stops() -> None:
-    loop, swallower = _Loop(idle_s=60), Swallower()
+    loop, swallower = Loops(idle_s=60), Swallower()
     loop.spawn(swallower.step, "swallower")
     tasks = list(loop._tasks)
     await swallower.running.wait()
@@ -63,7 +63,7 @@ async def test_a_loop_poked_as_it_is_stopped_stops() -> None:
         return False
 
     for _ in range(20):
-        loop = _Loop(idle_s=60)
+        loop = Loops(idle_s=60)
         idle.clear()
         loop.spawn(step, "idle")
         tasks = list(loop._tasks)
