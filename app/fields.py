@@ -8,7 +8,7 @@ or text that cannot be stored as UTF-8 is refused with 422 naming the field.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import pycountry
@@ -22,6 +22,7 @@ from pydantic import (
     StrictStr,
 )
 
+from common.times import iso_utc
 from live.textnorm import has_bidi_control
 
 MAX_ID = 2**31 - 1  # ids are 32-bit database integers
@@ -96,13 +97,7 @@ Username = Annotated[StrictStr, Field(pattern=rf"^{USERNAME_RE.pattern}$")]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=1024)]
 
 
-def _utc(value: datetime) -> str:
-    if value.tzinfo is None:  # SQLite hands back naive values; they were stored as UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-UtcTime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
+UtcTime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]
 
 
 class RequestBody(BaseModel):

@@ -22,19 +22,19 @@ import asyncio
 import json
 import logging
 from collections.abc import Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
 from app.accounts import RevokedToken
 from app.db import Database
 from app.tokens import Claims
 from app.users import UserCache
-from live import keys
+from common import keys
+from common.sql import upsert_insert
+from common.times import utc, utcnow
 from live.hub import Hub
 from live.presence import every
 
@@ -70,9 +70,9 @@ class Revocations:
         caller revokes the account's tokens instead (``accounts.revoke_all``)."""
         if claims.token_id is None:
             return
-        now = datetime.now(UTC)
+        now = utcnow()
         async with self.db.write() as session:
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            insert = upsert_insert(session)
             await session.exec(
                 insert(RevokedToken)
                 .values(
@@ -104,7 +104,7 @@ class Revocations:
             if "user_id" in message:
                 self.users.forget(int(message["user_id"]))
             else:
-                expires = _utc(datetime.fromisoformat(message["expires_at"]))
+                expires = utc(datetime.fromisoformat(message["expires_at"]))
                 self._remember(str(message["token_id"]), expires)
         except (ValueError, KeyError, TypeError, OverflowError):
             log.warning("dropping a malformed account change message")
@@ -119,24 +119,19 @@ class Revocations:
         task.add_done_callback(self._tasks.discard)
 
     async def _load(self) -> None:
-        now = datetime.now(UTC)
+        now = utcnow()
         async with self.db.read() as session:
             rows = await session.exec(
                 select(RevokedToken.token_id, RevokedToken.expires_at).where(
                     col(RevokedToken.expires_at) > now
                 )
             )
-            loaded = {token_id: _utc(expires) for token_id, expires in rows.all()}
+            loaded = {token_id: utc(expires) for token_id, expires in rows.all()}
         self._revoked.update(loaded)
 
     def _remember(self, token_id: str, expires_at: datetime) -> None:
         if len(self._revoked) >= self._prune_at:  # amortised: expired ids go now and then
-            now = datetime.now(UTC)
+            now = utcnow()
             self._revoked = {t: e for t, e in self._revoked.items() if e > now}
             self._prune_at = max(10_000, 2 * len(self._revoked))
         self._revoked[token_id] = expires_at
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive values; they were stored as UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

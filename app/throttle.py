@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from app.errors import ApiError
 from app.settings import THROTTLE_WINDOW_S, Settings
-from live import keys
+from common import keys
 from live.broker import COOLDOWN_MAX_S, Broker
 from live.ratelimit import LocalLimits
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeGuard
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from common.times import utc
 
 
 class TokenError(Exception):
@@ -71,7 +73,7 @@ class TokenSigner:
         uid, version, jti = payload.get("uid"), payload.get("v", 0), payload.get("jti")
         if not _is_int(uid) or not _is_int(version) or not isinstance(jti, str | None):
             raise TokenError("invalid_token", "token is invalid")
-        expires = signed_at.replace(tzinfo=UTC) + timedelta(seconds=self.ttl_s)
+        expires = utc(signed_at) + timedelta(seconds=self.ttl_s)
         return Claims(uid, version, jti, expires)
 
 

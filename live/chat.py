@@ -31,7 +31,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from live import keys, textnorm
+from common import keys
+from common.times import iso_utc, utc, utcnow
+from live import textnorm
 from live.broker import COOLDOWN_MAX_S, Broker
 from live.errors import (
     Banned,
@@ -46,8 +48,8 @@ from live.errors import (
 )
 from live.hub import Hub
 from live.log import EventBatch
-from live.models import BlockedWord, ChatMessage, Live, LiveBan, LiveMute, LiveStatus, utcnow
-from live.pins import Actor, iso
+from live.models import BlockedWord, ChatMessage, Live, LiveBan, LiveMute, LiveStatus
+from live.pins import Actor
 from live.ratelimit import LocalLimits
 
 log = logging.getLogger("livecart.chat")
@@ -82,7 +84,7 @@ def message_view(message: ChatMessage) -> dict[str, Any]:
         "id": message.id,
         "user": {"id": message.user_id, "username": message.username},
         "text": message.text,
-        "at": iso(message.created_at),
+        "at": iso_utc(message.created_at),
     }
 
 
@@ -102,8 +104,7 @@ async def mute_left(session: AsyncSession, live_id: int, user_id: int) -> float:
     mute = await session.get(LiveMute, (live_id, user_id))
     if mute is None:
         return 0.0
-    until = mute.until if mute.until.tzinfo else mute.until.replace(tzinfo=utcnow().tzinfo)
-    return max(0.0, (until - utcnow()).total_seconds())
+    return max(0.0, (utc(mute.until) - utcnow()).total_seconds())
 
 
 async def is_banned(session: AsyncSession, live_id: int, user_id: int) -> bool:

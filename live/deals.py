@@ -13,21 +13,18 @@ once (``deal_ended {reason: "sold_out"}``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.sql import upsert_insert
+from common.times import utc, utcnow
 from live.errors import DealExhausted, DealLimitReached
 from live.log import EventBatch
-from live.models import DealClaim, Live, LivePin, LiveStatus, utcnow
+from live.models import DealClaim, Live, LivePin, LiveStatus
 from live.pins import end_deal
-from live.sql import upsert_insert
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def _current_pin(session: AsyncSession, live_id: int, product_id: int) -> LivePin | None:
@@ -45,7 +42,7 @@ def _running(pin: LivePin, now: datetime) -> bool:
         pin.deal_price_cents is not None
         and pin.deal_ended_reason is None
         and pin.deal_ends_at is not None
-        and _aware(pin.deal_ends_at) > now
+        and utc(pin.deal_ends_at) > now
     )
 
 
@@ -100,7 +97,7 @@ async def terms(
             )
         )
         claimed = {int(b): int(q) for b, q in rows.all()}
-    ends_at = _aware(pin.deal_ends_at) if pin.deal_ends_at is not None else None
+    ends_at = utc(pin.deal_ends_at) if pin.deal_ends_at is not None else None
     return Terms(pin.id, pin.deal_price_cents, pin.deal_remaining or 0,
                  pin.deal_per_buyer_limit, claimed, ends_at)  # fmt: skip
 

@@ -29,7 +29,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from live import close_codes, keys, log, metrics, presence, roster
+from common import keys
+from live import close_codes, log, metrics, presence, roster
 from live.broker import Broker
 from live.channel import Channel
 from live.errors import Banned, LiveNotFound, Unavailable
@@ -322,25 +323,26 @@ class Hub:
             except Exception:  # its bug must not stop the broker's reader for every live
                 logger.exception("listener of %s failed", channel_name)
             return
-        kind, _, ident = channel_name.rpartition(":")
-        if not ident.isdigit():
+        match keys.parse_channel(channel_name):
+            case ("live", live_id):
+                self._on_live_message(live_id, channel_name, text)
+            case ("user", user_id):
+                self._deliver_private(user_id, text)
+
+    def _on_live_message(self, live_id: int, channel_name: str, text: str) -> None:
+        live = self._lives.get(live_id)
+        if live is None:
             return
-        if kind.endswith(":live"):
-            live = self._lives.get(int(ident))
-            if live is None:
-                return
-            if roster.is_control(text):
-                self._on_control(live, text)
-                return
-            try:
-                seq = json.loads(text)["seq"]
-            except (ValueError, KeyError, TypeError):
-                logger.warning("dropping malformed frame on %s", channel_name)
-                return
-            if isinstance(seq, int):
-                self._fanout(live, live.core.accept(Frame(text, seq)))
-        elif kind.endswith(":user"):
-            self._deliver_private(int(ident), text)
+        if roster.is_control(text):
+            self._on_control(live, text)
+            return
+        try:
+            seq = json.loads(text)["seq"]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("dropping malformed frame on %s", channel_name)
+            return
+        if isinstance(seq, int):
+            self._fanout(live, live.core.accept(Frame(text, seq)))
 
     def _on_control(self, live: ServedLive, text: str) -> None:
         try:

@@ -13,11 +13,12 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.sql import upsert_insert
+from common.times import utcnow
 from live import pins
 from live.errors import InvalidModerator, InvalidState, LiveNotFound
 from live.log import EventBatch
-from live.models import Live, LiveModerator, LiveStatus, utcnow
-from live.sql import upsert_insert
+from live.models import Live, LiveModerator, LiveStatus
 
 # status → (statuses it may be entered from, timestamp column it sets, verb for messages)
 _TRANSITIONS: dict[LiveStatus, tuple[frozenset[LiveStatus], str, str]] = {

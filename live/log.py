@@ -19,9 +19,10 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.times import utcnow
 from live.errors import LiveNotFound
 from live.frames import Frame, now_ms
-from live.models import Live, LiveEvent, utcnow
+from live.models import Live, LiveEvent
 
 # Events kept per live; older ones are pruned (the contract asks for ≥ 1,000).
 KEEP_EVENTS = 5_000

@@ -16,15 +16,13 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.sql import upsert_insert
+from common.times import iso_utc, utcnow
 from live import chat
 from live.errors import InvalidTarget, LiveNotFound
 from live.log import EventBatch
-from live.models import BlockedWord, Live, LiveBan, LiveMute, ModerationAction, utcnow
-from live.pins import Actor, iso
-from live.sql import upsert_insert
-
-MAX_MUTE_S = 7 * 24 * 3600
-MAX_SLOW_MODE_S = 3600
+from live.models import BlockedWord, Live, LiveBan, LiveMute, ModerationAction
+from live.pins import Actor
 
 
 def audit(
@@ -73,7 +71,7 @@ async def mute(
     await session.exec(
         stmt.on_conflict_do_update(index_elements=["live_id", "user_id"], set_={"until": until})
     )
-    audit(session, live_id, actor, "mute", target, duration_s=duration_s, until=iso(until))
+    audit(session, live_id, actor, "mute", target, duration_s=duration_s, until=iso_utc(until))
     return until
 
 
@@ -147,7 +145,7 @@ async def history(
             if row.target_id is None
             else {"id": row.target_id, "username": row.target_name},
             "detail": json.loads(row.detail),
-            "at": iso(row.at),
+            "at": iso_utc(row.at),
         }
         for row in rows.all()
     ]

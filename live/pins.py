@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.sql import upsert_insert
+from common.times import iso_utc, utc, utcnow
 from live.errors import ForeignProduct, InvalidState, LiveNotFound
 from live.log import EventBatch
-from live.models import Live, LiveBagItem, LivePin, LiveStatus, utcnow
-from live.sql import upsert_insert
+from live.models import Live, LiveBagItem, LivePin, LiveStatus
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,6 @@ class Actor:
     username: str
 
 
-def iso(value: datetime) -> str:
-    if value.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def deal_active(pin: LivePin) -> bool:
     return pin.deal_quantity is not None and pin.deal_ended_reason is None
 
@@ -67,7 +62,7 @@ def deal_view(pin: LivePin) -> dict[str, Any] | None:
         "quantity": pin.deal_quantity,
         "remaining": pin.deal_remaining,
         "per_buyer_limit": pin.deal_per_buyer_limit,
-        "ends_at": iso(pin.deal_ends_at),
+        "ends_at": iso_utc(pin.deal_ends_at),
     }
 
 
@@ -202,9 +197,7 @@ async def next_deal_deadline(session: AsyncSession) -> datetime | None:
         select(func.min(LivePin.deal_ends_at)).where(col(LivePin.deal_ended_reason).is_(None))
     )
     value = result.first()
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+    return None if value is None else utc(value)
 
 
 async def pins_of(session: AsyncSession, live_id: int) -> Sequence[LivePin]:

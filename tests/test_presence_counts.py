@@ -21,7 +21,7 @@ from redis import Redis as SyncRedis
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.settings import Settings
-from live import keys
+from common import keys
 from live import redis_broker as redis_broker_module
 from live.hub import Hub
 from live.presence import LocalPresence

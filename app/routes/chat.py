@@ -32,8 +32,8 @@ from app.schemas import (
     SlowModeIn,
     SlowModeOut,
 )
+from common.times import iso_utc
 from live import chat, lives, moderation
-from live.pins import iso
 
 _MOD_ERRORS = {401: None, 403: None, 404: None}
 
@@ -72,7 +72,7 @@ async def mute(request: Request) -> Response:
     target, until = await chat_actions.mute(
         state(request), user, live_id, str(request.path_params["username"]), body.duration_s
     )
-    return respond({"mute": {"username": target.username, "until": iso(until)}})
+    return respond({"mute": {"username": target.username, "until": iso_utc(until)}})
 
 
 @operation("Unmute a user (creator or moderator)", auth=True,
