@@ -26,8 +26,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.errors import ApiError
 from common.sql import upsert_insert
 from common.times import utcnow
-from common.sql import upsert_insert
-from common.times import utcnow
 
 # OWASP's recommended Argon2id parameters (19 MiB, 2 passes, 1 lane): ~30 ms a hash
 # on a small server, so logins stay cheap during a flash sale yet costly to brute-force.
