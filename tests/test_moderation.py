@@ -13,8 +13,19 @@ import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.accounts import Role
 from tests.live_server import LiveServer
-from tests.ws_helpers import Frame, Rest, Who, auth, close_code, next_frame, send, snapshot
+from tests.ws_helpers import (
+    Frame,
+    Rest,
+    Who,
+    auth,
+    close_code,
+    make_user,
+    next_frame,
+    send,
+    snapshot,
+)
 
 WAIT = 5.0
 
@@ -335,6 +346,23 @@ async def test_whom_moderators_may_mute_and_ban(server: LiveServer, cast: Cast) 
         assert resp.status_code == 204, resp.text
         await say(mk, "back")
         await heard(mk, cast.mike, "back")
+
+
+async def test_an_admin_may_mute_and_ban_a_moderator(server: LiveServer, cast: Cast) -> None:
+    # Admins pass every rule, this one too (app/chat_actions.py), though not the creator.
+    admin = await make_user(server.state, "root", Role.ADMIN)
+    resp = await cast.put(cast.mona, "/mutes/mike", {"duration_s": 60})
+    assert error_code(resp, 403) == "forbidden"
+    resp = await cast.put(admin, "/mutes/mike", {"duration_s": 60})
+    assert resp.status_code == 200 and resp.json()["mute"]["username"] == "mike", resp.text
+    for tail in ("/mutes/mike", "/bans/mike"):
+        assert (await cast.delete(admin, tail)).status_code == 204
+    assert (await cast.put(admin, "/bans/mike")).status_code == 204
+    resp = await audit_log(cast.rest, cast.cara, cast.live_id)
+    done = [(a["action"], a["by"]["username"], a["target"]["username"])
+            for a in resp.json()["actions"]]  # fmt: skip
+    assert done == [("ban", "root", "mike"), ("unban", "root", "mike"),
+                    ("unmute", "root", "mike"), ("mute", "root", "mike")]  # fmt: skip
 
 
 # ---- mute
