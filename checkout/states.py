@@ -42,7 +42,6 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 # Only the fulfillment queue accepts orders; staff move them on from there.
 QUEUE_ONLY = frozenset({S.ACCEPTED})
-CANCELLABLE = frozenset(s for s, nexts in TRANSITIONS.items() if S.CANCELLED in nexts)
 RESTOCKING = frozenset({S.CANCELLED, S.RETURNED})
 QUEUE_ACTOR = "fulfillment"
 
