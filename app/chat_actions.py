@@ -87,7 +87,7 @@ async def ban(state: AppState, user: User | None, live_id: int, username: str) -
     await state.hub.kick(target.id, live_id, "banned", close_codes.BANNED, BAN_MESSAGE)
     # After the kick, so sockets it reaches are told why first; this one also reaches
     # sockets still joining, which the kick may miss.
-    await state.hub.control(live_id, "ban", target.id)
+    await state.hub.publisher.control(live_id, "ban", target.id)
     return target
 
 
@@ -96,7 +96,7 @@ async def unban(state: AppState, user: User | None, live_id: int, username: str)
     target = await _target(state, mod, live, username)
     async with state.hub.transaction() as batch:
         await moderation.unban(batch, live_id, actor(mod), target)
-    await state.hub.control(live_id, "unban", target.id)
+    await state.hub.publisher.control(live_id, "unban", target.id)
 
 
 async def slow_mode(state: AppState, user: User | None, live_id: int, seconds: int) -> None:

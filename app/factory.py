@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -18,10 +16,12 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from app import commerce, feed, migrate
+from app import feed, migrate
 from app.admission import Admission
+from app.commerce import Commerce
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
+from app.fulfillment import hand_over, start_fulfillment
 from app.headers import SecurityHeaders
 from app.http import group_routes
 from app.openapi import build_openapi
@@ -46,7 +46,6 @@ from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
 from checkout.desk import OrderDesk
-from checkout.queue import LocalConsumer, StreamQueue
 from live.backends import broker_for
 from live.clock import DealClock
 from live.hub import Hub
@@ -77,25 +76,6 @@ def all_routes() -> list[BaseRoute]:
             *pages.routes,
         ]
     )
-
-
-async def _start_fulfillment(
-    hub: Hub, redis: Redis | None, stack: contextlib.AsyncExitStack
-) -> tuple[StreamQueue | None, LocalConsumer | None]:
-    """With Redis: relay the outbox to the stream (workers consume). Without: consume here."""
-    if redis is not None:
-        queue = StreamQueue(redis, lambda: commerce.transaction(hub), consumer=process_name())
-        await queue.start(relay=True, consume=False)
-        stack.push_async_callback(queue.stop)
-        return queue, None
-    local = LocalConsumer(lambda: commerce.transaction(hub))
-    await local.start()
-    stack.push_async_callback(local.stop)
-    return None, local
-
-
-def process_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def tune_garbage_collector() -> None:
@@ -154,14 +134,15 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     deals = DealClock(hub)
     await deals.start()
     stack.push_async_callback(deals.stop)
-    queue, local = await _start_fulfillment(hub, redis, stack)
+    commerce = Commerce(hub.publisher)
+    queue, local = await start_fulfillment(commerce, redis, stack)
     payments = payment_provider(settings)
     desk = OrderDesk(
-        lambda: commerce.transaction(hub),
+        commerce.transaction,
         payments,
-        commerce.order_answer,
+        orders.order_answer,
         relayed=queue is not None,
-        on_placed=commerce.hand_over(queue, local),
+        on_placed=hand_over(queue, local),
     )
     stack.push_async_callback(desk.close)
     users = UserCache()
@@ -173,6 +154,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         db=db,
         tokens=TokenSigner(settings.secret_key, settings.token_ttl_s),
         hub=hub,
+        commerce=commerce,
         deals=deals,
         payments=payments,
         desk=desk,
@@ -186,7 +168,6 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         users=users,
         redis=redis,
         queue=queue,
-        local_consumer=local,
     )
 
 

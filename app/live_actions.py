@@ -13,7 +13,7 @@ from app.state import AppState
 from checkout import catalog
 from live import lives, pins
 from live.models import Live
-from live.pins import Actor, DealTerms
+from live.pins import Actor, DealRequest
 
 
 async def live_facts(state: AppState, live: Live, user: User | None) -> Facts:
@@ -52,7 +52,7 @@ async def pin_product(
             fields["deal.per_buyer_limit"] = "must not be above the deal's quantity"
         if fields:
             raise ApiError(422, "validation_error", "the deal is not valid", fields=fields)
-        deal = DealTerms(
+        deal = DealRequest(
             price_cents=body.deal.price_cents,
             quantity=body.deal.quantity,
             duration_s=body.deal.duration_s,

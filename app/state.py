@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from app.admission import Admission
+from app.commerce import Commerce
 from app.db import Database
 from app.revocation import Revocations
 from app.settings import Settings
@@ -15,7 +16,7 @@ from app.tokens import TokenSigner
 from app.users import UserCache
 from checkout.desk import OrderDesk
 from checkout.ports import PaymentProvider
-from checkout.queue import LocalConsumer, StreamQueue
+from checkout.queue import StreamQueue
 from live.clock import DealClock
 from live.hub import Hub
 
@@ -26,6 +27,7 @@ class AppState:
     db: Database
     tokens: TokenSigner
     hub: Hub
+    commerce: Commerce
     deals: DealClock
     payments: PaymentProvider
     desk: OrderDesk
@@ -33,8 +35,5 @@ class AppState:
     throttle: Throttle
     revocations: Revocations
     redis: Redis | None = None
-    # Exactly one of these: the Redis stream (web processes only push to it) or,
-    # without Redis, the in-process consumer.
-    queue: StreamQueue | None = None
-    local_consumer: LocalConsumer | None = None
+    queue: StreamQueue | None = None  # with Redis: web processes only push to the stream
     users: UserCache = field(default_factory=UserCache)

@@ -1,10 +1,10 @@
 """``livecart worker``: takes orders off the Redis fulfillment stream.
 
 Runs the outbox relay and a stream consumer (XREADGROUP, XACK after commit,
-XAUTOCLAIM-style takeover of a dead worker's entries, dead letters). Order
-frames reach buyers through the broker, whichever web process holds their
-sockets. ``--simulate`` also walks accepted orders through picking, packing,
-shipping and delivery on a timer, for demos.
+takeover of a dead worker's entries with XPENDING + XCLAIM, dead letters). No hub:
+order frames go out on Redis pub/sub (``live.publisher``) to whichever web process
+holds their buyers' sockets. ``--simulate`` also walks accepted orders through
+picking, packing, shipping and delivery on a timer, for demos.
 """
 
 from __future__ import annotations
@@ -12,22 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from sqlmodel import col, select
 
-from app import commerce, migrate
+from app import migrate
+from app.commerce import Commerce
 from app.db import Database
-from app.factory import process_name
+from app.fulfillment import process_name
 from app.payments import payment_provider
 from app.settings import Settings
+from app.stopping import Stopping
 from checkout import states
 from checkout.models import Order, OrderStatus
 from checkout.ports import PaymentProvider
 from checkout.queue import StreamQueue
-from live.backends import broker_for
-from live.hub import Hub
-from live.redis_broker import redis_client
+from common.tasks import close_within
+from live.publisher import Publisher
+from live.redis_broker import RedisOutlet, redis_client
 
 log = logging.getLogger("livecart.worker")
 
@@ -40,9 +41,9 @@ _SIMULATED = {
 }
 
 
-async def simulate_step(hub: Hub, payments: PaymentProvider, limit: int = 100) -> int:
+async def simulate_step(commerce: Commerce, payments: PaymentProvider, limit: int = 100) -> int:
     """Move up to ``limit`` orders one step along accepted → … → delivered."""
-    async with hub.sessions.read() as session:
+    async with commerce.publisher.sessions.read() as session:
         found = (
             await session.exec(
                 select(Order.id, Order.status)
@@ -55,7 +56,7 @@ async def simulate_step(hub: Hub, payments: PaymentProvider, limit: int = 100) -
     for order_id, status in found:
         to = _SIMULATED[OrderStatus(status)]
         try:
-            async with commerce.transaction(hub) as unit:
+            async with commerce.transaction() as unit:
                 await states.transition(
                     unit.session, order_id or 0, to, by="simulator",
                     effects=states.Effects(payments, unit.deals, unit.announcer),
@@ -75,24 +76,25 @@ async def run_worker(
     step_s: float = 3.0,
     stop: asyncio.Event | None = None,
 ) -> None:
+    """Run until ``stop`` is set; without one, until SIGTERM or SIGINT (``app.stopping``:
+    the stop is bounded in time, a second signal exits at once). Entries read but not
+    yet acknowledged when it stops stay pending: the next worker reclaims them."""
     if not settings.redis_url:
         raise RuntimeError("livecart worker needs REDIS_URL")
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = signalled = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        Stopping("livecart worker").install(lambda _sig: loop.call_soon_threadsafe(signalled.set))
     db = Database.from_url(settings.database_url)
     redis = redis_client(settings.redis_url)
-    hub = Hub(broker_for(settings.redis_url), db)
+    commerce = Commerce(Publisher(RedisOutlet(redis), db))
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(db.dispose)
-        stack.push_async_callback(redis.aclose)
+        # Every closer is bounded: a dead Redis or a stuck database cannot hold the exit.
+        stack.push_async_callback(close_within, db.dispose, "database")
+        stack.push_async_callback(close_within, redis.aclose, "redis")
         await migrate.upgrade(db.engine)
-        await hub.start()
-        stack.push_async_callback(hub.stop)
         queue = StreamQueue(
-            redis, lambda: commerce.transaction(hub), consumer=f"worker:{process_name()}",
+            redis, commerce.transaction, consumer=f"worker:{process_name()}",
             claim_idle_ms=settings.queue_claim_idle_ms, max_attempts=settings.queue_max_attempts,
         )  # fmt: skip
         await queue.start(relay=True, consume=True)
@@ -101,7 +103,8 @@ async def run_worker(
         payments = payment_provider(settings)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), step_s if simulate else 3600)
+                async with asyncio.timeout(step_s if simulate else None):
+                    await stop.wait()
             if simulate and not stop.is_set():
-                await simulate_step(hub, payments)
+                await simulate_step(commerce, payments)
         log.info("fulfillment worker stopping")

@@ -8,31 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.orders import EventLike, OrderLike
-
-
-@dataclass(frozen=True)
-class DealTerms:
-    """A live's deal on a product as it stands (read under the live's lock, so it holds
-    for the rest of the transaction). ``pin_id`` None: the product is not pinned on the
-    live; ``unit_price_cents`` None: no deal runs (the list price applies)."""
-
-    pin_id: int | None
-    unit_price_cents: int | None = None
-    remaining: int = 0
-    per_buyer_limit: int | None = None
-    claimed: dict[int, int] = field(default_factory=dict)  # buyer id -> units taken
-    ends_at: datetime | None = None  # UTC; the deal price applies before it
+from common.deals import DealTerms
 
 
 class DealDesk(Protocol):
-    """Flash deals, owned by the live side."""
+    """Flash deals, owned by the live side. Bound to one ``UnitOfWork``: ``take`` and
+    ``sold_out`` write in its transaction; the reads run on the session given (the unit's)."""
 
     async def live_status(self, session: AsyncSession, live_id: int) -> str | None:
         """The live's status (``scheduled``/``live``/``ended``), None if it does not exist."""
@@ -52,31 +38,29 @@ class DealDesk(Protocol):
         """The deal terms for several orders through ``live_id`` (its lock is held)."""
         ...
 
-    async def take(
-        self, session: AsyncSession, live_id: int, pin_id: int, per_buyer: dict[int, int]
-    ) -> int:
+    async def take(self, live_id: int, pin_id: int, per_buyer: dict[int, int]) -> int:
         """Take deal units for several buyers at once, as decided on ``terms`` read in this
         transaction; returns the units left. Raises ``InsufficientStock``/
         ``DealLimitExceeded`` if the terms changed after all."""
         ...
 
-    async def sold_out(self, session: AsyncSession, pin_id: int) -> None:
+    async def sold_out(self, pin_id: int) -> None:
         """End the deal with ``sold_out`` (its ``deal_ended`` event goes in the log now)."""
         ...
 
 
 class Announcer(Protocol):
-    """Tells the world what checkout did. Called inside the transaction that did it."""
+    """Tells the world what checkout did; bound to one ``UnitOfWork`` and called inside
+    it. Stock events commit with it; order frames go out after it commits."""
 
     async def stock_changed(
-        self, session: AsyncSession, product_id: int, stock: int, sold: int, live_ids: list[int]
+        self, product_id: int, stock: int, sold: int, live_ids: list[int]
     ) -> None:
         """The product's stock changed; ``live_ids`` are the lives to tell (already locked)."""
         ...
 
     async def stock_runs(
         self,
-        session: AsyncSession,
         product_id: int,
         figures: list[tuple[int, int, dict[int, int | None] | None]],
         live_ids: list[int],

@@ -20,9 +20,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.attempts import Attempt, Listing, short
 from checkout.errors import CheckoutError, DealLimitExceeded, InsufficientStock
-from checkout.models import Product, utcnow
+from checkout.models import Product
 from checkout.orders import StockLine, move_stock
-from checkout.ports import DealTerms, PaymentProvider, UnitOfWork
+from checkout.ports import PaymentProvider, UnitOfWork
+from common.deals import DealTerms
+from common.times import utcnow
 
 
 async def _announce(
@@ -35,7 +37,7 @@ async def _announce(
     for a in taken:
         after -= a.req.quantity
         figures.append((line.stock + after, line.sold - after, a.deal_left))
-    await unit.announcer.stock_runs(unit.session, product_id, figures, lives)
+    await unit.announcer.stock_runs(product_id, figures, lives)
 
 
 async def _authorize(payments: PaymentProvider, a: Attempt) -> str:
@@ -134,7 +136,7 @@ async def take_live_run(
     stock = await stock_now(session, product_id, lock=True)
     for a in run:
         a.pin_id = terms.pin_id
-    if terms.unit_price_cents is None or terms.pin_id is None:  # no deal: the list price
+    if terms.price_cents is None or terms.pin_id is None:  # no deal: the list price
         return await take_run(unit, run, listed, payments, stock, lives)
     deal = _DealTally(terms, live_id)
     chosen: list[Attempt] = []
@@ -165,7 +167,7 @@ async def take_live_run(
     per_buyer = deal.per_buyer(chosen)
     if per_buyer:
         try:
-            left = await deals.take(session, live_id, terms.pin_id, per_buyer)
+            left = await deals.take(live_id, terms.pin_id, per_buyer)
         except CheckoutError as exc:  # the live's lock makes this impossible: fail the batch
             raise RuntimeError(f"deal terms changed under the live's lock: {exc}") from exc
     last = deal.label(chosen)
@@ -175,7 +177,7 @@ async def take_live_run(
                     StockLine(product_id, line.stock + sold_before, line.sold - sold_before,
                               line.price_cents, line.currency), lives)  # fmt: skip
     if per_buyer and left == 0:
-        await deals.sold_out(session, terms.pin_id)
+        await deals.sold_out(terms.pin_id)
     if after:
         await _announce(unit, product_id, after, line, lives)
     return chosen, line.stock
@@ -199,7 +201,7 @@ class _DealTally:
 
     @property
     def price_cents(self) -> int:
-        return self.terms.unit_price_cents or 0
+        return self.terms.price_cents or 0
 
     def refusal(self, a: Attempt) -> CheckoutError | None:
         """Why ``a`` cannot have the running deal, if it cannot."""

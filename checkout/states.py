@@ -21,9 +21,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.errors import InvalidTransition, OrderNotFound, TrackingRequired
-from checkout.models import Order, OrderEvent, OrderStatus, OutboxEntry, PaymentStatus, utcnow
+from checkout.models import Order, OrderEvent, OrderStatus, OutboxEntry, PaymentStatus
 from checkout.orders import move_stock
 from checkout.ports import Announcer, DealDesk, PaymentProvider
+from common.times import utcnow
 
 S = OrderStatus
 
@@ -156,7 +157,7 @@ async def _restock_once(session: AsyncSession, order: Order, effects: Effects) -
     line = await move_stock(session, order.product_id, order.quantity)
     if line is None:  # pragma: no cover - adding never goes below zero
         return
-    await effects.announcer.stock_changed(session, line.product_id, line.stock, line.sold, lives)
+    await effects.announcer.stock_changed(line.product_id, line.stock, line.sold, lives)
 
 
 async def accept(

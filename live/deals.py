@@ -12,13 +12,13 @@ once (``deal_ended {reason: "sold_out"}``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.deals import DealTerms
 from common.sql import upsert_insert
 from common.times import utc, utcnow
 from live.errors import DealExhausted, DealLimitReached
@@ -35,6 +35,22 @@ async def _current_pin(session: AsyncSession, live_id: int, product_id: int) -> 
         .where(Live.id == live_id, LivePin.product_id == product_id)
     )
     return (await session.exec(query)).first()
+
+
+async def remaining(session: AsyncSession, live_id: int, product_id: int) -> int | None:
+    """Units left of the deal ``live_id`` runs on ``product_id``, as this transaction sees
+    them; None when the product is not pinned there, has no deal, or its deal ended. Reads
+    columns, not a pin object: a pin already loaded in the session would still show the
+    units from before this transaction's ``take``."""
+    query = (
+        select(LivePin.deal_remaining, LivePin.deal_ended_reason)
+        .join(Live, col(Live.pin_id) == col(LivePin.id))
+        .where(Live.id == live_id, LivePin.product_id == product_id)
+    )
+    row = (await session.exec(query)).first()
+    if row is None or row[0] is None or row[1] is not None:
+        return None
+    return int(row[0])
 
 
 def _running(pin: LivePin, now: datetime) -> bool:
@@ -66,29 +82,15 @@ async def lock_lives(session: AsyncSession, live_ids: list[int]) -> None:
         await session.exec(select(Live.id).where(Live.id == live_id).with_for_update())
 
 
-@dataclass(frozen=True)
-class Terms:
-    """A live's deal on a product as it stands, read under the live's lock (so it holds
-    until that transaction ends). ``pin_id`` None: the product is not pinned there;
-    ``price_cents`` None: no deal is running (the list price applies)."""
-
-    pin_id: int | None
-    price_cents: int | None = None
-    remaining: int = 0
-    per_buyer_limit: int | None = None
-    claimed: dict[int, int] = field(default_factory=dict)  # buyer id -> units taken
-    ends_at: datetime | None = None  # UTC
-
-
 async def terms(
     session: AsyncSession, live_id: int, product_id: int, buyer_ids: list[int]
-) -> Terms:
+) -> DealTerms:
     """The deal terms for several orders at once; the caller holds the live's lock."""
     pin = await _current_pin(session, live_id, product_id)
     if pin is None or pin.id is None:
-        return Terms(pin_id=None)
+        return DealTerms(pin_id=None)
     if not _running(pin, utcnow()) or pin.deal_price_cents is None:
-        return Terms(pin_id=pin.id)
+        return DealTerms(pin_id=pin.id)
     claimed: dict[int, int] = {}
     if pin.deal_per_buyer_limit is not None and buyer_ids:
         rows = await session.exec(
@@ -98,8 +100,8 @@ async def terms(
         )
         claimed = {int(b): int(q) for b, q in rows.all()}
     ends_at = utc(pin.deal_ends_at) if pin.deal_ends_at is not None else None
-    return Terms(pin.id, pin.deal_price_cents, pin.deal_remaining or 0,
-                 pin.deal_per_buyer_limit, claimed, ends_at)  # fmt: skip
+    return DealTerms(pin.id, pin.deal_price_cents, pin.deal_remaining or 0,
+                     pin.deal_per_buyer_limit, claimed, ends_at)  # fmt: skip
 
 
 async def take(batch: EventBatch, live_id: int, pin_id: int, per_buyer: dict[int, int]) -> int:

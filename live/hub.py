@@ -22,19 +22,20 @@ The hub knows nothing about products or orders: it moves frames.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from common import keys
+from common.tasks import cancel_and_wait, close_within
 from live import close_codes, log, metrics, presence, roster
 from live.broker import Broker
 from live.channel import Channel
 from live.errors import Banned, LiveNotFound, Unavailable
 from live.frames import Frame
+from live.publisher import Publisher
 from live.refill import HEAD_CHECK_S, Refiller
 from live.roster import Roster
 from live.served import Advance, ServedLive, Sessions, Snapshot, Viewer, never_advance
@@ -61,6 +62,7 @@ class Hub:
         self._reported: set[int] = set()
         self._listeners: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
         self.refill = Refiller(sessions, self._lives, self._fanout, self._reset)
+        self.publisher = Publisher(broker, sessions, self._here)
 
     # ---- lifecycle
 
@@ -85,13 +87,11 @@ class Hub:
         await self.broker.subscribe(channel)
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.broker.close()
+        """Cancel the hub's tasks and close the broker; each waits at most
+        ``common.tasks.STOP_WAIT_S`` seconds (a dead Redis cannot hold it), what is
+        left behind is logged."""
+        await cancel_and_wait(self._tasks, what="hub")
+        await close_within(self.broker.close, "broker")
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -99,40 +99,16 @@ class Hub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # ---- publishing: the one way every broadcast event enters the system
+    # ---- publishing (``live.publisher``): the one way every broadcast event enters
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[log.EventBatch]:
-        """A write transaction whose appended events are published once it commits.
+    def transaction(self) -> AbstractAsyncContextManager[log.EventBatch]:
+        """``Publisher.transaction``: this process's viewers get its frames first."""
+        return self.publisher.transaction()
 
-        State changes made through ``batch.session`` and the events appended to
-        the batch commit together; nothing is published if the block raises.
-        """
-        async with self.sessions.write() as session:
-            batch = log.EventBatch(session)
-            yield batch
-        for live_id, frame in batch.frames:
-            await self._announce(live_id, frame)
-
-    async def _announce(self, live_id: int, frame: Frame) -> None:
+    def _here(self, live_id: int, frame: Frame) -> None:
         live = self._lives.get(live_id)
         if live is not None:
-            self._fanout(live, live.core.accept(frame))  # here first: no trip through Redis
-        try:
-            await self.broker.publish(keys.live_channel(live_id), frame.text)
-        except Exception as exc:  # committed already: other processes refill from the log
-            logger.warning("publish of live %s seq %s failed: %r", live_id, frame.seq, exc)
-
-    async def control(self, live_id: int, op: str, user_id: int) -> None:
-        """Tell every process serving the live that its roster changed (a committed ban,
-        unban or moderator change; ``live.roster``). A ban also closes the user's
-        sockets on the live (4403) wherever they are, joining ones included."""
-        try:
-            await self.broker.publish(
-                keys.live_channel(live_id), roster.control_message(live_id, op, user_id)
-            )
-        except Exception as exc:
-            logger.warning("roster change of live %s not announced: %r", live_id, exc)
+            self._fanout(live, live.core.accept(frame))
 
     async def kick(
         self, user_id: int, live_id: int | None, type_: str, code: int, message: str
@@ -142,21 +118,7 @@ class Hub:
         frame = Frame.make(type_, live_id, {"message": message, "close": code})
         # Here at once, whatever becomes of the broadcast (at most once) to the others.
         self._deliver_private(user_id, frame.text)
-        await self.send_private(user_id, frame)
-
-    async def send_private_many(self, frames: list[tuple[int, Frame]]) -> None:
-        """``send_private`` for many (user id, frame) pairs in one round trip."""
-        try:
-            await self.broker.publish_many([(keys.user_channel(u), f.text) for u, f in frames])
-        except Exception as exc:
-            logger.warning("%d private frames lost: %r", len(frames), exc)
-
-    async def send_private(self, user_id: int, frame: Frame) -> None:
-        """Send a private frame (seq null) to every socket ``user_id`` has open, anywhere.
-
-        At most once: a socket that is not connected at that moment misses it.
-        """
-        await self.send_private_many([(user_id, frame)])
+        await self.publisher.send_private(user_id, frame)
 
     # ---- viewers
 
@@ -431,28 +393,6 @@ class Hub:
 
     async def tick_presence(self) -> None:
         """Report local watchers, learn totals, send ``viewers`` where the total changed."""
-        local = {live_id: presence.tally_live(live) for live_id, live in self._lives.items()}
-        for gone in self._reported - local.keys():
-            local[gone] = presence.EMPTY
-        if not local:
-            return
-        totals = await self.broker.report_presence(local)
-        self._reported = {live_id for live_id, here in local.items() if not here.empty}
-        peaks: dict[int, int] = {}
-        for live_id, total in totals.items():
-            live = self._lives.get(live_id)
-            if live is None:
-                continue
-            live.total = total
-            if total != live.announced:
-                live.announced = total
-                frame = Frame.make("viewers", live_id, {"count": total})
-                for viewer in list(live.viewers):
-                    self._offer(viewer, frame)
-            for viewer in presence.unsettled(live, total):
-                self._offer(viewer, Frame.make("viewers", live_id, {"count": total}))
-            if total > live.peak:
-                live.peak = total
-                peaks[live_id] = total
-        if peaks:
-            await presence.record_peaks(self.sessions, peaks)
+        await presence.tick(
+            self._lives, self._reported, self.broker.report_presence, self._offer, self.sessions
+        )

@@ -36,7 +36,9 @@ class ProductCard:
 
 
 @dataclass(frozen=True)
-class DealTerms:
+class DealRequest:
+    """The flash deal a creator asks for when pinning (validated by the caller)."""
+
     price_cents: int
     quantity: int
     duration_s: int
@@ -121,7 +123,7 @@ async def pin(
     live_id: int,
     product: ProductCard,
     by: Actor,
-    deal: DealTerms | None = None,
+    deal: DealRequest | None = None,
 ) -> dict[str, Any]:
     """Pin ``product`` (replacing any current pin), add it to the bag; return the pinned data."""
     session = batch.session

@@ -21,6 +21,7 @@ from itertools import chain, repeat
 
 from sqlmodel import col, update
 
+from live.frames import Frame
 from live.models import Live
 from live.served import ServedLive, Sessions, Viewer
 
@@ -80,6 +81,48 @@ def tally_live(live: ServedLive) -> LocalPresence:
     anonymous = live.sockets_of.get(None, 0)
     accounts = (uid for uid in live.sockets_of if uid is not None)
     return tally(chain(repeat(None, anonymous), accounts), live.is_staff)
+
+
+Report = Callable[[dict[int, LocalPresence]], Awaitable[dict[int, int]]]
+"""Reports this process's watchers, answers the totals (``Broker.report_presence``)."""
+
+
+async def tick(
+    lives: dict[int, ServedLive],
+    reported: set[int],
+    report: Report,
+    offer: Callable[[Viewer, Frame], None],
+    sessions: Sessions,
+) -> None:
+    """One tick of a process's presence: report its watchers of ``lives`` (and an empty
+    tally for each live in ``reported`` it no longer serves), learn the totals, ``offer``
+    a ``viewers`` frame where a total changed and to joiners who saw another count, and
+    record new peaks. ``reported`` becomes the lives reported with watchers."""
+    local = {live_id: tally_live(live) for live_id, live in lives.items()}
+    for gone in reported - local.keys():
+        local[gone] = EMPTY
+    if not local:
+        return
+    totals = await report(local)
+    reported.clear()
+    reported.update(live_id for live_id, here in local.items() if not here.empty)
+    peaks: dict[int, int] = {}
+    for live_id, total in totals.items():
+        live = lives.get(live_id)
+        if live is None:
+            continue
+        live.total = total
+        if total != live.announced:
+            live.announced = total
+            frame = Frame.make("viewers", live_id, {"count": total})
+            for viewer in list(live.viewers):
+                offer(viewer, frame)
+        for viewer in unsettled(live, total):
+            offer(viewer, Frame.make("viewers", live_id, {"count": total}))
+        if total > live.peak:
+            live.peak = peaks[live_id] = total
+    if peaks:
+        await record_peaks(sessions, peaks)
 
 
 def unsettled(live: ServedLive, total: int) -> list[Viewer]:

@@ -21,16 +21,16 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy import insert
 
-from app import commerce
 from app.accounts import Role, User, hash_password
+from app.routes.orders import order_answer
 from app.settings import Settings
 from app.tokens import TokenSigner
 from checkout.desk import OrderDesk
 from checkout.errors import CheckoutError, InsufficientStock, PaymentDeclined
-from checkout.models import utcnow
 from checkout.orders import OrderRequest, Placement, move_stock
 from checkout.payments import TestPaymentProvider
 from checkout.placing import NothingToKeep, Outcome, place_batch
+from common.times import utcnow
 from tests.live_server import LiveServer, ServerProcess, processes, with_redis
 from tests.order_helpers import (
     AsyncShop,
@@ -64,9 +64,9 @@ async def batch(world: World, reqs: list[OrderRequest]) -> tuple[list[Outcome], 
     st = world.server.state
     early: list[int] = []
     try:
-        async with commerce.transaction(st.hub) as unit:
+        async with st.commerce.transaction() as unit:
             result = await place_batch(
-                unit, reqs, payments=st.payments, render=commerce.order_answer,
+                unit, reqs, payments=st.payments, render=order_answer,
                 settle=lambda i, _outcome: early.append(i),
             )  # fmt: skip
     except NothingToKeep as nothing:  # rolled back, answered anyway
@@ -231,12 +231,12 @@ async def test_stock_sold_elsewhere_mid_batch_is_not_sold_again(
     deal_buyer, plain_buyer = await world.buyers(2)
     st = world.server.state
     st.payments.calls.clear()
-    async with commerce.transaction(st.hub) as unit:
+    async with st.commerce.transaction() as unit:
         unit.deals = SoldElsewhere(unit.deals, settings.database_url, pid)  # type: ignore[assignment]
         try:
             await place_batch(
                 unit, [request(deal_buyer, pid, live_id=lid), request(plain_buyer, pid)],
-                payments=st.payments, render=commerce.order_answer,
+                payments=st.payments, render=order_answer,
             )  # fmt: skip
         except NothingToKeep as nothing:
             outcomes = nothing.result.outcomes
@@ -257,13 +257,13 @@ async def test_a_live_run_is_decided_on_the_stock_as_it_is_under_the_lock(
     pid, lid = await deal_on_live(world, stock=5, quantity=10)
     a, b, c = await world.buyers(3)
     st = world.server.state
-    async with commerce.transaction(st.hub) as unit:
+    async with st.commerce.transaction() as unit:
         unit.deals = SoldElsewhere(unit.deals, settings.database_url, pid, units=3)  # type: ignore[assignment]
         result = await place_batch(
             unit,
             [request(a, pid, quantity=3, live_id=lid), request(b, pid, live_id=lid),
              request(c, pid, live_id=lid)],
-            payments=st.payments, render=commerce.order_answer,
+            payments=st.payments, render=order_answer,
         )  # fmt: skip
     first, second, third = result.outcomes
     assert isinstance(first, InsufficientStock) and first.data["available"] == 2
@@ -322,7 +322,7 @@ def desk_for(world: World, payments: TestPaymentProvider, on_placed: Any = None)
         return None
 
     return OrderDesk(
-        lambda: commerce.transaction(st.hub), payments, commerce.order_answer,
+        st.commerce.transaction, payments, order_answer,
         relayed=False, on_placed=on_placed or nothing,
     )  # fmt: skip
 

@@ -185,7 +185,7 @@ async def add_moderator(request: Request) -> Response:
         live = await lives.get_live(session, live_id)
         await lives.add_moderator(session, live, target.uid)
         result = await _moderators(session, live_id)
-    await state(request).hub.control(live_id, "moderator", target.uid)
+    await state(request).hub.publisher.control(live_id, "moderator", target.uid)
     return respond(result)
 
 
@@ -199,7 +199,7 @@ async def remove_moderator(request: Request) -> Response:
     live_id, target = await _moderator_target(request)
     async with state(request).db.write() as session:
         await lives.remove_moderator(session, live_id, target.uid)
-    await state(request).hub.control(live_id, "unmoderator", target.uid)
+    await state(request).hub.publisher.control(live_id, "unmoderator", target.uid)
     return Response(status_code=204)
 
 

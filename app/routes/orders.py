@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import commerce
 from app.accounts import User
 from app.auth import require_user
 from app.errors import ApiError
@@ -16,7 +17,7 @@ from app.schemas import OrderEnvelope, OrderIn, OrderList, OrderOut, ReturnIn
 from app.state import AppState
 from checkout import catalog, orders, states
 from checkout.models import Order, OrderStatus
-from checkout.orders import OrderRequest
+from checkout.orders import EventLike, OrderLike, OrderRequest
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -37,16 +38,22 @@ def idempotency_key(request: Request) -> str:
     return key
 
 
+def order_out(order: OrderLike, history: Sequence[EventLike]) -> OrderOut:
+    return OrderOut.model_validate(orders.order_view(order, history))
+
+
+def order_answer(order: OrderLike, history: list[EventLike]) -> str:
+    """The 201 body for a new order (``checkout.placing.Render``); stored under its
+    Idempotency-Key for replays."""
+    return OrderEnvelope(order=order_out(order, history)).model_dump_json()
+
+
 async def order_outs(st: AppState, order_ids: list[int]) -> list[OrderOut]:
     """The orders with their histories, read at one consistent moment, in the given order."""
     async with st.db.snapshot() as session:
         found = {o.id or 0: o for o in await orders.orders_by_id(session, order_ids)}
         history = await orders.histories(session, list(found))
-    return [
-        OrderOut.model_validate(orders.order_view(found[i], history.get(i, [])))
-        for i in order_ids
-        if i in found
-    ]
+    return [order_out(found[i], history.get(i, [])) for i in order_ids if i in found]
 
 
 @operation(
@@ -127,7 +134,7 @@ async def change(
     return_reason: str | None = None,
 ) -> Response:
     """Apply one status change (see ``checkout.states``) and answer with the order."""
-    async with commerce.transaction(st.hub) as unit:
+    async with st.commerce.transaction() as unit:
         order = await states.transition(
             unit.session, order_id, to, by=user.username,
             effects=states.Effects(st.payments, unit.deals, unit.announcer),

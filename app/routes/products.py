@@ -6,7 +6,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import commerce
 from app.auth import optional_user, require_user
 from app.errors import ApiError
 from app.http import (
@@ -93,7 +92,7 @@ async def update_product(request: Request) -> Response:
     if nulls := explicit_nulls(body, PRODUCT_REQUIRED):
         raise ApiError(422, "validation_error", "the request has invalid fields", fields=nulls)
     changes = body.model_dump(exclude_unset=True)
-    async with commerce.transaction(state(request).hub) as unit:
+    async with state(request).commerce.transaction() as unit:
         product = await catalog.get_product(unit.session, product_id)
         authorize(user, Action.EDIT_PRODUCT, Facts(owner_id=product.creator_id))
         lives: list[int] = []
@@ -102,9 +101,7 @@ async def update_product(request: Request) -> Response:
             await unit.deals.lock_lives(unit.session, lives)
         product = await catalog.update_product(unit.session, product, changes)
         if "stock" in changes:
-            await unit.announcer.stock_changed(
-                unit.session, product_id, product.stock, product.sold, lives
-            )
+            await unit.announcer.stock_changed(product_id, product.stock, product.sold, lives)
     return respond(ProductEnvelope(product=product_out(product)))
 
 
