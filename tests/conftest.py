@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 
 from app import accounts, demo, migrate
 from app.accounts import Role, User, create_user
-from app.db import make_engine
+from app.db import Database, make_engine
 from app.factory import create_app
 from app.models import metadata
 from app.settings import Settings, _normalise_database_url
@@ -128,6 +128,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_url")
     asyncio.run(_truncate_postgres(url))
     return url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The test's database, straight (no app): for tests of checkout/ and live/ code."""
+    database = Database.from_url(database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,13 @@
 
 Every (from, to) pair of statuses is tried on a real database, each in a transaction
 rolled back afterwards: allowed moves change the status, write a history line and make
-exactly the payment call the table names; refused ones raise ``InvalidTransition`` and
-touch nothing. The table is written out here, not derived from ``TRANSITIONS``.
+exactly the payment call the table names (on the built-in TestPaymentProvider, which
+records every call); refused ones raise ``InvalidTransition`` and touch nothing. The
+table is written out here, not derived from ``TRANSITIONS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from app.accounts import Role, create_user
 from app.db import Database
 from checkout.errors import InvalidTransition, TrackingRequired
 from checkout.models import Order, OrderEvent, OrderStatus, Product
+from checkout.payments import TestPaymentProvider
 from checkout.states import Effects, transition
 
 ALLOWED: dict[str, set[str]] = {
@@ -42,26 +43,6 @@ PAYMENT: dict[str, tuple[str, str]] = {
 RESTOCKING = {"cancelled", "returned"}
 STATUSES = [s.value for s in OrderStatus]
 QUANTITY, STOCK, REF = 2, 7, "pay-ref-1"
-
-
-class RecordingPayments:
-    """A PaymentProvider that moves no money and remembers every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    async def authorize(self, amount_cents: int, currency: str, reference: str) -> str:
-        self.calls.append(("authorize", reference))
-        return REF
-
-    async def capture(self, payment_ref: str) -> None:
-        self.calls.append(("capture", payment_ref))
-
-    async def void(self, payment_ref: str) -> None:
-        self.calls.append(("void", payment_ref))
-
-    async def refund(self, payment_ref: str) -> None:
-        self.calls.append(("refund", payment_ref))
 
 
 class NoLiveDesk:
@@ -112,15 +93,6 @@ class Undo(Exception):
     """Raised to roll a tried transition back."""
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(database_url)
-    try:
-        yield database
-    finally:
-        await database.engine.dispose()
-
-
 async def order_in(db: Database, status: str, *, restocked: bool = False) -> tuple[int, int]:
     """An order of ``QUANTITY`` units in ``status``: (order id, product id)."""
     async with db.write() as session:
@@ -142,7 +114,7 @@ async def order_in(db: Database, status: str, *, restocked: bool = False) -> tup
 
 async def attempt(db: Database, order_id: int, product_id: int, to: str) -> dict[str, Any]:
     """Try ``to`` in a transaction that is then rolled back; what happened."""
-    payments, announcer = RecordingPayments(), RecordingAnnouncer()
+    payments, announcer = TestPaymentProvider(), RecordingAnnouncer()
     effects = Effects(payments, NoLiveDesk(), announcer)
     seen: dict[str, Any] = {}
     try:
@@ -169,7 +141,7 @@ async def attempt(db: Database, order_id: int, product_id: int, to: str) -> dict
             raise Undo
     except Undo:
         pass
-    seen["payments"] = payments.calls
+    seen["payments"] = list(payments.calls)
     return seen
 
 
@@ -211,14 +183,14 @@ async def test_units_come_back_once(db: Database) -> None:
 
 async def test_shipping_without_tracking_captures_nothing(db: Database) -> None:
     order_id, _ = await order_in(db, "packed")
-    payments = RecordingPayments()
+    payments = TestPaymentProvider()
     effects = Effects(payments, NoLiveDesk(), RecordingAnnouncer())
     with pytest.raises(TrackingRequired):
         async with db.write() as session:
             await transition(
                 session, order_id, OrderStatus.SHIPPED, by="sam", effects=effects, carrier="UPS"
             )
-    assert payments.calls == []
+    assert not payments.calls
     async with db.read() as session:
         order = await session.get(Order, order_id)
         assert order is not None and (order.status, order.payment_status) == (
