@@ -28,6 +28,7 @@ from app.fields import (
     Username,
     UtcTime,
 )
+from common.limits import MAX_MUTE_S, MAX_SLOW_MODE_S
 
 # ---- accounts
 
@@ -331,8 +332,6 @@ class DeadLetterList(BaseModel):
 
 # ---- chat and moderation
 
-MAX_MUTE_S = 7 * 24 * 3600
-
 
 class ChatIn(RequestBody):
     text: Annotated[StrictStr, Field(max_length=2000)]
@@ -355,7 +354,7 @@ class MuteIn(TargetIn, MuteBody):
 
 
 class SlowModeIn(RequestBody):
-    seconds: Annotated[StrictInt, Field(ge=0, le=3600)]
+    seconds: Annotated[StrictInt, Field(ge=0, le=MAX_SLOW_MODE_S)]
 
 
 class BlockedWordsIn(RequestBody):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.errors import ProductNotFound
-from checkout.models import Product, utcnow
+from checkout.models import Product
+from common.sql import get_or_raise, newest_first
+from common.times import utcnow
 
 # Fields an owner may change with an update.
 EDITABLE_FIELDS = frozenset(
@@ -45,20 +46,14 @@ async def create_product(
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:
-    product = await session.get(Product, product_id)
-    if product is None:
-        raise ProductNotFound("product not found", product_id=product_id)
-    return product
+    missing = ProductNotFound("product not found", product_id=product_id)
+    return await get_or_raise(session, Product, product_id, missing)
 
 
 async def list_products(
     session: AsyncSession, *, creator_id: int | None = None, limit: int = 50, offset: int = 0
 ) -> Sequence[Product]:
-    query = select(Product)
-    if creator_id is not None:
-        query = query.where(Product.creator_id == creator_id)
-    query = query.order_by(col(Product.id).desc()).limit(limit).offset(offset)
-    return (await session.exec(query)).all()
+    return await newest_first(session, Product, limit=limit, offset=offset, creator_id=creator_id)
 
 
 async def update_product(

@@ -20,9 +20,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout import states
-from checkout.models import DeadLetter, Order, OutboxEntry, utcnow
+from checkout.models import DeadLetter, Order, OutboxEntry
 from checkout.ports import Transactions
 from checkout.stream import Entry, Stream, claimed_entries, is_lost_group, order_id_of, text
+from common.times import utcnow
 
 log = logging.getLogger("livecart.fulfillment")
 

@@ -19,7 +19,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -32,6 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from checkout.errors import CheckoutError
 from checkout.models import OutboxEntry
 from checkout.orders import Placement
+from common.times import utc, utcnow
 
 OUTCOMES = (
     "placed",
@@ -93,9 +94,7 @@ async def outbox_backlog(session: AsyncSession, now: datetime | None = None) -> 
     depth, oldest = int(row[0]), row[1]
     if not depth or oldest is None:
         return EMPTY
-    if oldest.tzinfo is None:  # SQLite hands back naive UTC
-        oldest = oldest.replace(tzinfo=UTC)
-    return Backlog(depth, max(0.0, ((now or datetime.now(UTC)) - oldest).total_seconds()))
+    return Backlog(depth, max(0.0, ((now or utcnow()) - utc(oldest)).total_seconds()))
 
 
 LAG_COUNT_CAP = 10_000

@@ -9,12 +9,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import case, delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,8 +25,9 @@ from checkout.models import (
     OrderEvent,
     OrderStatus,
     Product,
-    utcnow,
 )
+from common.sql import get_or_raise, newest_first
+from common.times import iso_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -113,11 +112,6 @@ class StockLine:
     currency: str
 
 
-def upsert_insert(session: AsyncSession) -> Any:
-    """The dialect's ``insert`` (both have ``on_conflict_do_nothing``/``_update``)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def move_stock(session: AsyncSession, product_id: int, delta: int) -> StockLine | None:
     """Add ``delta`` to the stock (negative: take) in one statement; None if it would go < 0."""
     result = await session.exec(
@@ -150,10 +144,8 @@ async def prune_idempotency_keys(
 
 
 async def get_order(session: AsyncSession, order_id: int) -> Order:
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise OrderNotFound("order not found", order_id=order_id)
-    return order
+    missing = OrderNotFound("order not found", order_id=order_id)
+    return await get_or_raise(session, Order, order_id, missing)
 
 
 async def list_orders(
@@ -164,13 +156,10 @@ async def list_orders(
     limit: int = 50,
     offset: int = 0,
 ) -> Sequence[Order]:
-    query = select(Order)
-    if buyer_id is not None:
-        query = query.where(Order.buyer_id == buyer_id)
-    if status is not None:
-        query = query.where(Order.status == status.value)
-    query = query.order_by(col(Order.id).desc()).limit(limit).offset(offset)
-    return (await session.exec(query)).all()
+    status_value = status.value if status is not None else None
+    return await newest_first(
+        session, Order, limit=limit, offset=offset, buyer_id=buyer_id, status=status_value
+    )
 
 
 async def orders_by_id(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[Order]:
@@ -198,12 +187,6 @@ async def histories(session: AsyncSession, order_ids: Sequence[int]) -> dict[int
     return found
 
 
-def iso(value: datetime) -> str:
-    if value.tzinfo is None:  # SQLite hands back naive datetimes, stored as UTC
-        value = value.replace(tzinfo=UTC)
-    return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
-
-
 def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]:
     """The order as the contract shows it."""
     tracking = None
@@ -223,8 +206,8 @@ def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]
         "tracking": tracking,
         "shipping": json.loads(order.shipping),
         "return_reason": order.return_reason,
-        "history": [{"status": e.status, "at": iso(e.at), "by": e.by} for e in history],
-        "created_at": iso(order.created_at),
+        "history": [{"status": e.status, "at": iso_utc(e.at), "by": e.by} for e in history],
+        "created_at": iso_utc(order.created_at),
     }
 
 

@@ -47,11 +47,13 @@ from checkout.errors import (
     OrderNotFound,
     UnknownLive,
 )
-from checkout.models import IdempotencyRecord, Order, utcnow
-from checkout.orders import OrderRequest, Placement, upsert_insert
+from checkout.models import IdempotencyRecord, Order
+from checkout.orders import OrderRequest, Placement
 from checkout.ports import DealDesk, PaymentProvider, UnitOfWork
 from checkout.records import NewOrder, Render, record, table_of
 from checkout.runs import take_live_run, take_run
+from common.sql import upsert_insert
+from common.times import utcnow
 
 __all__ = ["BatchResult", "NothingToKeep", "Outcome", "Render", "Settle", "place_batch"]
 

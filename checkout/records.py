@@ -21,9 +21,9 @@ from checkout.models import (
     OrderStatus,
     OutboxEntry,
     PaymentStatus,
-    utcnow,
 )
 from checkout.orders import EventLike, OrderLike, Placement
+from common.times import utcnow
 
 Render = Callable[[OrderLike, list[EventLike]], str]
 """The answer for a new order (its JSON body), stored under its Idempotency-Key."""

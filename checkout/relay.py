@@ -9,10 +9,11 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from checkout.models import OutboxEntry, utcnow
+from checkout.models import OutboxEntry
 from checkout.ports import Transactions
 from checkout.stream import Stream
 from common import keys
+from common.times import utcnow
 
 log = logging.getLogger("livecart.fulfillment")
 

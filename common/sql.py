@@ -3,7 +3,7 @@ and PostgreSQL is decided here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
@@ -24,12 +24,12 @@ def upsert_insert(session: AsyncSession) -> Any:
 
 
 async def get_or_raise(
-    session: AsyncSession, model: type[Row], ident: Any, missing: Callable[[], Exception]
+    session: AsyncSession, model: type[Row], ident: Any, missing: Exception
 ) -> Row:
-    """The row of ``model`` with primary key ``ident``; raises ``missing()`` when there is none."""
+    """The row of ``model`` with primary key ``ident``; raises ``missing`` when there is none."""
     row = await session.get(model, ident)
     if row is None:
-        raise missing()
+        raise missing
     return row
 
 

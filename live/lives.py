@@ -13,7 +13,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.sql import upsert_insert
+from common.sql import get_or_raise, newest_first, upsert_insert
 from common.times import utcnow
 from live import pins
 from live.errors import InvalidModerator, InvalidState, LiveNotFound
@@ -37,10 +37,8 @@ async def create_live(
 
 
 async def get_live(session: AsyncSession, live_id: int) -> Live:
-    live = await session.get(Live, live_id)
-    if live is None:
-        raise LiveNotFound("live not found", live_id=live_id)
-    return live
+    missing = LiveNotFound("live not found", live_id=live_id)
+    return await get_or_raise(session, Live, live_id, missing)
 
 
 async def list_lives(
@@ -51,13 +49,10 @@ async def list_lives(
     limit: int = 50,
     offset: int = 0,
 ) -> Sequence[Live]:
-    query = select(Live)
-    if status is not None:
-        query = query.where(Live.status == status.value)
-    if creator_id is not None:
-        query = query.where(Live.creator_id == creator_id)
-    query = query.order_by(col(Live.id).desc()).limit(limit).offset(offset)
-    return (await session.exec(query)).all()
+    status_value = status.value if status is not None else None
+    return await newest_first(
+        session, Live, limit=limit, offset=offset, status=status_value, creator_id=creator_id
+    )
 
 
 async def transition(session: AsyncSession, live_id: int, to: LiveStatus) -> Live:

@@ -11,7 +11,7 @@ import httpx2 as httpx
 from app.accounts import Role, User
 from app.tokens import TokenSigner
 from app.users import UserCache
-from checkout.models import utcnow
+from common.times import utcnow
 from tests.live_server import LiveServer
 from tests.ws_helpers import auth, make_user
 

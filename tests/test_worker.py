@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 from app.accounts import Role
 from app.db import make_engine
 from app.settings import Settings
-from checkout import keys
+from common import keys
 from tests.live_server import LiveServer, process_env, serve, with_redis
 from tests.order_helpers import (
     AsyncShop,
