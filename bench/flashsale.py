@@ -98,7 +98,7 @@ async def insert_buyers(db_url: str, count: int, prefix: str = "fsb") -> list[in
 
     from app.accounts import User, hash_password
     from app.db import Database
-    from checkout.models import utcnow
+    from common.times import utcnow
 
     db = Database.from_url(db_url)
     try:
