@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.errors import ProductNotFound
 from checkout.models import Product
-from common.sql import get_or_raise, newest_first
+from common.sql import get_or_raise, inserted, newest_first
 from common.times import utcnow
 
 # Fields an owner may change with an update.
@@ -40,9 +40,7 @@ async def create_product(
         image_url=image_url,
         url=url,
     )
-    session.add(product)
-    await session.flush()
-    return product
+    return await inserted(session, product)
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:

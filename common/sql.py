@@ -23,6 +23,13 @@ def upsert_insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+async def inserted(session: AsyncSession, row: Row) -> Row:
+    """Add ``row`` and flush, so the database has assigned its id; returns it."""
+    session.add(row)
+    await session.flush()
+    return row
+
+
 async def get_or_raise(
     session: AsyncSession, model: type[Row], ident: Any, missing: Exception
 ) -> Row:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.sql import get_or_raise, newest_first, upsert_insert
+from common.sql import get_or_raise, inserted, newest_first, upsert_insert
 from common.times import utcnow
 from live import pins
 from live.errors import InvalidModerator, InvalidState, LiveNotFound
@@ -30,10 +30,7 @@ _TRANSITIONS: dict[LiveStatus, tuple[frozenset[LiveStatus], str, str]] = {
 async def create_live(
     session: AsyncSession, *, creator_id: int, title: str, stream_url: str | None = None
 ) -> Live:
-    live = Live(creator_id=creator_id, title=title, stream_url=stream_url)
-    session.add(live)
-    await session.flush()
-    return live
+    return await inserted(session, Live(creator_id=creator_id, title=title, stream_url=stream_url))
 
 
 async def get_live(session: AsyncSession, live_id: int) -> Live:
