@@ -1,7 +1,7 @@
 """Fan-out benchmark: N viewers join one live all at once, then pins; four servers.
 
-    python bench/fanout.py --viewers 10000          # the run the docs quote
-    python bench/fanout.py [--viewers 1000 5000 10000] [--variants ...] [--concurrency 0]
+    python -m bench.fanout --viewers 10000          # the run the docs quote
+    python -m bench.fanout [--viewers 1000 5000 10000] [--variants ...] [--concurrency 0]
                            [--pins 5] [--out bench/results/fanout.json] [--logs DIR]
 
 Variants (``--variants``; the first four are the default, run in this order for
@@ -14,15 +14,15 @@ hence, for livecart, a fresh ``./livecart.db``):
 - ``livecart-workers2``: ``livecart serve --host 127.0.0.1 --port P --workers 2``
   with ``REDIS_URL`` (``--redis``, default ``redis://127.0.0.1:6379/5``, that
   database flushed before each run; SQLite in the temp dir as for the others);
-- ``ref-broadcast``: ``bench/ref_broadcast.py`` (``websockets`` + ``broadcast()``),
+- ``ref-broadcast``: ``python -m bench.refservers broadcast`` (``websockets`` + ``broadcast()``),
   listening with uvicorn's default backlog (2048) so that the storm meets the
   same accept queue. The ratios are against it.
 
 Only on request: ``livecart-queued`` (``uvicorn app.main:app --ws
 websockets-sansio --ws-per-message-deflate false``), ``livecart-queued-legacy``
-(the same with ``--ws websockets``), ``ref-naive`` (``bench/ref_naive.py``,
+(the same with ``--ws websockets``), ``ref-naive`` (``bench.refservers naive``,
 Starlette, ``for ws in viewers: await ws.send_text``) and ``ref-floor``
-(``bench/ref_floor.py``, a raw-asyncio calibration server).
+(``bench.refservers floor``, a raw-asyncio calibration server).
 
 Livecart servers get ``SECRET_KEY`` set and no ``LIVECART_ENV``,
 ``DATABASE_URL`` or ``PORT`` from the caller's environment (``--server-env``
@@ -31,13 +31,13 @@ to the hard limit first, and runs in its own process group (stopped as a
 group: SIGINT, then SIGKILL). Its stdout and stderr go to ``--logs
 DIR/<variant>-<N>.log`` (default ``bench/results/fanout-logs``), kept after
 the run; lines containing ``Traceback`` are counted per row (should be 0).
-``--watch`` additionally runs the servers under ``bench/serverwatch.py`` (slow
-GCs, server-side fan-out time) with its log next to the server's.
+``--watch`` additionally runs the servers under ``bench.serverwatch`` (slow
+garbage collections) with its log next to the server's.
 
 Arrival: a *storm* by default (``--concurrency 0``): all N viewers start their
 TCP connect at once with no in-flight cap. ``--concurrency C`` ramps instead,
 at most C connects in flight. Viewers live in a separate load generator
-process (``bench/wsclient.py``, a raw asyncio client) and wait up to
+process (``bench.wsclient``, a raw asyncio client) and wait up to
 ``--connect-timeout`` (60 s) each for their first frame.
 
 Steps per (variant, N): start the server and wait until it answers (livecart:
@@ -85,15 +85,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import inspect
-import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import shutil
-import signal
 import socket
 import statistics
 import struct
@@ -106,12 +102,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-import refframes  # noqa: E402
-import wsclient  # noqa: E402
+from bench import benchkit as kit
+from bench import refservers, wsclient
 
 VIEWER_PATH = "/ws/lives/{live_id}"
 DEFAULT_VARIANTS = ["livecart", "livecart-uvicorn", "livecart-workers2", "ref-broadcast"]
@@ -121,10 +113,6 @@ REFERENCE = "ref-broadcast"
 WORKERS = {"livecart-workers2": 2}
 DEFAULT_REDIS = "redis://127.0.0.1:6379/5"
 WARM_UP = 8  # viewers before the RSS baseline (several, so each worker gets some)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def uvicorn_default_backlog() -> int:
@@ -137,181 +125,72 @@ def uvicorn_default_backlog() -> int:
 # ---------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def log_path(args: argparse.Namespace, variant: str, n: int) -> Path:
+    return Path(args.logs) / f"{variant}-{n}.log"
 
 
-SOURCE: Path | None = None  # --source: import app/live/checkout from here instead
-EXTRA_ENV: dict[str, str] = {}  # --server-env
-LOGS: Path = HERE / "results" / "fanout-logs"  # --logs
-WATCH = False  # --watch: run servers under bench/serverwatch.py
-REDIS_URL = DEFAULT_REDIS  # --redis
-
-
-def log_path(variant: str, n: int) -> Path:
-    return LOGS / f"{variant}-{n}.log"
-
-
-def server_command(variant: str, port: int, n: int = 0) -> list[str]:
-    cmd = _server_command(variant, port)
-    if not WATCH:
-        return cmd
-    watch = [sys.executable, str(HERE / "serverwatch.py"), str(LOGS / f"{variant}-{n}.watch.log")]
-    if Path(cmd[0]).name == "livecart":
-        return [*watch, "app.cli", *cmd[1:]]
-    if cmd[1:3] == ["-m", "uvicorn"]:
-        return [*watch, "uvicorn", *cmd[3:]]
-    return [*watch, *cmd[1:]]
-
-
-def _server_command(variant: str, port: int) -> list[str]:
-    py = sys.executable
+def server_command(variant: str, port: int, n: int, args: argparse.Namespace) -> list[str]:
+    """The server's command line; under ``--watch``, run as a module by bench.serverwatch."""
     host_port = ["--host", "127.0.0.1", "--port", str(port)]
     if variant in ("livecart", "livecart-workers2"):
-        exe = Path(py).parent / "livecart"
-        livecart = str(exe) if exe.exists() else (shutil.which("livecart") or "livecart")
         workers = ["--workers", str(WORKERS[variant])] if variant in WORKERS else []
-        return [livecart, "serve", *host_port, *workers]
-    if variant == "livecart-uvicorn":
-        return [py, "-m", "uvicorn", "app.main:app", *host_port]
-    if variant in ("livecart-queued", "livecart-queued-legacy"):
-        ws = "websockets-sansio" if variant == "livecart-queued" else "websockets"
-        return [
-            py, "-m", "uvicorn", "app.main:app", *host_port,
-            "--ws", ws, "--ws-per-message-deflate", "false",
-        ]  # fmt: skip
-    if variant == "ref-broadcast":
-        backlog = str(uvicorn_default_backlog())
-        return [py, str(HERE / "ref_broadcast.py"), "--port", str(port), "--backlog", backlog]
-    if variant == "ref-naive":
-        return [py, str(HERE / "ref_naive.py"), "--port", str(port)]
-    if variant == "ref-floor":
-        return [py, str(HERE / "ref_floor.py"), "--port", str(port)]
-    raise ValueError(variant)
+        module, rest = "app.cli", ["serve", *host_port, *workers]
+    elif variant.startswith("livecart-"):  # plain uvicorn
+        ws = {"livecart-queued": "websockets-sansio", "livecart-queued-legacy": "websockets"}
+        flags = ["--ws", ws[variant], "--ws-per-message-deflate", "false"] if variant in ws else []
+        module, rest = "uvicorn", ["app.main:app", *host_port, *flags]
+    else:
+        backlog = ["--backlog", str(uvicorn_default_backlog())]
+        kind = variant.removeprefix("ref-")
+        module, rest = "bench.refservers", [kind, "--port", str(port), *backlog]
+    if args.watch:
+        watch_log = str(Path(args.logs) / f"{variant}-{n}.watch.log")
+        return kit.module_cmd("serverwatch", watch_log, module, *rest)
+    if module == "app.cli":
+        return [kit.livecart_exe(), *rest]
+    return [sys.executable, "-m", module, *rest]
 
 
-def server_env(variant: str = "livecart") -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"REDIS_URL", "DATABASE_URL", "PORT", "LIVECART_ENV"}
-    }
-    if SOURCE is not None:
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(SOURCE), *filter(None, [os.environ.get("PYTHONPATH")])]
-        )
-    env["SECRET_KEY"] = "bench-secret-key-not-for-production"
-    env["PYTHONUNBUFFERED"] = "1"
-    # Every viewer comes from this one load generator's address: lift the per-address
-    # caps (a deployment keeps them; docs/operations.md).
-    env["LIVECART_MAX_SOCKETS_PER_ADDRESS"] = "0"
-    env["LIVECART_MAX_CONNECTIONS_PER_ADDRESS"] = "0"
-    env["LIVECART_PAYMENTS"] = "test"  # for --server-env LIVECART_ENV=production
-    env["LIVECART_REGISTRATIONS_PER_ADDRESS"] = "0"
+def server_env(variant: str, args: argparse.Namespace) -> dict[str, str]:
+    env = kit.base_env(args.source, **kit.ONE_LOAD_ADDRESS)
     if variant in WORKERS:
-        env["REDIS_URL"] = REDIS_URL
-    env.update(EXTRA_ENV)
+        env["REDIS_URL"] = args.redis
+    env.update(item.split("=", 1) for item in args.server_env)
     return env
-
-
-def flush_redis(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
 
 
 @dataclass
 class Server:
     variant: str
     port: int
-    proc: subprocess.Popen[bytes]
-    workdir: Path
-    logfile: Path
+    child: kit.Child
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.child.pid
 
 
 @contextlib.contextmanager
-def running_server(variant: str, cpu: int | None, n: int = 0) -> Iterator[Server]:
-    port = free_port()
+def running_server(variant: str, n: int, args: argparse.Namespace) -> Iterator[Server]:
+    """The server in a fresh temp dir (livecart: a fresh ``./livecart.db``), ready:
+    ``/healthz`` and every worker started for livecart, a TCP accept otherwise."""
+    port = kit.free_port()
     workdir = Path(tempfile.mkdtemp(prefix=f"fanout-{variant}-"))
-    LOGS.mkdir(parents=True, exist_ok=True)
-    logfile = log_path(variant, n)
+    Path(args.logs).mkdir(parents=True, exist_ok=True)
     if variant in WORKERS:
-        flush_redis(REDIS_URL)
-    preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-    with open(logfile, "wb") as out:
-        proc = subprocess.Popen(
-            server_command(variant, port, n),
-            cwd=workdir,
-            env=server_env(variant),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=preexec,
-            start_new_session=True,  # its own process group: --workers children included
-        )
-    server = Server(variant, port, proc, workdir, logfile)
+        kit.flush_redis(args.redis)
+    cmd = server_command(variant, port, n, args)
+    child = kit.Child(variant, cmd, env=server_env(variant, args), cwd=workdir,
+                      logfile=log_path(args, variant, n), cpu=args.server_cpu)  # fmt: skip
     try:
-        wait_ready(server)
-        yield server
+        if variant.startswith("livecart"):
+            kit.wait_ready(port, child, "/healthz", started=WORKERS.get(variant, 1))
+        else:
+            kit.wait_ready(port, child, None)
+        yield Server(variant, port, child)
     finally:
-        stop(server)
+        child.stop(timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def wait_ready(server: Server, timeout: float = 60.0) -> None:
-    """Poll until the server answers: ``/healthz`` (and every worker started) for livecart,
-    a TCP accept otherwise."""
-    deadline = time.monotonic() + timeout
-    workers = WORKERS.get(server.variant, 1)
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(
-                f"{server.variant} exited with {server.proc.returncode}:\n{server.log_tail()}"
-            )
-        try:
-            if server.variant.startswith("livecart"):
-                status, _ = http_json(server.port, "GET", "/healthz", timeout=1.0)
-                text = server.logfile.read_text(errors="replace")
-                if status == 200 and text.count("Application startup complete") >= workers:
-                    return
-            else:
-                with socket.create_connection(("127.0.0.1", server.port), timeout=1.0):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{server.variant} not ready after {timeout}s:\n{server.log_tail()}")
-
-
-def stop(server: Server) -> None:
-    """SIGINT the process group (uvicorn and the references shut down on it), then SIGKILL."""
-    proc = server.proc
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(15)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left (a worker that hung)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(10)
 
 
 def log_summary(path: Path) -> dict[str, Any]:
@@ -333,78 +212,6 @@ def log_summary(path: Path) -> dict[str, Any]:
     }
 
 
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as f:
-        values = [int(x) for x in f.readline().split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])
-    return total - idle, total
-
-
-def busy_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
-    """Machine CPU use between two ``cpu_ticks()`` (100 = every core busy)."""
-    busy, total = after[0] - before[0], after[1] - before[1]
-    return round(100 * busy / total, 1) if total else 0.0
-
-
-def group_pids(pgid: int) -> list[int]:
-    """The live processes of a process group (a server and its workers)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # field 5 of stat: pgrp
-            pids.append(int(entry))
-    return pids or [pgid]
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def group_rss_kb(pgid: int) -> int:
-    total = 0
-    for pid in group_pids(pgid):
-        with contextlib.suppress(OSError, RuntimeError):
-            total += rss_kb(pid)
-    return total
-
-
-def group_threads(pgid: int) -> int:
-    total = 0
-    for pid in group_pids(pgid):
-        with contextlib.suppress(OSError):
-            total += len(os.listdir(f"/proc/{pid}/task"))
-    return total
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process (clock-tick resolution, usually 10 ms)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / ticks, int(fields[12]) / ticks
-
-
-def group_cpu_seconds(pgid: int) -> tuple[float, float]:
-    user = system = 0.0
-    for pid in group_pids(pgid):
-        with contextlib.suppress(OSError):
-            u, s = cpu_seconds(pid)
-            user, system = user + u, system + s
-    return user, system
-
-
 def open_file_limit(pid: int) -> int | None:
     with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/limits") as f:
         for line in f:
@@ -413,43 +220,23 @@ def open_file_limit(pid: int) -> int | None:
     return None
 
 
+def group_threads(pgid: int) -> int:
+    total = 0
+    for pid in kit.group_pids(pgid):
+        with contextlib.suppress(OSError):
+            total += len(os.listdir(f"/proc/{pid}/task"))
+    return total
+
+
 # ---------------------------------------------------------------- talking to servers
-
-
-def http_json(
-    port: int,
-    method: str,
-    path: str,
-    body: Any = None,
-    token: str | None = None,
-    timeout: float = 30,
-) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-        return resp.status, (json.loads(raw) if raw else None)
-    finally:
-        conn.close()
-
-
-def rest(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    status, data = http_json(port, method, path, body, token)
-    if status >= 300:
-        raise RuntimeError(f"{method} {path} -> {status} {data}")
-    return data
 
 
 def setup_livecart(port: int) -> dict[str, Any]:
     """Creator, product and a started live; what the pin needs."""
-    token = rest(port, "POST", "/api/auth/register", refframes.CREATOR)["token"]
-    product = rest(port, "POST", "/api/products", refframes.PRODUCT, token)["product"]
-    live = rest(port, "POST", "/api/lives", {"title": "bench"}, token)["live"]
-    rest(port, "POST", f"/api/lives/{live['id']}/start", {}, token)
+    token = kit.rest(port, "POST", "/api/auth/register", refservers.CREATOR)["token"]
+    product = kit.rest(port, "POST", "/api/products", refservers.PRODUCT, token)["product"]
+    live = kit.rest(port, "POST", "/api/lives", {"title": "bench"}, token)["live"]
+    kit.rest(port, "POST", f"/api/lives/{live['id']}/start", {}, token)
     return {"token": token, "product_id": product["id"], "live_id": live["id"]}
 
 
@@ -543,27 +330,6 @@ class LoadGen:
 # ---------------------------------------------------------------- one measurement
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, -(-len(sorted_values) * q // 100))
-    return sorted_values[int(rank) - 1]
-
-
-def summary(values: list[float | None]) -> dict[str, float | None]:
-    """p50/p99/max/mean of a list of ms (None entries ignored); Nones if it is empty."""
-    xs = sorted(x for x in values if x is not None)
-    if not xs:
-        return {"p50": None, "p99": None, "max": None, "mean": None}
-    return {
-        "p50": round(percentile(xs, 50), 2),
-        "p99": round(percentile(xs, 99), 2),
-        "max": round(xs[-1], 2),
-        "mean": round(sum(xs) / len(xs), 2),
-    }
-
-
 def connect_call_timeout(n: int, args: argparse.Namespace) -> float:
     """How long the orchestrator waits for a ``connect`` (each viewer is bounded already)."""
     waves = 1 if args.concurrency <= 0 else math.ceil(n / args.concurrency)
@@ -573,18 +339,18 @@ def connect_call_timeout(n: int, args: argparse.Namespace) -> float:
 def measure(variant: str, n: int, gen: LoadGen, args: argparse.Namespace) -> dict[str, Any]:
     """One (variant, N); never raises: a failure is recorded in ``error``."""
     result: dict[str, Any] = {"variant": variant, "viewers": n, "error": None}
-    log_path(variant, n).unlink(missing_ok=True)  # a previous run's must not be counted
+    log_path(args, variant, n).unlink(missing_ok=True)  # a previous run's must not be counted
     t0 = time.monotonic()
     try:
-        with running_server(variant, args.server_cpu, n) as server:
+        with running_server(variant, n, args) as server:
             _measure(server, n, gen, args, result)
             t = time.monotonic()
         result["timings_s"]["stop_server"] = round(time.monotonic() - t, 2)
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        log(f"  !! {variant} N={n:,} failed: {result['error']}")
+        kit.log(f"  !! {variant} N={n:,} failed: {result['error']}")
     result.setdefault("timings_s", {})["total"] = round(time.monotonic() - t0, 2)
-    result["server_log"] = log_summary(log_path(variant, n))
+    result["server_log"] = log_summary(log_path(args, variant, n))
     return result
 
 
@@ -596,7 +362,7 @@ def _measure(
     result["timings_s"] = timings
     result["server_open_file_limit"] = open_file_limit(server.pid)
     t = time.monotonic()
-    live_id = refframes.LIVE_ID
+    live_id = refservers.LIVE_ID
     setup: dict[str, Any] = {}
     if variant.startswith("livecart"):
         setup = setup_livecart(server.port)
@@ -610,7 +376,7 @@ def _measure(
     if not warm["connected"]:
         raise RuntimeError(f"no warm-up viewer could join: {warm['errors']}")
     time.sleep(0.5)
-    rss_before = group_rss_kb(server.pid)
+    rss_before = kit.group_rss_kb(server.pid)
     timings["setup"] = round(time.monotonic() - t, 2)
 
     t = time.monotonic()
@@ -625,26 +391,26 @@ def _measure(
         failed=conn["failed"],
         failures=conn["errors"],
         failure_examples=conn["error_examples"],
-        join_ms=summary(conn["join_ms"]),
-        tcp_connect_ms=summary(conn["tcp_ms"]),
-        failed_after_ms=summary(conn["failed_after_ms"]),
+        join_ms=kit.summary(conn["join_ms"]),
+        tcp_connect_ms=kit.summary(conn["tcp_ms"]),
+        failed_after_ms=kit.summary(conn["failed_after_ms"]),
         storm_seconds=conn["seconds"],
         client=conn["client"],
     )
     if conn["errors"]:
-        log(f"  join failures: {conn['errors']}")
+        kit.log(f"  join failures: {conn['errors']}")
 
-    ticks, idle_cpu0 = cpu_ticks(), group_cpu_seconds(server.pid)
+    ticks, idle_cpu0 = kit.machine_ticks(), kit.group_cpu(server.pid)
     time.sleep(args.idle)
     # Little of ours runs while the viewers idle (keepalive pings, livecart's presence
     # tick): CPU use beyond the server's own is mostly other work on the machine.
-    machine_busy_idle = busy_percent(ticks, cpu_ticks())
-    idle_cpu1 = group_cpu_seconds(server.pid)
-    rss_after = group_rss_kb(server.pid)
+    machine_busy_idle = kit.busy_percent(ticks, kit.machine_ticks())
+    idle_cpu1 = kit.group_cpu(server.pid)
+    rss_after = kit.group_rss_kb(server.pid)
     result.update(
         rss_kb={"before": rss_before, "after_idle": rss_after},
         kb_per_viewer=round((rss_after - rss_before) / joined, 2) if joined else None,
-        server_processes=len(group_pids(server.pid)),
+        server_processes=len(kit.group_pids(server.pid)),
         server_threads=group_threads(server.pid),
         machine_busy_percent_while_idle=machine_busy_idle,  # 100 = every core
         server_cpu_ms_while_idle=round((sum(idle_cpu1) - sum(idle_cpu0)) * 1000),
@@ -687,7 +453,7 @@ def _measure(
         rounds=rounds,
     )
     jl = result["join_ms"]
-    log(
+    kit.log(
         f"  -> {variant} N={n:,}: joined {joined:,}/{n:,} in {conn['seconds']} s "
         f"(join p50 {jl['p50']} ms, p99 {jl['p99']} ms; failures {conn['errors'] or 0}); "
         f"pin got {received}/{joined}, p50 {result['latency_ms']['p50']} ms, "
@@ -707,12 +473,12 @@ def pin_round(
 ) -> dict[str, Any]:
     """One pin: arm the viewers, trigger it, wait until every viewer has it."""
     gen.call("arm", timeout=30)
-    cpu0 = group_cpu_seconds(server.pid)
-    ticks = cpu_ticks()
+    cpu0 = kit.group_cpu(server.pid)
+    ticks = kit.machine_ticks()
     trigger_ns = time.time_ns()
     if variant.startswith("livecart"):
         body = {"product_id": setup["product_id"]}
-        rest(server.port, "POST", f"/api/lives/{setup['live_id']}/pin", body, setup["token"])
+        kit.rest(server.port, "POST", f"/api/lives/{setup['live_id']}/pin", body, setup["token"])
     else:
         control = ControlSocket(server.port)
         try:
@@ -723,15 +489,15 @@ def pin_round(
         finally:
             control.close()
     got = gen.call("collect", args.pin_timeout, timeout=args.pin_timeout + 60)
-    cpu1 = group_cpu_seconds(server.pid)
-    machine_busy = busy_percent(ticks, cpu_ticks())
+    cpu1 = kit.group_cpu(server.pid)
+    machine_busy = kit.busy_percent(ticks, kit.machine_ticks())
     latencies = [x for x in got["latencies_ms"] if x is not None]
     have = bool(latencies)
     return {
         "received": got["received"],
         "dropped_before_pin": got["dropped_before_pin"],
         "frame_bytes": got["frame_bytes"],
-        "latency_ms": {"min": round(min(latencies), 2) if have else None, **summary(latencies)},
+        "latency_ms": {"min": round(min(latencies), 2) if have else None, **kit.summary(latencies)},
         # receive time of the last viewer minus that of the first: the fan-out as seen
         "spread_ms": round((got["last_recv_ns"] - got["first_recv_ns"]) / 1e6, 2) if have else None,
         # includes, for livecart, the HTTP request and the work before the event's ts
@@ -760,65 +526,34 @@ def read_proc(path: str) -> str | None:
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    os_name = platform.platform()
-    with contextlib.suppress(OSError), open("/etc/os-release") as f:
-        for line in f:
-            if line.startswith("PRETTY_NAME="):
-                os_name = (
-                    line.split("=", 1)[1].strip().strip('"') + f" (kernel {platform.release()})"
-                )
-    versions = {}
-    for mod in ("uvicorn", "websockets", "starlette", "uvloop"):
-        with contextlib.suppress(Exception):
-            versions[mod] = __import__(mod).__version__
-    import resource
-
+    """``benchkit.machine()`` and what a connect storm meets in the kernel."""
+    net = ("core/somaxconn", "ipv4/tcp_max_syn_backlog", "ipv4/tcp_syncookies",
+           "ipv4/ip_local_port_range", "ipv4/tcp_tw_reuse")  # fmt: skip
     return {
-        "cores": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "os": os_name,
-        "packages": versions,
-        # what a connect storm meets in the kernel
-        "net": {
-            name: read_proc(f"/proc/sys/net/{name}")
-            for name in (
-                "core/somaxconn",
-                "ipv4/tcp_max_syn_backlog",
-                "ipv4/tcp_syncookies",
-                "ipv4/ip_local_port_range",
-                "ipv4/tcp_tw_reuse",
-            )
-        },
-        "open_file_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        **kit.machine(),
+        "net": {name: read_proc(f"/proc/sys/net/{name}") for name in net},
         "uvicorn_default_backlog": uvicorn_default_backlog(),
     }
 
 
-def source_info() -> dict[str, Any]:
+def source_info(source: Path | None) -> dict[str, Any]:
     """Which livecart code the servers ran: a --source tree, or this checkout (and if dirty)."""
 
     def git(*cmd: str) -> str:
         out = subprocess.run(
-            ["git", "-C", str(ROOT), *cmd], capture_output=True, text=True, timeout=30
+            ["git", "-C", str(kit.ROOT), *cmd], capture_output=True, text=True, timeout=30
         )
         return out.stdout.strip()
 
     info: dict[str, Any] = {
-        "path": str(SOURCE or ROOT),
+        "path": str(source or kit.ROOT),
         "checkout_head_at_end": git("rev-parse", "HEAD"),  # of the checkout bench/ is in
     }
-    if SOURCE is None:
+    if source is None:
         changed = [line for line in git("status", "--porcelain").splitlines() if line[3:4] != "b"]
         info["working_tree_changes"] = len(changed)
-    elif (SOURCE / ".bench-source").exists():
-        info["note"] = (SOURCE / ".bench-source").read_text().strip()
+    elif (source / ".bench-source").exists():
+        info["note"] = (source / ".bench-source").read_text().strip()
     return info
 
 
@@ -905,82 +640,53 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--viewers", type=int, nargs="+", default=[1000, 5000, 10000])
-    parser.add_argument("--variants", nargs="+", choices=ALL_VARIANTS, default=DEFAULT_VARIANTS)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "fanout.json")
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=0,
-        help="connects in flight; 0 (the default): a storm, every viewer connects at once",
-    )
-    parser.add_argument("--connect-timeout", type=float, default=60.0, help="per viewer, s")
-    parser.add_argument("--idle", type=float, default=2.0, help="s idle before RSS and pin")
-    parser.add_argument("--pin-timeout", type=float, default=30.0, help="s to wait for the pin")
-    parser.add_argument("--pins", type=int, default=5, help="pins per measurement (rounds)")
-    parser.add_argument("--pin-interval", type=float, default=1.0, help="s between pins")
-    parser.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop")
-    parser.add_argument("--server-cpu", type=int, default=None, help="pin servers to this CPU")
-    parser.add_argument("--client-cpu", type=int, default=None, help="pin the client to this CPU")
-    parser.add_argument(
-        "--redis",
-        default=DEFAULT_REDIS,
-        help="REDIS_URL of livecart-workers2; this database is flushed before each run",
-    )
-    parser.add_argument(
-        "--logs",
-        type=Path,
-        default=HERE / "results" / "fanout-logs",
-        help="server logs (stdout+stderr), one per (variant, N): DIR/<variant>-<N>.log",
-    )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
+    add = parser.add_argument
+    # fmt: off
+    add("--viewers", type=int, nargs="+", default=[1000, 5000, 10000])
+    add("--variants", nargs="+", choices=ALL_VARIANTS, default=DEFAULT_VARIANTS)
+    add("--out", type=Path, default=kit.RESULTS / "fanout.json")
+    add("--concurrency", type=int, default=0,
+        help="connects in flight; 0 (the default): a storm, every viewer connects at once")
+    add("--connect-timeout", type=float, default=60.0, help="per viewer, s")
+    add("--idle", type=float, default=2.0, help="s idle before RSS and pin")
+    add("--pin-timeout", type=float, default=30.0, help="s to wait for the pin")
+    add("--pins", type=int, default=5, help="pins per measurement (rounds)")
+    add("--pin-interval", type=float, default=1.0, help="s between pins")
+    add("--client-loop", choices=["uvloop", "asyncio"], default="uvloop")
+    add("--server-cpu", type=int, default=None, help="pin servers to this CPU")
+    add("--client-cpu", type=int, default=None, help="pin the client to this CPU")
+    add("--redis", default=DEFAULT_REDIS,
+        help="REDIS_URL of livecart-workers2; this database is flushed before each run")
+    add("--logs", type=Path, default=kit.RESULTS / "fanout-logs",
+        help="server logs (stdout+stderr), one per (variant, N): DIR/<variant>-<N>.log")
+    add("--source", type=Path, default=None,
         help="a livecart source tree to benchmark (e.g. from `git archive`), put first on the "
-        "servers' PYTHONPATH; default: the installed package (this working tree)",
-    )
-    parser.add_argument(
-        "--watch",
-        nargs="?",
-        type=Path,
-        const=True,
-        default=None,
-        metavar="DIR",
-        help="diagnostics: run the servers under bench/serverwatch.py (slow GCs, server-side "
-        "fan-out time); its logs go next to the server logs (in DIR, if given, which then "
-        "also holds the server logs)",
-    )
-    parser.add_argument(
-        "--server-env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
+        "servers' PYTHONPATH; default: the installed package (this working tree)")
+    add("--watch", nargs="?", type=Path, const=True, default=None, metavar="DIR",
+        help="diagnostics: run the servers under bench.serverwatch (slow garbage "
+        "collections); its logs go next to the server logs (in DIR, if given, which then "
+        "also holds the server logs)")
+    add("--server-env", action="append", default=[], metavar="NAME=VALUE",
         help="extra environment for every server (experiments), e.g. "
-        "LIVECART_WS_PING_INTERVAL_S=3600",
-    )
+        "LIVECART_WS_PING_INTERVAL_S=3600")
+    # fmt: on
     args = parser.parse_args(argv)
-    EXTRA_ENV.update(item.split("=", 1) for item in args.server_env)
-    global SOURCE, WATCH, LOGS, REDIS_URL
-    WATCH = args.watch is not None
-    LOGS = (args.watch if isinstance(args.watch, Path) else args.logs).resolve()
-    SOURCE = args.source.resolve() if args.source else None
-    REDIS_URL = args.redis
+    args.logs = (args.watch if isinstance(args.watch, Path) else args.logs).resolve()
+    args.watch = args.watch is not None
+    args.source = args.source.resolve() if args.source else None
+    return args
 
-    # Before any child: the servers and the load generator inherit the raised limit.
-    fds = wsclient.raise_fd_limit()
-    if fds < max(args.viewers) + 100:
-        log(f"warning: open-file limit {fds} is below {max(args.viewers):,} viewers")
-    os.chdir(ROOT)  # `uvicorn app.main:app` and the bench scripts are found from here
-    started = time.time()
+
+def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (N, variant), one load generator (a fresh one after a failed measurement)."""
     gen = LoadGen(args.client_loop, args.client_cpu)
     results: list[dict[str, Any]] = []
     try:
         for n in args.viewers:
             for variant in args.variants:
-                log(f"== {variant}, {n:,} viewers")
+                kit.log(f"== {variant}, {n:,} viewers")
                 result = measure(variant, n, gen, args)
                 results.append(result)
                 if result["error"]:  # it may be stuck mid-command: start afresh
@@ -988,35 +694,36 @@ def main(argv: list[str] | None = None) -> int:
                     gen = LoadGen(args.client_loop, args.client_cpu)
     finally:
         gen.shutdown()
+    return results
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Before any child: the servers and the load generator inherit the raised limit.
+    fds = wsclient.raise_fd_limit()
+    if fds < max(args.viewers) + 100:
+        kit.log(f"warning: open-file limit {fds} is below {max(args.viewers):,} viewers")
+    os.chdir(kit.ROOT)  # `uvicorn app.main:app` and the bench modules are found from here
+    started = time.time()
+    results = run_all(args)
+    settings = {
+        "arrival": "storm" if args.concurrency <= 0 else f"ramp, {args.concurrency} in flight",
+        "warm_up_viewers": WARM_UP,
+        "redis": args.redis if any(v in WORKERS for v in args.variants) else None,
+        **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+           if k not in {"viewers", "variants", "out", "redis"}},
+    }  # fmt: skip
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
         "machine": machine(),
-        "livecart_source": source_info(),
-        "settings": {
-            "arrival": "storm" if args.concurrency <= 0 else f"ramp, {args.concurrency} in flight",
-            "concurrency": args.concurrency,
-            "connect_timeout_s": args.connect_timeout,
-            "warm_up_viewers": WARM_UP,
-            "idle_s": args.idle,
-            "pins": args.pins,
-            "pin_interval_s": args.pin_interval,
-            "pin_timeout_s": args.pin_timeout,
-            "client_loop": args.client_loop,
-            "server_cpu": args.server_cpu,
-            "client_cpu": args.client_cpu,
-            "server_env": EXTRA_ENV,
-            "redis": REDIS_URL if any(v in WORKERS for v in args.variants) else None,
-            "logs": str(LOGS),
-            "watch": WATCH,
-        },
+        "livecart_source": source_info(args.source),
+        "settings": settings,
         "results": results,
         "ratios_vs_ref_broadcast": ratios(results),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    kit.write_json(args.out, report)
     print(table(results))
     print(f"\n{len(results)} measurements in {report['seconds']} s; JSON: {args.out}")
     return 0

@@ -1,6 +1,6 @@
 """Flash-sale benchmark: B buyers, one product with K units, the same second.
 
-    python bench/flashsale.py [--buyers 2000] [--stock 100] [--dup-ratio 0.1]
+    python -m bench.flashsale [--buyers 2000] [--stock 100] [--dup-ratio 0.1]
                               [--over 1.0 | --rate N] [--warmup 200]
                               [--variants pg-redis sqlite naive-pg]
                               [--out bench/results/flashsale.json]
@@ -12,7 +12,7 @@ Variants, in this order, each on fresh state:
   ``livecart worker``;
 - ``sqlite``: ``livecart serve`` in a fresh temporary directory (embedded
   default: ``./livecart.db``, in-process broker and fulfillment consumer);
-- ``naive-pg``: ``bench/naive_shop.py`` (``--workers 2``, PostgreSQL) — a
+- ``naive-pg``: ``bench.naive_shop`` (``--workers 2``, PostgreSQL) — a
   read-then-write checkout without conditional UPDATE or lock, to show what the
   atomic statements prevent.
 
@@ -28,7 +28,7 @@ The livecart servers run as deployed: ``LIVECART_ENV=production`` with a
 ``SECRET_KEY`` (which leaves uvicorn's per-request access log off unless
 ``LIVECART_ACCESS_LOG=1`` is set in the environment).
 
-The burst: a separate load-generator process (``bench/orderload.py``: uvloop,
+The burst: a separate load-generator process (``bench.orderload``: uvloop,
 raw asyncio protocols, one keep-alive connection per request, all opened
 before the burst) writes B ``POST /api/orders`` (quantity 1, a distinct
 Idempotency-Key each) plus a duplicate — same key, same body, on its own
@@ -49,45 +49,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
-import signal
-import sys
+import shutil
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+from bench import benchkit as kit
+from bench.benchkit import Child, log
 
-import benchkit as kit  # noqa: E402
-from benchkit import Child, log  # noqa: E402
-
-BENCH_DB = "livecart_bench"
-NAIVE_DB = "livecart_bench_naive"
 ALL_VARIANTS = ["pg-redis", "sqlite", "naive-pg"]
 PASSWORD = "bench-password-1"
 SHIPPING = {"name": "Flash Buyer", "line1": "1 Main Street", "city": "Springfield",
             "postal_code": "12345", "country": "US"}  # fmt: skip
 PRICE = 1999
 VARIANT_TIMEOUT_S = 240
-# All load comes from this one machine's address: lift the per-address caps (a
-# deployment keeps them; docs/operations.md).
-ONE_LOAD_ADDRESS = {
-    "LIVECART_MAX_SOCKETS_PER_ADDRESS": "0",
-    "LIVECART_MAX_CONNECTIONS_PER_ADDRESS": "0",
-}
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not values:
-        return 0.0
-    return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
-
 
 # ---------------------------------------------------------------- set-up
 
@@ -232,8 +210,8 @@ def run_loadgen(spec: dict[str, Any], workdir: Path, name: str,
                 kids: list[Child]) -> dict[str, Any]:  # fmt: skip
     spec_path, out_path = workdir / f"{name}.spec.json", workdir / f"{name}.out.json"
     spec_path.write_text(json.dumps(spec))
-    gen = Child(f"loadgen-{name}", [sys.executable, str(HERE / "orderload.py"), str(spec_path),
-                str(out_path)], env=kit.base_env(), cwd=kit.ROOT,
+    gen = Child(f"loadgen-{name}", kit.module_cmd("orderload", str(spec_path), str(out_path)),
+                env=kit.base_env(), cwd=kit.ROOT,
                 logfile=workdir / f"{name}.loadgen.log")  # fmt: skip
     kids.append(gen)
     try:
@@ -274,10 +252,7 @@ def summarise(answer: dict[str, Any]) -> dict[str, Any]:
         "answered": len(answered),
         "wall_s": round(wall, 3),
         "answers_per_s": round(len(answered) / wall, 1),
-        "p50_ms": round(percentile(lat, 50), 1),
-        "p90_ms": round(percentile(lat, 90), 1),
-        "p99_ms": round(percentile(lat, 99), 1),
-        "max_ms": round(lat[-1], 1) if lat else 0.0,
+        **{f"{k}_ms": v for k, v in kit.summary(lat, (50, 90, 99)).items() if k != "mean"},
         "last_201_s": round(last_new_order(rows) - first, 3),
         "statuses": dict(sorted(statuses.items())),
         "status_5xx": sum(n for s, n in statuses.items() if s.startswith("5")),
@@ -370,36 +345,11 @@ def duplicate_answers(answer: dict[str, Any], owners: list[int]) -> dict[str, in
     }
 
 
-# ---------------------------------------------------------------- profiling (--profile)
-
-
-def start_profilers(variant: str, server: Child, kids: list[Child],
-                    workdir: Path) -> list[tuple[Child, Path]]:  # fmt: skip
-    """py-spy (``pip install py-spy``) on the server and worker processes, during the burst."""
-    import shutil
-
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    targets = [c for c in kids if c.name in {"serve", "worker", "naive"}]
-    spies = []
-    for child in targets:
-        out = workdir / f"profile-{variant}-{child.name}.txt"
-        cmd = [spy, "record", "--pid", str(child.pid), "--subprocesses", "--rate", "250",
-               "--format", "raw", "--output", str(out), "--nonblocking"]  # fmt: skip
-        spy_child = Child(f"py-spy-{child.name}", cmd, env=kit.base_env(), cwd=workdir,
-                          logfile=workdir / f"py-spy-{child.name}.log")  # fmt: skip
-        kids.append(spy_child)
-        spies.append((spy_child, out))
-    time.sleep(1.0)  # py-spy attaches
-    return spies
-
-
-def stop_profilers(spies: list[tuple[Child, Path]]) -> list[str]:
-    for spy_child, _out in spies:
-        spy_child.stop(timeout=30)
-    return [str(out) for _c, out in spies]
-
-
 # ---------------------------------------------------------------- variants
+
+
+def naive_db(args: argparse.Namespace) -> str:
+    return f"{args.scratch_db}_naive"
 
 
 def start_variant(variant: str, args: argparse.Namespace, workdir: Path,
@@ -408,10 +358,11 @@ def start_variant(variant: str, args: argparse.Namespace, workdir: Path,
     port = kit.free_port()
     livecart = kit.livecart_exe()
     if variant == "pg-redis":
-        asyncio.run(kit.recreate_database(args.pg, BENCH_DB))
+        asyncio.run(kit.reset_database(args.pg, args.scratch_db))
         kit.flush_redis(args.redis)
-        env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, BENCH_DB), REDIS_URL=args.redis,
-                           LIVECART_ENV="production", **ONE_LOAD_ADDRESS)  # fmt: skip
+        env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, args.scratch_db),
+                           REDIS_URL=args.redis, LIVECART_ENV="production",
+                           **kit.ONE_LOAD_ADDRESS)  # fmt: skip
         server = Child("serve", [livecart, "serve", "--host", "127.0.0.1", "--port", str(port),
                                  "--workers", str(args.web_workers)],
                        env=env, cwd=workdir, logfile=workdir / "serve.log")  # fmt: skip
@@ -421,20 +372,20 @@ def start_variant(variant: str, args: argparse.Namespace, workdir: Path,
                        logfile=workdir / "worker.log")  # fmt: skip
         kids.append(worker)
         kit.wait_log(worker, "fulfillment worker")
-        return port, kit.pg_url(args.pg, BENCH_DB, "postgresql+asyncpg"), server
+        return port, kit.pg_url(args.pg, args.scratch_db, "postgresql+asyncpg"), server
     if variant == "sqlite":
-        env = kit.base_env(LIVECART_ENV="production", **ONE_LOAD_ADDRESS)
+        env = kit.base_env(LIVECART_ENV="production", **kit.ONE_LOAD_ADDRESS)
         server = Child("serve", [livecart, "serve", "--host", "127.0.0.1", "--port", str(port)],
                        env=env, cwd=workdir, logfile=workdir / "serve.log")  # fmt: skip
         kids.append(server)
         kit.wait_ready(port, server)
         return port, f"sqlite+aiosqlite:///{workdir / 'livecart.db'}", server
     if variant == "naive-pg":
-        asyncio.run(kit.recreate_database(args.pg, NAIVE_DB))
-        dsn = kit.pg_url(args.pg, NAIVE_DB)
+        asyncio.run(kit.reset_database(args.pg, naive_db(args)))
+        dsn = kit.pg_url(args.pg, naive_db(args))
         env = kit.base_env(NAIVE_DATABASE_URL=dsn)
-        server = Child("naive", [sys.executable, str(HERE / "naive_shop.py"), "--port", str(port),
-                                 "--workers", str(args.web_workers)],
+        cmd = kit.module_cmd("naive_shop", "--port", str(port), "--workers", str(args.web_workers))
+        server = Child("naive", cmd,
                        env=env, cwd=kit.ROOT, logfile=workdir / "naive.log")  # fmt: skip
         kids.append(server)
         kit.wait_ready(port, server, path="/healthz")
@@ -489,7 +440,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
             log(f"  /healthz floor: {result['healthz_floor']['answers_per_s']}/s, "
                 f"p99 {result['healthz_floor']['p99_ms']} ms")  # fmt: skip
 
-        spies = start_profilers(variant, server, kids, workdir) if args.profile else []
+        targets = [c for c in kids if c.name in {"serve", "worker", "naive"}]
+        spies = (kit.start_profilers(targets, kids, workdir, variant, subprocesses=True)
+                 if args.profile else [])  # fmt: skip
         helpers = [c for c in kids if c.name == "worker"]
         cpu0, ticks0 = kit.group_cpu_seconds(server.pid), kit.machine_ticks()
         wcpu0, svc0 = sum(kit.group_cpu_seconds(c.pid) for c in helpers), kit.cpu_by_command()
@@ -500,7 +453,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         cpu1, ticks1 = kit.group_cpu_seconds(server.pid), kit.machine_ticks()
         wcpu1, svc1 = sum(kit.group_cpu_seconds(c.pid) for c in helpers), kit.cpu_by_command()
         if spies:
-            result["profiles"] = stop_profilers(spies)
+            result["profiles"] = kit.stop_profilers(spies)
         burst = summarise(answer)
         burst["server_cpu_s"] = round(cpu1 - cpu0, 2)
         burst["worker_cpu_s"] = round(wcpu1 - wcpu0, 2)
@@ -516,7 +469,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         bound = max(burst["server_cpu_s"] / web, ours / (os.cpu_count() or 1))
         burst["cpu_ceiling_answers_per_s"] = round(burst["answered"] / bound) if bound else None
         # The machine's CPU time in the burst minus what the benchmark's processes used:
-        busy_s = (ticks1[0] - ticks0[0]) / os.sysconf("SC_CLK_TCK")
+        busy_s = kit.busy_seconds(ticks0, ticks1)
         burst["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
         result["burst"] = burst
         result["answers"] = duplicate_answers(answer, owners)
@@ -541,10 +494,12 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
     result["loadavg_1m_after"] = kit.loadavg()
     if not args.keep:
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
 
 
 def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -561,8 +516,8 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             b, st = r["burst"], r["burst"]["statuses"]
             floor = r.get("healthz_floor", {}).get("answers_per_s")
             cells = [
-                r["variant"], b["requests"], f"{b['answers_per_s']:,.0f}", f"{b['p50_ms']:,.0f}",
-                f"{b['p99_ms']:,.0f}", st.get("201", 0), st.get("409", 0),
+                r["variant"], b["requests"], f"{b['answers_per_s']:,.0f}", _ms(b["p50_ms"]),
+                _ms(b["p99_ms"]), st.get("201", 0), st.get("409", 0),
                 sum(n for s, n in st.items() if s not in {"201", "409"}), b["status_5xx"],
                 r["db"]["orders"], r["db"]["stock"], r["oversold_units"], r["duplicate_orders"],
                 b["last_201_s"], b["cpu_ms_per_answer"], b["other_processes_cpu_s"],
@@ -586,10 +541,6 @@ def send_rate(args: argparse.Namespace, requests: int) -> float:
     if args.rate is not None:
         return float(args.rate)
     return requests / args.over if args.over > 0 else 0.0
-
-
-def _overtime(_signum: int, _frame: Any) -> None:
-    raise TimeoutError(f"variant took over {VARIANT_TIMEOUT_S} s")
 
 
 def main() -> int:
@@ -634,7 +585,12 @@ def main() -> int:
         help="py-spy the server/worker processes during the burst (implies --keep)",
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch dbs")
-    parser.add_argument("--out", default=str(HERE / "results" / "flashsale.json"))
+    parser.add_argument("--out", default=str(kit.RESULTS / "flashsale.json"))
+    parser.add_argument(
+        "--scratch-db",
+        default="livecart_bench",
+        help="PostgreSQL database recreated for the sale (the naive shop's: NAME_naive)",
+    )
     args = parser.parse_args()
     args.keep = args.keep or args.profile
 
@@ -644,39 +600,16 @@ def main() -> int:
                        "over_s": args.over, "rate": args.rate, "deal": args.deal,
                        "web_workers": args.web_workers, "variants": args.variants}}  # fmt: skip
     log(json.dumps(info))
-    results: list[dict[str, Any]] = []
     try:
-        for variant in args.variants:
-            started = time.monotonic()
-            signal.signal(signal.SIGALRM, _overtime)
-            signal.alarm(VARIANT_TIMEOUT_S)
-            try:
-                results.append(run_variant(variant, args))
-            except Exception as exc:
-                log(f"  {variant} failed: {exc!r}")
-                results.append({"variant": variant, "error": repr(exc)})
-            finally:
-                signal.alarm(0)
-            results[-1]["elapsed_s"] = round(time.monotonic() - started, 1)
-            log(json.dumps(results[-1], default=str)[:1500])
+        results = kit.run_variants(args.variants, lambda v: run_variant(v, args), VARIANT_TIMEOUT_S)
     finally:
         if not args.keep_db:
-            for name in (BENCH_DB, NAIVE_DB):
-                try:
-                    asyncio.run(kit.drop_database(args.pg, name))
-                except Exception as exc:
-                    log(f"  dropping {name} failed: {exc!r}")
-            try:
-                kit.flush_redis(args.redis)
-            except Exception as exc:
-                log(f"  flushing redis failed: {exc!r}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not (out.parent / ".gitignore").exists() and out.parent.name == "results":
-        (out.parent / ".gitignore").write_text("*\n")
-    out.write_text(json.dumps({**info, "results": results}, indent=2))
+            dbs = {"pg-redis": args.scratch_db, "naive-pg": naive_db(args)}
+            used = [dbs[v] for v in args.variants if v in dbs]
+            kit.clean_up(args.pg, used, args.redis if "pg-redis" in args.variants else None)
+    kit.write_json(Path(args.out), {**info, "results": results})
     print(markdown(results, args))
-    print(f"\nJSON: {out}")
+    print(f"\nJSON: {args.out}")
     return 0
 
 

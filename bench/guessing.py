@@ -19,7 +19,7 @@ limits, and the reference ``unthrottled`` with every limit 0 (what the server di
 before throttling). ``--before DIR`` adds a run of another source tree (say, a
 ``git worktree`` of the commit before throttling and the hashing pool).
 
-    python bench/guessing.py --seconds 10 --guessers 8 [--before /tmp/livecart-before]
+    python -m bench.guessing --seconds 10 --guessers 8 [--before /tmp/livecart-before]
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import benchkit as kit
+from bench import benchkit as kit
 
 PASSWORD = "right-password-1"
 UNTHROTTLED = {
@@ -96,27 +95,20 @@ def flood(port: int, kind: str, guessers: int, seconds: float) -> dict[str, Any]
     return {"answers": total, **summary(latencies)}
 
 
-def summary(latencies: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(kit.percentile(latencies, 50), 1),
-        "p99_ms": round(kit.percentile(latencies, 99), 1),
-    }
+def summary(latencies: list[float]) -> dict[str, float | None]:
+    figures = kit.summary(latencies)
+    return {"p50_ms": figures["p50"], "p99_ms": figures["p99"]}
 
 
 def run_variant(
     name: str, env: dict[str, str], args: argparse.Namespace, source: Path | None = None
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    if source is not None:  # that tree's app/live/checkout come first on the path
-        env = {
-            **env,
-            "PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")]),
-        }
     with tempfile.TemporaryDirectory() as tmp, kit.children() as kids:
         port = kit.free_port()
         server = kit.Child(
             "serve", [kit.livecart_exe(), "serve", "--port", str(port)],
-            env=kit.base_env(LIVECART_ENV="production", **env), cwd=Path(tmp),
+            env=kit.base_env(source, LIVECART_ENV="production", **env), cwd=Path(tmp),
             logfile=Path(tmp) / "serve.log",
         )  # fmt: skip
         kids.append(server)
@@ -134,21 +126,44 @@ def run_variant(
     return result
 
 
-def main() -> None:
+def table(servers: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| server | flood | passwords checked (401) | refused unchecked (429) "
+        "| shopper p50 / p99 ms | after the flood, the right password |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for name, r in servers.items():
+        for flood_kind in ("idle", "one-account", "spread"):
+            f = r[flood_kind]
+            answers = f.get("answers", {})
+            checked, refused = answers.get(401, ""), answers.get(429, "")
+            after = r["victim_login_after"] if flood_kind == "one-account" else ""
+            lines.append(
+                f"| {name} | {flood_kind} | {checked} | {refused} "
+                f"| {f['p50_ms']} / {f['p99_ms']} | {after} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each flood")
     parser.add_argument("--guessers", type=int, default=8)
     parser.add_argument("--before", type=Path, help="another source tree to run as well")
+    parser.add_argument("--out", type=Path, default=kit.RESULTS / "guessing.json")
     args = parser.parse_args()
-    report = {
-        "machine": kit.machine(),
+    servers = {
         "throttled": run_variant("throttled", {}, args),
         "unthrottled (reference)": run_variant("unthrottled", UNTHROTTLED, args),
     }
     if args.before is not None:
-        report["before"] = run_variant("before", {}, args, args.before.resolve())
-    print(json.dumps(report, indent=2))
+        servers["before"] = run_variant("before", {}, args, args.before.resolve())
+    kit.write_json(args.out, {"machine": kit.machine(), **servers})
+    print(table(servers))
+    tracebacks = sum(r["tracebacks"] for r in servers.values())
+    print(f"\ntracebacks in the server logs: {tracebacks}; JSON: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

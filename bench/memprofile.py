@@ -1,11 +1,11 @@
 """Where livecart's memory per idle viewer goes: tracemalloc and object counts, one-off.
 
-    python bench/memprofile.py [--viewers 5000] [--ws livecart|sansio] [--frames 12]
+    python -m bench.memprofile [--viewers 5000] [--ws livecart|sansio] [--frames 12]
 
 Runs the livecart app in this process (uvicorn in a thread, with livecart's own
 server options, or plain ``websockets-sansio`` for the queued path), connects
 ``--viewers`` idle viewers from the load generator process of
-``bench/fanout.py``, and compares a tracemalloc snapshot and a count of
+``bench.fanout``, and compares a tracemalloc snapshot and a count of
 GC-tracked objects taken before and after (one warm-up viewer is connected
 before the first, as in the benchmark). Everything is reported per viewer.
 
@@ -29,11 +29,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import fanout  # noqa: E402
-import wsclient  # noqa: E402
+from bench import benchkit as kit
+from bench import fanout, wsclient
 
 
 def type_counts() -> collections.Counter[str]:
@@ -68,7 +65,7 @@ def package_of(path: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--viewers", type=int, default=2000)
     parser.add_argument("--ws", choices=["livecart", "sansio"], default="livecart")
     parser.add_argument("--frames", type=int, default=8, help="tracemalloc traceback depth")
@@ -76,13 +73,6 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="connects in flight")
     parser.add_argument(
         "--no-trace", action="store_true", help="no tracemalloc: RSS and object counts only"
-    )
-    parser.add_argument(
-        "--experiment",
-        nargs="*",
-        default=[],
-        choices=["session", "handshake", "queue", "route"],
-        help="patch this process only to measure a suggested change (bench/memexperiments.py)",
     )
     parser.add_argument("--source", type=Path, default=None, help="livecart source tree to import")
     args = parser.parse_args()
@@ -96,7 +86,7 @@ def main() -> int:
     os.chdir(workdir)
     for k in ("REDIS_URL", "DATABASE_URL"):
         os.environ.pop(k, None)
-    os.environ["SECRET_KEY"] = "bench-secret-key-not-for-production"
+    os.environ["SECRET_KEY"] = kit.SECRET_KEY
 
     if not args.no_trace:
         tracemalloc.start(args.frames)
@@ -111,12 +101,7 @@ def main() -> int:
     if args.ws == "sansio":
         options["ws"] = "websockets-sansio"
     asgi_app: Any = create_app(settings)
-    if args.experiment:
-        import memexperiments
-
-        asgi_app, options = memexperiments.apply(args.experiment, asgi_app, options)
-        print(f"experiments applied (this process only): {', '.join(args.experiment)}")
-    port = fanout.free_port()
+    port = kit.free_port()
     config = uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -132,7 +117,7 @@ def main() -> int:
         gen.call("connect", "127.0.0.1", port, path, 1, 1, 30.0, "warm-up")
         time.sleep(1.0)
         gc.collect()
-        rss0 = fanout.rss_kb(os.getpid())
+        rss0 = kit.rss_kb(os.getpid())
         snap0 = tracemalloc.take_snapshot() if not args.no_trace else None
         types0 = type_counts()
 
@@ -140,10 +125,10 @@ def main() -> int:
             "connect", "127.0.0.1", port, path, n, args.concurrency, 120.0, f"memprofile N={n:,}"
         )
         time.sleep(2.0)
-        rss1 = fanout.rss_kb(os.getpid())
+        rss1 = kit.rss_kb(os.getpid())
         traced_nogc = tracemalloc.get_traced_memory()[0] if not args.no_trace else 0
         gc.collect()
-        rss1_gc = fanout.rss_kb(os.getpid())
+        rss1_gc = kit.rss_kb(os.getpid())
         snap1 = tracemalloc.take_snapshot() if not args.no_trace else None
         types1 = type_counts()
         report(args, res, rss0, rss1, rss1_gc, traced_nogc, snap0, snap1, types0, types1)
@@ -170,10 +155,7 @@ def report(
 ) -> None:
     n = res["connected"]
     if snap0 is None or snap1 is None:
-        print(
-            f"\n# memory per idle viewer, ws={args.ws}, experiments={args.experiment or 'none'}, "
-            f"{n:,} viewers, no tracemalloc\n"
-        )
+        print(f"\n# memory per idle viewer, ws={args.ws}, {n:,} viewers, no tracemalloc\n")
         print(
             f"RSS: {rss0 / 1024:.1f} MB -> {rss1 / 1024:.1f} MB = {(rss1 - rss0) / n:.1f} KB/viewer"
             f" (after gc.collect(): {(rss1_gc - rss0) / n:.1f})"

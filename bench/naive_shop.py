@@ -2,7 +2,7 @@
 statements prevent. NOT livecart, and never to be copied.
 
     NAIVE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/livecart_bench_naive \\
-    SECRET_KEY=... python bench/naive_shop.py --port 8123 --workers 2
+    SECRET_KEY=... python -m bench.naive_shop --port 8123 --workers 2
 
 ``POST /api/orders`` takes the same request as livecart (bearer token signed with
 ``app.tokens.TokenSigner``, ``Idempotency-Key`` header, ``{product_id, quantity,
@@ -68,7 +68,8 @@ async def place(request: Request) -> Response:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     try:
-        buyer_id = _state["tokens"].verify(token.strip()) if scheme.lower() == "bearer" else None
+        claims = _state["tokens"].verify(token.strip()) if scheme.lower() == "bearer" else None
+        buyer_id = claims.user_id if claims is not None else None
     except TokenError:
         buyer_id = None
     if buyer_id is None:
@@ -151,7 +152,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    uvicorn.run("naive_shop:app", app_dir=str(Path(__file__).resolve().parent),
+    uvicorn.run("bench.naive_shop:app", app_dir=str(Path(__file__).resolve().parent.parent),
                 host="127.0.0.1", port=args.port, workers=args.workers, log_level="warning",
                 lifespan="on")  # fmt: skip
     return 0

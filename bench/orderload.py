@@ -1,6 +1,6 @@
 """The flash-sale load generator: one request per connection, all fired at once.
 
-    python bench/orderload.py SPEC.json RESULT.json
+    python -m bench.orderload SPEC.json RESULT.json
 
 SPEC: ``{"port", "method", "path", "requests": [{"token", "key", "body"}], "timeout",
 "rate"}`` (``key``/``body``/``token`` may be null; ``rate`` > 0 spreads the writes
@@ -17,10 +17,10 @@ errors.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import resource
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -145,7 +145,11 @@ async def fire(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    spec_path, out_path = sys.argv[1], sys.argv[2]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("spec", help="the requests to send (JSON, see above)")
+    parser.add_argument("result", help="where to write the answers (JSON)")
+    args = parser.parse_args()
+    spec_path, out_path = args.spec, args.result
     with open(spec_path) as f:
         spec = json.load(f)
     runner: Callable[..., Any]

@@ -1,15 +1,14 @@
 """Fulfillment-queue benchmark: how many placed orders per second become ``accepted``.
 
-Run it as ``python bench/queue.py`` (see that file for why the code lives here).
-
-    python bench/queue.py [--orders 20000] [--variants pg-redis-1 pg-redis-2 sqlite-local]
-                          [--out bench/results/queue.json]
+    python -m bench.fulfillment [--orders 20000] [--variants pg-redis-1 pg-redis-2 sqlite-local]
+                                [--out bench/results/queue.json]
 
 For every variant, on fresh state:
 
-1. a scratch database (PostgreSQL: ``livecart_bench_queue``, recreated; SQLite: a
+1. a scratch database (PostgreSQL: ``--scratch-db``, default ``livecart_bench_queue``,
+   recreated; SQLite: a
    new file), migrated with ``app.migrate.upgrade``, with one buyer and one product;
-2. (``pg-redis-W``) Redis db 9 flushed, then W ``livecart worker`` processes
+2. (``pg-redis-W``) Redis (``--redis``, default db 9) flushed, then W ``livecart worker`` processes
    started and waited for (their "fulfillment worker … running" log line): each
    runs the outbox relay (outbox → stream) and a stream consumer (XREADGROUP →
    ``states.accept`` → XACK), exactly as in production;
@@ -18,7 +17,7 @@ For every variant, on fresh state:
    the clock starts when it commits;
 4. (``pg-redis-W``) the database is polled every 50 ms until all N orders are
    ``accepted``; (``sqlite-local``) the embedded default's consumer,
-   ``checkout.queue.LocalConsumer`` over ``app.commerce.transaction`` on a
+   ``checkout.queue.LocalConsumer`` over ``app.commerce.Commerce.transaction`` on a
    ``Hub`` with a ``MemoryBroker`` — what ``livecart serve`` runs without Redis —
    is driven in this process: ``run_once()`` back to back while it reports a
    full batch, which is what its background loop does (minus the 1 s idle poll);
@@ -35,20 +34,15 @@ import argparse
 import asyncio
 import json
 import os
-import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.append(str(HERE))
+from bench import benchkit as kit
+from bench.benchkit import Child, log
 
-import benchkit as kit  # noqa: E402
-from benchkit import Child, log  # noqa: E402
-
-QUEUE_DB = "livecart_bench_queue"
 ALL_VARIANTS = ["pg-redis-1", "pg-redis-2", "sqlite-local", "pg-local"]
 DEFAULT_VARIANTS = ["pg-redis-1", "pg-redis-2", "sqlite-local"]
 VARIANT_TIMEOUT_S = 150
@@ -102,7 +96,7 @@ async def insert_orders(db_url: str, n: int, buyer: int, product: int) -> float:
     from sqlalchemy import BindParameter, Boolean, DateTime, bindparam, text
 
     from app.db import Database
-    from checkout.models import utcnow
+    from common.times import utcnow
 
     db = Database.from_url(db_url)
     try:
@@ -193,7 +187,7 @@ async def watch_accepted(db_url: str, n: int, t0: float, limit_s: float) -> dict
 def stream_state(redis_url: str) -> dict[str, Any]:
     import redis
 
-    from checkout import keys
+    from common import keys
 
     client = redis.Redis.from_url(redis_url)
     try:
@@ -204,31 +198,13 @@ def stream_state(redis_url: str) -> dict[str, Any]:
         client.close()
 
 
-def start_profilers(variant: str, kids: list[Child], workdir: Path) -> list[tuple[Child, Path]]:
-    """py-spy (``pip install py-spy``) on every worker, from before the insert to the end."""
-    import shutil
-
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    spies = []
-    for child in list(kids):
-        out = workdir / f"profile-{variant}-{child.name}.txt"
-        cmd = [spy, "record", "--pid", str(child.pid), "--rate", "250", "--format", "raw",
-               "--output", str(out), "--nonblocking"]  # fmt: skip
-        spy_child = Child(f"py-spy-{child.name}", cmd, env=kit.base_env(), cwd=workdir,
-                          logfile=workdir / f"py-spy-{child.name}.log")  # fmt: skip
-        kids.append(spy_child)
-        spies.append((spy_child, out))
-    time.sleep(1.0)
-    return spies
-
-
 def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"queue-{variant}-"))
-    db_url = kit.pg_url(args.pg, QUEUE_DB, "postgresql+asyncpg")
-    asyncio.run(kit.recreate_database(args.pg, QUEUE_DB))
+    db_url = kit.pg_url(args.pg, args.scratch_db, "postgresql+asyncpg")
+    asyncio.run(kit.reset_database(args.pg, args.scratch_db))
     kit.flush_redis(args.redis)
     buyer, product = asyncio.run(prepare(db_url))
-    env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, QUEUE_DB), REDIS_URL=args.redis)
+    env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, args.scratch_db), REDIS_URL=args.redis)
     result: dict[str, Any] = {"variant": variant, "workers": workers}
     with kit.children() as kids:
         for i in range(workers):
@@ -236,7 +212,8 @@ def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[st
                               logfile=workdir / f"worker{i}.log"))  # fmt: skip
         for child in kids:
             kit.wait_log(child, "fulfillment worker")
-        spies = start_profilers(variant, kids, workdir) if args.profile else []
+        spies = (kit.start_profilers(list(kids), kids, workdir, variant, subprocesses=False)
+                 if args.profile else [])  # fmt: skip
         time.sleep(0.5)  # every consumer is blocked in XREADGROUP, the relays are polling
         workers_only = list(kids)
         each0 = [kit.group_cpu_seconds(c.pid) for c in workers_only]
@@ -254,31 +231,27 @@ def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[st
         result["postgres_cpu_s"] = round(svc1["postgres"] - svc0["postgres"], 2)
         result["redis_cpu_s"] = round(svc1["redis-server"] - svc0["redis-server"], 2)
         ours = result["worker_cpu_s"] + result["postgres_cpu_s"] + result["redis_cpu_s"]
-        busy_s = (ticks1[0] - ticks0[0]) / os.sysconf("SC_CLK_TCK")
+        busy_s = kit.busy_seconds(ticks0, ticks1)
         result["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
         time.sleep(0.3)  # the last XACKs
         if spies:
-            for spy, _out in spies:
-                spy.stop(timeout=30)
-            result["profiles"] = [str(out) for _s, out in spies]
+            result["profiles"] = kit.stop_profilers(spies)
         result.update(stream_state(args.redis))
-        errors = sum(c.log_tail(100_000).count("Traceback") for c in kids)
-        warnings = [line for c in kids for line in c.log_tail(100_000).splitlines()
+        errors = sum(c.log_text().count("Traceback") for c in kids)
+        warnings = [line for c in kids for line in c.log_text().splitlines()
                     if "WARNING" in line and "SECRET_KEY" not in line]  # fmt: skip
     result.update(finish(watched, args.orders))
     result["checks"] = asyncio.run(counts(db_url))
     result["worker_tracebacks"] = errors
     result["worker_warnings"] = warnings[:10]
     if not args.keep:
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
 async def drive_local(db_url: str, n: int) -> dict[str, Any]:
     """The embedded default's consumer, in this process (see the module docstring)."""
-    from app import commerce
+    from app.commerce import Commerce
     from app.db import Database
     from checkout.queue import LocalConsumer
     from live.broker import MemoryBroker
@@ -292,7 +265,7 @@ async def drive_local(db_url: str, n: int) -> dict[str, Any]:
     hub = Hub(MemoryBroker(), db)
     await hub.start()
     try:
-        consumer = LocalConsumer(lambda: commerce.transaction(hub))
+        consumer = LocalConsumer(Commerce(hub.publisher).transaction)
         t_start = time.monotonic()
         cpu0 = time.process_time()
         first: float | None = None
@@ -320,14 +293,14 @@ def run_local(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     if variant == "sqlite-local":
         db_url = f"sqlite+aiosqlite:///{workdir / 'livecart.db'}"
     else:
-        asyncio.run(kit.recreate_database(args.pg, QUEUE_DB))
-        db_url = kit.pg_url(args.pg, QUEUE_DB, "postgresql+asyncpg")
+        asyncio.run(kit.reset_database(args.pg, args.scratch_db))
+        db_url = kit.pg_url(args.pg, args.scratch_db, "postgresql+asyncpg")
     ticks0, svc0 = kit.machine_ticks(), kit.cpu_by_command()
     driven = asyncio.run(drive_local(db_url, args.orders))
     ticks1, svc1 = kit.machine_ticks(), kit.cpu_by_command()
     result["machine_busy_pct"] = kit.busy_percent(ticks0, ticks1)
     result["postgres_cpu_s"] = round(svc1["postgres"] - svc0["postgres"], 2)
-    busy_s = (ticks1[0] - ticks0[0]) / os.sysconf("SC_CLK_TCK")
+    busy_s = kit.busy_seconds(ticks0, ticks1)
     ours = driven["worker_cpu_s"] + (result["postgres_cpu_s"] if variant == "pg-local" else 0.0)
     result["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
     if variant == "sqlite-local":
@@ -339,8 +312,6 @@ def run_local(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     result.update(finish(watched, args.orders))
     result["checks"] = asyncio.run(counts(db_url))
     if not args.keep:
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     return result
 
@@ -401,14 +372,18 @@ def markdown(results: list[dict[str, Any]], n: int) -> str:
     return "\n".join(lines)
 
 
-def _overtime(_signum: int, _frame: Any) -> None:
-    raise TimeoutError(f"variant took over {VARIANT_TIMEOUT_S} s")
+def run_one(variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    log(f"== {variant}")
+    result: dict[str, Any] = {"loadavg_1m_before": kit.loadavg()}
+    if variant.startswith("pg-redis-"):
+        result.update(run_workers(variant, int(variant.rsplit("-", 1)[1]), args))
+    else:
+        result.update(run_local(variant, args))
+    return result
 
 
 def main() -> int:
-    import signal
-
-    parser = argparse.ArgumentParser(description="Fulfillment-queue benchmark")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=ALL_VARIANTS)
     parser.add_argument("--pg", default=kit.DEFAULT_PG, help="PostgreSQL server URL (no db)")
@@ -418,7 +393,10 @@ def main() -> int:
         "--profile", action="store_true", help="py-spy the workers (pg-redis-*; implies --keep)"
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch db")
-    parser.add_argument("--out", default=str(HERE / "results" / "queue.json"))
+    parser.add_argument("--out", default=str(kit.RESULTS / "queue.json"))
+    parser.add_argument(
+        "--scratch-db", default="livecart_bench_queue", help="PostgreSQL database recreated"
+    )
     args = parser.parse_args()
     args.keep = args.keep or args.profile
 
@@ -426,42 +404,17 @@ def main() -> int:
             "services": asyncio.run(kit.service_versions(args.pg, args.redis)),
             "params": {"orders": args.orders, "variants": args.variants}}  # fmt: skip
     log(json.dumps(info))
-    results: list[dict[str, Any]] = []
     try:
-        for variant in args.variants:
-            log(f"== {variant}")
-            started = time.monotonic()
-            signal.signal(signal.SIGALRM, _overtime)
-            signal.alarm(VARIANT_TIMEOUT_S)
-            try:
-                result: dict[str, Any] = {"loadavg_1m_before": kit.loadavg()}
-                if variant.startswith("pg-redis-"):
-                    result.update(run_workers(variant, int(variant.rsplit("-", 1)[1]), args))
-                else:
-                    result.update(run_local(variant, args))
-            except Exception as exc:
-                log(f"  {variant} failed: {exc!r}")
-                result = {"variant": variant, "error": repr(exc)}
-            finally:
-                signal.alarm(0)
-            result["elapsed_s"] = round(time.monotonic() - started, 1)
-            results.append(result)
-            log(json.dumps({k: v for k, v in result.items() if k != "timeline"}, default=str))
+        results = kit.run_variants(args.variants, lambda v: run_one(v, args), VARIANT_TIMEOUT_S)
     finally:
-        if not args.keep_db:
-            try:
-                asyncio.run(kit.drop_database(args.pg, QUEUE_DB))
-            except Exception as exc:
-                log(f"  dropping {QUEUE_DB} failed: {exc!r}")
-        try:
-            kit.flush_redis(args.redis)
-        except Exception as exc:
-            log(f"  flushing redis failed: {exc!r}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not (out.parent / ".gitignore").exists() and out.parent.name == "results":
-        (out.parent / ".gitignore").write_text("*\n")
-    out.write_text(json.dumps({**info, "results": results}, indent=2))
+        used_pg = not args.keep_db and any(v.startswith("pg") for v in args.variants)
+        used_redis = any("redis" in v for v in args.variants)
+        kit.clean_up(args.pg, [args.scratch_db] * used_pg, args.redis if used_redis else None)
+    kit.write_json(Path(args.out), {**info, "results": results})
     print(markdown(results, args.orders))
-    print(f"\nJSON: {out}")
+    print(f"\nJSON: {args.out}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
