@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlmodel import select
 
 from app.accounts import Role, User, insert_user
 from app.db import Database
+from app.schemas import MuteBody, SlowModeIn
 from checkout import catalog
 from checkout.errors import ProductNotFound
 from common import keys, limits
@@ -86,9 +88,16 @@ def test_parse_channel_refuses_other_names(name: str) -> None:
     assert keys.parse_channel(name) is None
 
 
-def test_limits() -> None:
-    assert limits.MAX_MUTE_S == 7 * 24 * 3600
-    assert limits.MAX_SLOW_MODE_S == 3600
+def test_the_api_and_its_docs_hold_the_shared_limits() -> None:
+    assert MuteBody(duration_s=limits.MAX_MUTE_S).duration_s == 7 * 24 * 3600
+    assert SlowModeIn(seconds=limits.MAX_SLOW_MODE_S).seconds == 3600
+    with pytest.raises(ValidationError):
+        MuteBody(duration_s=limits.MAX_MUTE_S + 1)
+    with pytest.raises(ValidationError):
+        SlowModeIn(seconds=limits.MAX_SLOW_MODE_S + 1)
+    api = (ROOT / "docs" / "api.md").read_text()
+    assert f"`{{duration_s}}` 1–{limits.MAX_MUTE_S:,} |" in api
+    assert f"`{{seconds}}` 0–{limits.MAX_SLOW_MODE_S:,} |" in api
 
 
 # ---- SQL on both databases
