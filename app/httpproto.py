@@ -97,9 +97,9 @@ def _release_on_lost(protocol: Any, address: str) -> None:
     protocol.connection_lost = connection_lost
 
 
-class ConnectionGuard:
-    """The header deadline and the address count of one connection (mixed into uvicorn's
-    HTTP protocols, whose attributes are declared here)."""
+class ConnectionGuard(asyncio.Protocol):
+    """The header deadline and the address count of one connection (mixed in before
+    uvicorn's HTTP protocols, whose attributes are declared here)."""
 
     config: Config
     loop: asyncio.AbstractEventLoop
@@ -109,6 +109,14 @@ class ConnectionGuard:
 
     _counted: str | None = None
     _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._admit()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
+        super().connection_lost(exc)
 
     def _admit(self) -> None:
         """After ``connection_made``: count the connection and start the header deadline,
@@ -164,14 +172,6 @@ class ConnectionGuard:
 
 
 class LivecartHttpToolsProtocol(ConnectionGuard, HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._admit()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._release()
-        super().connection_lost(exc)
-
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._start_header_deadline()  # a new request on a kept-alive connection
@@ -186,14 +186,6 @@ class LivecartHttpToolsProtocol(ConnectionGuard, HttpToolsProtocol):
 
 
 class LivecartH11Protocol(ConnectionGuard, H11Protocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._admit()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._release()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self.transport.is_closing() or self.transport.get_protocol() is not self:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from starlette.testclient import TestClient
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 from app.factory import create_app
 from app.payments import payment_provider
 from app.settings import ConfigError, Settings
+from checkout.payments import TestPaymentProvider
 from tests.conftest import Api
 from tests.services import free_port, wait_for_port
 
@@ -24,23 +26,15 @@ SHIPPING = {"name": "Ada", "line1": "1 Main St", "city": "Lyon", "postal_code": 
             "country": "FR"}  # fmt: skip
 
 
-class RecordingProvider:
-    """A stand-in for a real provider, named by ``LIVECART_PAYMENTS`` in these tests."""
+class RecordingProvider(TestPaymentProvider):
+    """A stand-in for a real provider, named by ``LIVECART_PAYMENTS`` in these tests: what
+    it is asked to authorize goes to one list (the app builds its own instance)."""
 
-    calls: list[tuple[str, str]] = []  # noqa: RUF012 - shared on purpose: the app builds it
+    asked: ClassVar[list[str]] = []
 
     async def authorize(self, amount_cents: int, currency: str, reference: str) -> str:
-        self.calls.append(("authorize", f"{amount_cents} {currency}"))
-        return f"rec_{len(self.calls)}"
-
-    async def capture(self, payment_ref: str) -> None:
-        self.calls.append(("capture", payment_ref))
-
-    async def void(self, payment_ref: str) -> None:
-        self.calls.append(("void", payment_ref))
-
-    async def refund(self, payment_ref: str) -> None:
-        self.calls.append(("refund", payment_ref))
+        self.asked.append(f"{amount_cents} {currency}")
+        return await super().authorize(amount_cents, currency, reference)
 
 
 class NotAProvider:
@@ -105,7 +99,7 @@ def test_production_on_test_payments_when_asked_says_so_loudly(tmp_path: Path) -
 
 
 def test_a_provider_named_in_settings_takes_the_orders(settings: Settings) -> None:
-    RecordingProvider.calls.clear()
+    RecordingProvider.asked.clear()
     named = replace(settings, payments="tests.test_production_guards:RecordingProvider")
     with TestClient(create_app(named)) as client:
         api = Api(client)
@@ -118,7 +112,7 @@ def test_a_provider_named_in_settings_takes_the_orders(settings: Settings) -> No
             headers={**api.auth(buyer), "Idempotency-Key": "one"},
         )
         assert resp.status_code == 201, resp.text
-    assert RecordingProvider.calls[0] == ("authorize", "5000 USD")
+    assert RecordingProvider.asked == ["5000 USD"]
 
 
 def test_a_provider_that_does_not_fit_is_a_config_error() -> None:

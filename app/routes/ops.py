@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from app.schemas import Health, Readiness
 
 log = logging.getLogger("livecart")
 READY_TIMEOUT_S = 2.0
+Ping = Callable[[], Awaitable[object]]
 
 
 @operation("Alive: the process answers", responses={200: Health}, tags=("ops",))
@@ -31,24 +33,23 @@ async def healthz(_request: Request) -> Response:
     tags=("ops",),
 )
 async def readyz(request: Request) -> Response:
-    st = state(request)
-    checks: dict[str, str] = {}
-    try:
-        await asyncio.wait_for(st.db.ping(), READY_TIMEOUT_S)
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means "not ready", with the reason shown
-        log.warning("readiness: database check failed: %r", exc)
-        checks["database"] = f"error: {type(exc).__name__}"
-    if st.redis is not None:
-        try:
-            await asyncio.wait_for(st.redis.ping(), READY_TIMEOUT_S)
-            checks["redis"] = "ok"
-        except Exception as exc:
-            log.warning("readiness: redis check failed: %r", exc)
-            checks["redis"] = f"error: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
+    checks: dict[str, Ping] = {"database": state(request).db.ping}
+    if (redis := state(request).redis) is not None:
+        checks["redis"] = redis.ping
+    answers = {name: await _check(name, ping) for name, ping in checks.items()}
+    ok = all(v == "ok" for v in answers.values())
+    body = Readiness(status="ok" if ok else "unavailable", checks=answers)
     return respond(body, 200 if ok else 503)
+
+
+async def _check(name: str, ping: Ping) -> str:
+    """``ok``, or the error's class name: any failure means "not ready", with the reason."""
+    try:
+        await asyncio.wait_for(ping(), READY_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("readiness: %s check failed: %r", name, exc)
+        return f"error: {type(exc).__name__}"
+    return "ok"
 
 
 def require_metrics_token(request: Request, token: str) -> None:
