@@ -39,9 +39,8 @@ async def _current_pin(session: AsyncSession, live_id: int, product_id: int) -> 
 
 async def remaining(session: AsyncSession, live_id: int, product_id: int) -> int | None:
     """Units left of the deal ``live_id`` runs on ``product_id``, as this transaction sees
-    them; None when the product is not pinned there, has no deal, or its deal ended. Reads
-    columns, not a pin object: a pin already loaded in the session would still show the
-    units from before this transaction's ``take``."""
+    them (its own ``take`` included); None when the product is not pinned there, has no
+    deal, or its deal ended. For ``stock`` frames: two columns, not the whole pin row."""
     query = (
         select(LivePin.deal_remaining, LivePin.deal_ended_reason)
         .join(Live, col(Live.pin_id) == col(LivePin.id))
