@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 log = logging.getLogger("livecart")
 
@@ -20,6 +21,7 @@ ENVIRONMENTS = ("development", "production")
 # Secrets shorter than this are guessable offline from one token (HMAC brute force).
 MIN_SECRET_KEY_CHARS = 32
 THROTTLE_WINDOW_S = 15 * 60
+N = TypeVar("N", int, float)
 
 
 class ConfigError(Exception):
@@ -86,13 +88,19 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _from(variable: str, default: N, read: Callable[[Mapping[str, str], str, N], N]) -> N:
+    """A setting read from the environment ``variable`` by ``read``, ``default`` when unset:
+    ``Settings.from_env`` reads every field declared so."""
+    return field(default=default, metadata={"env": variable, "read": read})
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     secret_key: str = field(default=DEVELOPMENT_SECRET_KEY, repr=False)
     env: str = "development"
-    port: int = 8000
+    port: int = _from("PORT", 8000, _positive)
     # "test" (the built-in provider: no money moves) or "module:factory" naming a
     # zero-argument callable that returns a ``checkout.ports.PaymentProvider``.
     payments: str = "test"
@@ -100,25 +108,25 @@ class Settings:
     # account and from one address, and registrations from one address. Beyond them
     # the answer is 429 before any password is checked. The address limits are
     # generous because carrier NAT puts many phones behind one address.
-    login_failures_per_account: int = 10
-    login_failures_per_address: int = 100
-    registrations_per_address: int = 30
-    token_ttl_s: int = DEFAULT_TOKEN_TTL_S
+    login_failures_per_account: int = _from("LIVECART_LOGIN_FAILURES_PER_ACCOUNT", 10, _cap)
+    login_failures_per_address: int = _from("LIVECART_LOGIN_FAILURES_PER_ADDRESS", 100, _cap)
+    registrations_per_address: int = _from("LIVECART_REGISTRATIONS_PER_ADDRESS", 30, _cap)
+    token_ttl_s: int = _from("LIVECART_TOKEN_TTL_S", DEFAULT_TOKEN_TTL_S, _positive)
     # Request bodies larger than this are refused with 413 before parsing.
     max_body_bytes: int = 64 * 1024
     # How often viewer counts are exchanged between processes and sent to viewers.
-    presence_interval_s: float = 1.0
-    # WebSocket keepalive (``livecart serve``): a viewer that does not answer a ping
-    # within the timeout is dropped and leaves the presence count.
-    ws_ping_interval_s: float = 20.0
-    ws_ping_timeout_s: float = 20.0
+    presence_interval_s: float = _from("LIVECART_PRESENCE_INTERVAL_S", 1.0, _seconds)
+    # WebSocket keepalive (``livecart serve``, or uvicorn's ``--ws auto``): a viewer that
+    # does not answer a ping within the timeout is dropped and leaves the presence count.
+    ws_ping_interval_s: float = _from("LIVECART_WS_PING_INTERVAL_S", 20.0, _seconds)
+    ws_ping_timeout_s: float = _from("LIVECART_WS_PING_TIMEOUT_S", 20.0, _seconds)
     # Fulfillment queue (Redis): an entry pending this long on a silent worker is
     # taken over by another; after this many deliveries it goes to the dead letters.
-    queue_claim_idle_ms: int = 30_000
-    queue_max_attempts: int = 5
+    queue_claim_idle_ms: int = _from("LIVECART_QUEUE_CLAIM_IDLE_MS", 30_000, _positive)
+    queue_max_attempts: int = _from("LIVECART_QUEUE_MAX_ATTEMPTS", 5, _positive)
     # Chat: messages a second per user per live, and the burst allowed.
-    chat_rate: float = 1.0
-    chat_burst: int = 5
+    chat_rate: float = _from("LIVECART_CHAT_RATE", 1.0, _seconds)
+    chat_burst: int = _from("LIVECART_CHAT_BURST", 5, _positive)
     # One log line per HTTP request (uvicorn's access log). On by default in development;
     # off by default in production, where the proxy in front logs requests already and
     # the line costs a few percent of CPU under load.
@@ -126,18 +134,18 @@ class Settings:
     # Viewer sockets one process accepts from one client address (after trusted proxy
     # headers) and for one account; beyond them a new socket is closed with 1013. 0: no cap.
     # The address cap is generous because carrier NAT puts many phones behind one address.
-    max_sockets_per_address: int = 500
-    max_sockets_per_user: int = 10
+    max_sockets_per_address: int = _from("LIVECART_MAX_SOCKETS_PER_ADDRESS", 500, _cap)
+    max_sockets_per_user: int = _from("LIVECART_MAX_SOCKETS_PER_USER", 10, _cap)
     # Sockets between accept and their first frame, per process; beyond it: 1013.
-    max_joins_in_flight: int = 20_000
+    max_joins_in_flight: int = _from("LIVECART_MAX_JOINS_IN_FLIGHT", 20_000, _cap)
     # The longest a join may wait (for the database, mostly) before it is closed with 1013.
-    join_timeout_s: float = 10.0
+    join_timeout_s: float = _from("LIVECART_JOIN_TIMEOUT_S", 10.0, _seconds)
     # TCP connections one process keeps open from one peer address (trusted proxies
     # exempt: their clients are counted by forwarded address at the socket cap); 0: none.
-    max_connections_per_address: int = 1000
+    max_connections_per_address: int = _from("LIVECART_MAX_CONNECTIONS_PER_ADDRESS", 1000, _cap)
     # A connection whose request headers are not complete this many seconds after it
-    # opened (or after a new request on it began) is closed (``livecart serve``).
-    header_timeout_s: float = 10.0
+    # opened (or after a new request on it began) is closed (livecart's HTTP protocol).
+    header_timeout_s: float = _from("LIVECART_HEADER_TIMEOUT_S", 10.0, _seconds)
     # ``GET /metrics`` requires this bearer token when set (None: open to anyone who
     # can reach it, as ``/healthz`` is).
     metrics_token: str | None = field(default=None, repr=False)
@@ -169,27 +177,11 @@ class Settings:
             secret_key=secret,
             env=mode,
             payments=payments,
-            login_failures_per_account=_cap(env, "LIVECART_LOGIN_FAILURES_PER_ACCOUNT", 10),
-            login_failures_per_address=_cap(env, "LIVECART_LOGIN_FAILURES_PER_ADDRESS", 100),
-            registrations_per_address=_cap(env, "LIVECART_REGISTRATIONS_PER_ADDRESS", 30),
-            port=_positive(env, "PORT", 8000),
-            token_ttl_s=_positive(env, "LIVECART_TOKEN_TTL_S", DEFAULT_TOKEN_TTL_S),
-            presence_interval_s=_seconds(env, "LIVECART_PRESENCE_INTERVAL_S", 1.0),
-            ws_ping_interval_s=_seconds(env, "LIVECART_WS_PING_INTERVAL_S", 20.0),
-            ws_ping_timeout_s=_seconds(env, "LIVECART_WS_PING_TIMEOUT_S", 20.0),
-            queue_claim_idle_ms=_positive(env, "LIVECART_QUEUE_CLAIM_IDLE_MS", 30_000),
-            queue_max_attempts=_positive(env, "LIVECART_QUEUE_MAX_ATTEMPTS", 5),
-            chat_rate=_seconds(env, "LIVECART_CHAT_RATE", 1.0),
-            chat_burst=_positive(env, "LIVECART_CHAT_BURST", 5),
             access_log=_flag(env, "LIVECART_ACCESS_LOG", mode != "production"),
-            max_sockets_per_address=_cap(env, "LIVECART_MAX_SOCKETS_PER_ADDRESS", 500),
-            max_sockets_per_user=_cap(env, "LIVECART_MAX_SOCKETS_PER_USER", 10),
-            max_joins_in_flight=_cap(env, "LIVECART_MAX_JOINS_IN_FLIGHT", 20_000),
-            join_timeout_s=_seconds(env, "LIVECART_JOIN_TIMEOUT_S", 10.0),
-            max_connections_per_address=_cap(env, "LIVECART_MAX_CONNECTIONS_PER_ADDRESS", 1000),
-            header_timeout_s=_seconds(env, "LIVECART_HEADER_TIMEOUT_S", 10.0),
             metrics_token=env.get("LIVECART_METRICS_TOKEN", "").strip() or None,
-        )
+            **{f.name: f.metadata["read"](env, f.metadata["env"], f.default)
+               for f in fields(cls) if "env" in f.metadata},
+        )  # fmt: skip
 
 
 def _mode(env: Mapping[str, str]) -> str:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,17 @@ def test_defaults_are_embedded() -> None:
     assert settings.redis_url is None
     assert settings.port == 8000
     assert settings.token_ttl_s == 7 * 24 * 3600
+
+
+def test_each_numeric_setting_is_read_and_documented_with_its_default() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
+    documented = dict(re.findall(r"^\| `([A-Z_]+)` \| `([0-9.,_]+)`", doc, re.M))
+    read = [f for f in fields(Settings) if "env" in f.metadata]
+    assert len(read) == 18
+    for f in read:
+        variable = f.metadata["env"]
+        assert float(documented[variable].replace(",", "")) == f.default, variable
+        assert getattr(Settings.from_env({variable: "7"}), f.name) == 7, variable
 
 
 def test_production_refuses_to_start_without_secret_key() -> None:
