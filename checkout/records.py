@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,10 @@ class NewOrder:
     return_reason: str | None = None
 
 
+# The columns of a new order's row its ``NewOrder`` carries.
+_CARRIED = frozenset(f.name for f in fields(NewOrder)) - {"id"}
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     status: str
@@ -66,7 +70,7 @@ async def record(
     Plain multi-row INSERTs (executemany, compiled once): a flash sale writes many.
     """
     now = utcnow()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"buyer_id": a.req.buyer_id, "product_id": a.req.product_id, "live_id": a.req.live_id,
          "pin_id": a.pin_id, "quantity": a.req.quantity, "unit_price_cents": a.unit_price,
          "total_cents": a.unit_price * a.req.quantity, "currency": a.currency,
@@ -95,12 +99,7 @@ async def record(
     new_orders: list[NewOrder] = []
     answers: list[dict[str, Any]] = []
     for order_id, a, row in zip(ids, placed, rows, strict=True):
-        order = NewOrder(
-            id=order_id, buyer_id=a.req.buyer_id, product_id=a.req.product_id,
-            live_id=a.req.live_id, quantity=a.req.quantity, unit_price_cents=a.unit_price,
-            total_cents=a.unit_price * a.req.quantity, currency=a.currency,
-            shipping=str(row["shipping"]), created_at=now,
-        )  # fmt: skip
+        order = NewOrder(id=order_id, **{k: v for k, v in row.items() if k in _CARRIED})
         a.history = [NewEvent(OrderStatus.PLACED.value, now, a.req.buyer_name)]
         response = render(order, a.history)
         a.outcome = Placement(order=order, replayed=False, response=response)
