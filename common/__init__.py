@@ -1,5 +1,8 @@
-"""The neutral leaf of livecart: what ``live``, ``checkout`` and ``app`` all need — clock
-and UTC formatting, Redis key and channel names, shared limits, dialect-aware SQL helpers.
+"""The neutral leaf of livecart: what ``live``, ``checkout`` and ``app`` all need — UTC
+time (``times``), Redis key and channel names (``keys``), SQL helpers that hide the
+dialect (``sql``), shared limits (``limits``), the deal terms that cross the seam
+(``deals``) and stopping tasks within a bound (``tasks``).
 
-Imports nothing of ``app``, ``live`` or ``checkout``, so any of them may import it.
+Imports nothing of ``app``, ``live`` or ``checkout`` (``tests/test_common.py`` checks),
+so any of them may import it.
 """
