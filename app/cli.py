@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import TypeAdapter, ValidationError
 
-from app import accounts, demo, migrate
+from app import accounts, demo, migrate, stopping
 from app.accounts import Role
 from app.db import Database
 from app.errors import ApiError
 from app.fields import USERNAME_RE, Password
 from app.metrics import share_between_workers
 from app.payments import payment_provider
-from app.server import uvicorn_options
+from app.server import supervise, uvicorn_options
 from app.settings import ConfigError, Settings
 from app.worker import run_worker
 
@@ -39,14 +39,17 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     asyncio.run(_migrate(settings))
     share_between_workers(args.workers)  # /metrics sums the workers (multiprocess mode)
-    uvicorn.run(
-        "app.main:app",
+    options = dict(
         host=args.host,
         port=args.port if args.port is not None else settings.port,
         workers=args.workers,
         log_level="info",
         **uvicorn_options(settings),
     )
+    if args.workers > 1:  # uvicorn.run's supervisor, with livecart's signal handling
+        supervise(uvicorn.Config("app.main:app", **options))
+    else:  # app.main's StopGuard takes the signals in the one process
+        uvicorn.run("app.main:app", **options)
     return 0
 
 
@@ -109,7 +112,7 @@ def _worker_cmd(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    asyncio.run(run_worker(settings, simulate=args.simulate, step_s=args.step))
+    stopping.run(run_worker(settings, simulate=args.simulate, step_s=args.step), "livecart worker")
     return 0
 
 

@@ -34,6 +34,7 @@ from app.tokens import Claims
 from app.users import UserCache
 from common import keys
 from common.sql import upsert_insert
+from common.tasks import cancel_and_wait
 from common.times import utc, utcnow
 from live.hub import Hub
 from live.presence import every
@@ -58,9 +59,8 @@ class Revocations:
         self._spawn(every(RELOAD_S, self._load, "reloading revoked tokens"))
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Within ``common.tasks.STOP_WAIT_S`` seconds, whatever the reload is doing."""
+        await cancel_and_wait(self._tasks, what="revocations")
 
     def is_revoked(self, claims: Claims) -> bool:
         return claims.token_id is not None and claims.token_id in self._revoked

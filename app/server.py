@@ -3,15 +3,20 @@ the tests that need a real server and the benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from app import logredact
 from app.httpproto import LivecartHttpProtocol, set_limits
 from app.routes.ws import MAX_FRAME_BYTES
 from app.settings import Settings
+from app.stopping import DEADLINE_S, GRACE_S, Stopping
 from app.wsproto import LivecartWebSocketProtocol, log_connections
 
 WS_PROTOCOL = "app.wsproto:LivecartWebSocketProtocol"
@@ -38,7 +43,35 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # With --workers, uvicorn restarts a child that does not answer within this
         # many seconds; its default (5) kills children still importing on a busy box.
         "timeout_worker_healthcheck": 30,
+        # At SIGTERM, requests in flight get this long before they are cancelled (uvicorn
+        # waits for ever by default); the whole stop is bounded by app.stopping.
+        "timeout_graceful_shutdown": GRACE_S,
     }
+
+
+def supervise(config: Config) -> None:
+    """``--workers N``: uvicorn's supervisor, with ``app.stopping``'s rule: at the first
+    SIGTERM/SIGINT it stops its worker processes (each bounded by its own deadline) and
+    exits within a little more than that; a second signal kills them and exits at once."""
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+    queue_signal = signal.getsignal(signal.SIGTERM)  # uvicorn's: queues it for its loop
+
+    def kill_workers() -> None:
+        for process in supervisor.processes:
+            with contextlib.suppress(Exception):
+                process.kill()
+
+    def on_first(sig: int) -> None:
+        if callable(queue_signal):
+            queue_signal(sig, None)
+
+    Stopping(
+        f"livecart serve supervisor [{os.getpid()}]",
+        deadline_s=DEADLINE_S + 2,  # the workers' own deadlines first
+        before_exit=kill_workers,
+    ).install(on_first)
+    supervisor.run()
 
 
 def adopt_uvicorn(config: object, settings: Settings) -> bool:

@@ -38,6 +38,7 @@ from checkout.metrics import count_orders
 from checkout.orders import OrderLike, OrderRequest, Placement
 from checkout.placing import NothingToKeep, Outcome, Render, place_batch
 from checkout.ports import PaymentProvider, Transactions
+from common.tasks import STOP_WAIT_S, cancel_and_wait
 
 log = logging.getLogger("livecart.checkout")
 
@@ -92,11 +93,14 @@ class OrderDesk:
         return outcome
 
     async def close(self) -> None:
-        """Wait for the batches in flight and their hand-overs (at shutdown)."""
+        """Wait for the batches in flight and their hand-overs (at shutdown), at most
+        ``STOP_WAIT_S`` seconds; then cancel them (an uncommitted batch rolls back, its
+        buyers got no answer) and wait as long again at most (``cancel_and_wait``)."""
         busy = [lane.runner for lane in self._lanes.values() if lane.runner is not None]
         busy += list(self._handing)
         if busy:
-            await asyncio.gather(*busy, return_exceptions=True)
+            await asyncio.wait(busy, timeout=STOP_WAIT_S)
+            await cancel_and_wait(busy, what="order batches")
 
     async def _drain(self, product_id: int, lane: _Lane) -> None:
         try:
