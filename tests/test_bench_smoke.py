@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,15 @@ def results(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def pg_base(postgres_url: str) -> tuple[str, str]:
-    """(server URL for the benchmarks' ``--pg``, a scratch-database prefix of this worker)."""
+def service_flags(postgres_url: str, own_redis: services.RedisServer) -> Callable[[str], list[str]]:
+    """``--pg``, ``--redis`` and ``--scratch-db`` for a benchmark's PostgreSQL and Redis
+    variants: this worker's PostgreSQL server, scratch databases named after its test
+    database plus a suffix, and a redis-server of the test's own (the run flushes it)."""
     base, _, name = postgres_url.partition("?")[0].rpartition("/")
-    return base.replace("postgresql+asyncpg://", "postgresql://") + "/", f"{name}_bench"
+    pg = base.replace("postgresql+asyncpg://", "postgresql://") + "/"
+    return lambda suffix: [
+        "--pg", pg, "--redis", own_redis.url, "--scratch-db", f"{name}_bench_{suffix}",
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------- fast: the one percentile
@@ -143,14 +149,11 @@ def test_flashsale_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_flashsale_postgres_redis_and_naive(
-    tmp_path: Path, pg_base: tuple[str, str], own_redis: services.RedisServer
+    tmp_path: Path, service_flags: Callable[[str], list[str]]
 ) -> None:
-    pg, prefix = pg_base
-    out = run_bench(
-        "flashsale", "--variants", "pg-redis", "naive-pg", *FLASH_SALE, "--web-workers", "1",
-        "--no-calibrate", "--pg", pg,
-        "--redis", own_redis.url, "--scratch-db", f"{prefix}_fs", "--out", str(tmp_path / "j"),
-    )  # fmt: skip
+    out = run_bench("flashsale", "--variants", "pg-redis", "naive-pg", *FLASH_SALE,
+                    "--web-workers", "1", "--no-calibrate", *service_flags("fs"),
+                    "--out", str(tmp_path / "j"))  # fmt: skip
     assert {"pg-redis 22", "naive-pg 22"} <= rows(out).keys()
     livecart, naive = results(tmp_path / "j")
     assert "error" not in livecart and "error" not in naive, (livecart, naive)
@@ -169,13 +172,10 @@ def test_fulfillment_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_fulfillment_postgres_redis(
-    tmp_path: Path, pg_base: tuple[str, str], own_redis: services.RedisServer
+    tmp_path: Path, service_flags: Callable[[str], list[str]]
 ) -> None:
-    pg, prefix = pg_base
-    out = run_bench(
-        "fulfillment", "--orders", "50", "--variants", "pg-redis-1", "pg-local", "--pg", pg,
-        "--redis", own_redis.url, "--scratch-db", f"{prefix}_q", "--out", str(tmp_path / "q"),
-    )  # fmt: skip
+    out = run_bench("fulfillment", "--orders", "50", "--variants", "pg-redis-1", "pg-local",
+                    *service_flags("q"), "--out", str(tmp_path / "q"))  # fmt: skip
     assert {"pg-redis-1 1", "pg-local in-process"} <= rows(out).keys()
     for run in results(tmp_path / "q"):
         assert run["checks"]["accepted"] == 50, run
