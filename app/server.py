@@ -4,6 +4,7 @@ the tests that need a real server and the benchmarks."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 from typing import Any
@@ -53,6 +54,8 @@ def supervise(config: Config) -> None:
     """``--workers N``: uvicorn's supervisor, with ``app.stopping``'s rule: at the first
     SIGTERM/SIGINT it stops its worker processes (each bounded by its own deadline) and
     exits within a little more than that; a second signal kills them and exits at once."""
+    if not logging.getLogger().handlers:  # uvicorn's Config replaced the CLI's logging
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     sock = config.bind_socket()
     supervisor = Multiprocess(config, sockets=[sock])
     queue_signal = signal.getsignal(signal.SIGTERM)  # uvicorn's: queues it for its loop
