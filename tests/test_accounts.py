@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -15,21 +14,9 @@ from app.factory import create_app
 from app.settings import Settings
 from app.tokens import TokenSigner
 from tests.conftest import Api
+from tests.http_helpers import assert_error
 
 PASSWORD = "password123"
-
-
-def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is ``status`` with the contract's error shape (and ``code``, if given)."""
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert isinstance(error["code"], str) and re.fullmatch(r"[a-z][a-z0-9_]*", error["code"])
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
 
 
 def register(client: TestClient, username: str, password: str = PASSWORD, **extra: Any) -> Any:

@@ -7,7 +7,6 @@ bug shows up as "got 500" with the request that caused it instead of a traceback
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from app.accounts import Role
 from app.factory import create_app
 from app.settings import Settings
 from tests.conftest import Api
+from tests.http_helpers import assert_error
 
 MAX_BODY = 64 * 1024
 
@@ -28,28 +28,6 @@ def safe(settings: Settings) -> Iterator[Api]:
     """An ``Api`` whose client answers 500 (instead of raising) when the app fails."""
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Api(client)
-
-
-def assert_error(resp: Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """``status`` and the contract's error shape: {"error": {"code", "message", "fields"?}}."""
-    assert resp.status_code == status, (
-        f"{resp.request.method} {resp.request.url}: {resp.status_code} {resp.text[:300]}"
-    )
-    assert resp.headers["content-type"].startswith("application/json"), resp.headers
-    body = resp.json()
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error, dict), body
-    assert isinstance(error.get("code"), str), body
-    assert re.fullmatch(r"[a-z][a-z0-9_]*", error["code"]), body
-    assert isinstance(error.get("message"), str) and error["message"], body
-    if "fields" in error:
-        assert isinstance(error["fields"], dict) and error["fields"], body
-        assert all(isinstance(k, str) and isinstance(v, str) for k, v in error["fields"].items())
-    if code is not None:
-        assert error["code"] == code, body
-    result: dict[str, Any] = error
-    return result
 
 
 class World:

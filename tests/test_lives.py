@@ -10,6 +10,7 @@ import pytest
 
 from app.accounts import Role
 from tests.conftest import Api
+from tests.http_helpers import assert_error, read_ok
 
 LIVE_KEYS = {
     "id",
@@ -26,19 +27,6 @@ LIVE_KEYS = {
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
-def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is ``status`` with the contract's error shape (and ``code``, if given)."""
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert isinstance(error["code"], str) and re.fullmatch(r"[a-z][a-z0-9_]*", error["code"])
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
-
-
 def parse_utc(value: str) -> datetime:
     assert ISO_UTC.match(value), value
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -49,18 +37,12 @@ def act(api: Api, who: dict[str, Any], live: dict[str, Any], action: str) -> Any
 
 
 def get_live(api: Api, live_id: Any) -> dict[str, Any]:
-    resp = api.client.get(f"/api/lives/{live_id}")
-    assert resp.status_code == 200, resp.text
-    assert set(resp.json()) == {"live"}
-    live: dict[str, Any] = resp.json()["live"]
+    live: dict[str, Any] = read_ok(api.client, f"/api/lives/{live_id}", "live")
     return live
 
 
 def list_lives(api: Api, query: str = "") -> list[dict[str, Any]]:
-    resp = api.client.get(f"/api/lives{query}")
-    assert resp.status_code == 200, resp.text
-    assert set(resp.json()) == {"lives"}
-    lives: list[dict[str, Any]] = resp.json()["lives"]
+    lives: list[dict[str, Any]] = read_ok(api.client, f"/api/lives{query}", "lives")
     return lives
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from tests.conftest import Api
+from tests.http_helpers import assert_error, read_ok
 
 PRODUCT_KEYS = {
     "id",
@@ -22,24 +22,8 @@ PRODUCT_KEYS = {
 }
 
 
-def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is ``status`` with the contract's error shape (and ``code``, if given)."""
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert isinstance(error["code"], str) and re.fullmatch(r"[a-z][a-z0-9_]*", error["code"])
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
-
-
 def list_products(api: Api, query: str = "") -> list[dict[str, Any]]:
-    resp = api.client.get(f"/api/products{query}")
-    assert resp.status_code == 200, resp.text
-    assert set(resp.json()) == {"products"}
-    products: list[dict[str, Any]] = resp.json()["products"]
+    products: list[dict[str, Any]] = read_ok(api.client, f"/api/products{query}", "products")
     return products
 
 
