@@ -254,6 +254,13 @@ def machine_ticks() -> tuple[int, int]:
     return total - idle, total
 
 
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def busy_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
     """Machine CPU use between two ``machine_ticks()`` (100 = every core busy)."""
     busy, total = after[0] - before[0], after[1] - before[1]

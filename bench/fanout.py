@@ -87,12 +87,9 @@ import argparse
 import contextlib
 import inspect
 import math
-import multiprocessing as mp
 import os
 import shutil
-import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -104,6 +101,7 @@ from typing import Any
 
 from bench import benchkit as kit
 from bench import refservers, wsclient
+from bench.loadgen import LoadGen
 
 VIEWER_PATH = "/ws/lives/{live_id}"
 DEFAULT_VARIANTS = ["livecart", "livecart-uvicorn", "livecart-workers2", "ref-broadcast"]
@@ -240,93 +238,6 @@ def setup_livecart(port: int) -> dict[str, Any]:
     return {"token": token, "product_id": product["id"], "live_id": live["id"]}
 
 
-class ControlSocket:
-    """A blocking WebSocket client for the references' ``/control`` socket."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.sock.sendall(wsclient.handshake_request("127.0.0.1", port, "/control"))
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("control socket closed during handshake")
-            head += chunk
-        head, _, self.buf = head.partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 101") or wsclient.ACCEPT not in head:
-            raise ConnectionError(f"control handshake refused: {head[:80]!r}")
-
-    def _read(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("control socket closed")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def send_text(self, text: str) -> None:
-        self.sock.sendall(wsclient.client_frame(wsclient.OP_TEXT, text.encode()))
-
-    def recv_text(self) -> str:
-        while True:
-            b0, b1 = self._read(2)
-            length = b1 & 0x7F
-            if length == 126:
-                (length,) = struct.unpack("!H", self._read(2))
-            elif length == 127:
-                (length,) = struct.unpack("!Q", self._read(8))
-            payload = self._read(length)
-            opcode = b0 & 0x0F
-            if opcode == wsclient.OP_PING:
-                self.sock.sendall(wsclient.client_frame(wsclient.OP_PONG, payload))
-            elif opcode == wsclient.OP_TEXT:
-                return payload.decode()
-            elif opcode == wsclient.OP_CLOSE:
-                raise ConnectionError("control socket closed by the server")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendall(wsclient.CLOSE_1000)
-            self.sock.settimeout(2)
-            while self.sock.recv(4096):
-                pass
-        self.sock.close()
-
-
-# ---------------------------------------------------------------- load generator
-
-
-class LoadGen:
-    """The load generator process (``wsclient.run_loadgen``) and its command pipe."""
-
-    def __init__(self, loop_kind: str, cpu: int | None) -> None:
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(
-            target=wsclient.run_loadgen, args=(child, loop_kind, True, cpu), name="loadgen"
-        )
-        self.proc.start()
-        child.close()
-
-    def call(self, *command: Any, timeout: float = 600) -> dict[str, Any]:
-        self.conn.send(command)
-        if not self.conn.poll(timeout):
-            raise TimeoutError(f"load generator did not answer {command[0]!r} in {timeout}s")
-        result: dict[str, Any] = self.conn.recv()
-        if "error" in result:
-            raise RuntimeError(f"load generator failed on {command[0]!r}: {result['error']}")
-        return result
-
-    def shutdown(self) -> None:
-        with contextlib.suppress(Exception):
-            self.call("exit", timeout=15)
-        self.proc.join(10)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(5)
-
-
 # ---------------------------------------------------------------- one measurement
 
 
@@ -400,6 +311,37 @@ def _measure(
     if conn["errors"]:
         kit.log(f"  join failures: {conn['errors']}")
 
+    idle(server, rss_before, joined, args, result)
+    result["gone_after_join"] = gen.call("after_join", timeout=30)["gone"]
+
+    t = time.monotonic()
+    rounds = []
+    for i in range(args.pins if joined else 0):
+        if i:
+            time.sleep(args.pin_interval)
+        rounds.append(pin_round(variant, server, setup, gen, args))
+    timings["pins"] = round(time.monotonic() - t, 2)
+    result["gone_after_pins"] = gen.call("after_join", timeout=30)["gone"]
+
+    t = time.monotonic()
+    result["close"] = gen.call("close", 30.0, timeout=90)
+    timings["close"] = round(time.monotonic() - t, 2)
+    result.update(pin_figures(rounds), loadavg_1m_at_end=kit.loadavg())
+    jl, pl = result["join_ms"], result["latency_ms"]
+    kit.log(
+        f"  -> {variant} N={n:,}: joined {joined:,}/{n:,} in {conn['seconds']} s "
+        f"(join p50 {jl['p50']} ms, p99 {jl['p99']} ms; failures {conn['errors'] or 0}); "
+        f"pin got {result['received_every_pin']}/{joined}, p50 {pl['p50']} ms, "
+        f"p99 {pl['p99']} ms; RSS {rss_before / 1024:.1f} -> "
+        f"{result['rss_kb']['after_idle'] / 1024:.1f} MB "
+        f"({result['kb_per_viewer']} KB/viewer); client {conn['client']}; steps {timings}"
+    )
+
+
+def idle(
+    server: Server, rss_before: int, joined: int, args: argparse.Namespace, result: dict[str, Any]
+) -> None:
+    """``--idle`` seconds with every viewer connected; then the memory per viewer."""
     ticks, idle_cpu0 = kit.machine_ticks(), kit.group_cpu(server.pid)
     time.sleep(args.idle)
     # Little of ours runs while the viewers idle (keepalive pings, livecart's presence
@@ -415,20 +357,11 @@ def _measure(
         machine_busy_percent_while_idle=machine_busy_idle,  # 100 = every core
         server_cpu_ms_while_idle=round((sum(idle_cpu1) - sum(idle_cpu0)) * 1000),
     )
-    result["gone_after_join"] = gen.call("after_join", timeout=30)["gone"]
 
-    t = time.monotonic()
-    rounds = []
-    for i in range(args.pins if joined else 0):
-        if i:
-            time.sleep(args.pin_interval)
-        rounds.append(pin_round(variant, server, setup, gen, args))
-    timings["pins"] = round(time.monotonic() - t, 2)
-    result["gone_after_pins"] = gen.call("after_join", timeout=30)["gone"]
 
-    t = time.monotonic()
-    result["close"] = gen.call("close", 30.0, timeout=90)
-    timings["close"] = round(time.monotonic() - t, 2)
+def pin_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the pins show together: medians over the pins of each pin's own p50/p99, the
+    range of the p99s, the max over all pins, the fewest viewers that got one pin."""
 
     def med(key: str) -> float | None:
         values = [r["latency_ms"][key] for r in rounds if r["latency_ms"][key] is not None]
@@ -436,31 +369,19 @@ def _measure(
 
     p99s = [r["latency_ms"]["p99"] for r in rounds if r["latency_ms"]["p99"] is not None]
     maxes = [r["latency_ms"]["max"] for r in rounds if r["latency_ms"]["max"] is not None]
-    received = min((r["received"] for r in rounds), default=None)
-    result.update(
-        pins=len(rounds),
-        received_every_pin=received,  # the fewest joined viewers that got one of the pins
-        frame_bytes=rounds[0]["frame_bytes"] if rounds else None,
-        # medians over the pins of each pin's own p50/p99; max over all pins
-        latency_ms={
+    return {
+        "pins": len(rounds),
+        "received_every_pin": min((r["received"] for r in rounds), default=None),
+        "frame_bytes": rounds[0]["frame_bytes"] if rounds else None,
+        "latency_ms": {
             "p50": med("p50"),
             "p99": med("p99"),
             "p99_range": [min(p99s), max(p99s)] if p99s else None,
             "max": max(maxes) if maxes else None,
         },
-        spread_ms=med_of(rounds, "spread_ms"),
-        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-        rounds=rounds,
-    )
-    jl = result["join_ms"]
-    kit.log(
-        f"  -> {variant} N={n:,}: joined {joined:,}/{n:,} in {conn['seconds']} s "
-        f"(join p50 {jl['p50']} ms, p99 {jl['p99']} ms; failures {conn['errors'] or 0}); "
-        f"pin got {received}/{joined}, p50 {result['latency_ms']['p50']} ms, "
-        f"p99 {result['latency_ms']['p99']} ms; "
-        f"RSS {rss_before / 1024:.1f} -> {rss_after / 1024:.1f} MB "
-        f"({result['kb_per_viewer']} KB/viewer); client {conn['client']}; steps {timings}"
-    )
+        "spread_ms": med_of(rounds, "spread_ms"),
+        "rounds": rounds,
+    }
 
 
 def med_of(rounds: list[dict[str, Any]], key: str) -> float | None:
@@ -480,7 +401,7 @@ def pin_round(
         body = {"product_id": setup["product_id"]}
         kit.rest(server.port, "POST", f"/api/lives/{setup['live_id']}/pin", body, setup["token"])
     else:
-        control = ControlSocket(server.port)
+        control = wsclient.ControlSocket(server.port)
         try:
             control.send_text("pin")
             reply = control.recv_text()
@@ -700,7 +621,7 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Before any child: the servers and the load generator inherit the raised limit.
-    fds = wsclient.raise_fd_limit()
+    fds = kit.raise_fd_limit()
     if fds < max(args.viewers) + 100:
         kit.log(f"warning: open-file limit {fds} is below {max(args.viewers):,} viewers")
     os.chdir(kit.ROOT)  # `uvicorn app.main:app` and the bench modules are found from here

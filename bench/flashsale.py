@@ -393,6 +393,78 @@ def start_variant(variant: str, args: argparse.Namespace, workdir: Path,
     raise ValueError(variant)
 
 
+def set_up(variant: str, port: int, db_url: str,
+           args: argparse.Namespace) -> tuple[str, int, int, list[int], list[str]]:  # fmt: skip
+    """The product (and, with ``--deal``, the live) and the buyers: (creator token, live id,
+    product id, buyer ids, buyer tokens)."""
+    creator, live_id = "", 0
+    if variant == "naive-pg":
+        product_id = asyncio.run(naive_product(db_url, args.stock))
+        uids = list(range(1, args.buyers + 1))
+        return creator, live_id, product_id, uids, mint_tokens(uids)
+    creator = kit.rest(port, "POST", "/api/auth/register",
+                       {"username": "fs_creator", "password": PASSWORD,
+                        "role": "creator"})["token"]  # fmt: skip
+    product = kit.rest(port, "POST", "/api/products",
+                       {"title": "Flash item", "price_cents": PRICE, "stock": args.stock},
+                       creator)["product"]  # fmt: skip
+    product_id = product["id"]
+    if args.deal:
+        live_id = open_deal(port, creator, product_id, args.stock)
+    uids = asyncio.run(insert_buyers(db_url, args.buyers))
+    tokens = mint_tokens(uids)
+    status, me = kit.http_json(port, "GET", "/api/me", token=tokens[0])
+    if status != 200 or me["user"]["id"] != uids[0]:
+        raise RuntimeError(f"minted token refused: {status} {me}")
+    return creator, live_id, product_id, uids, tokens
+
+
+def cpu_reading(server: Child, kids: list[Child]) -> dict[str, Any]:
+    helpers = [c for c in kids if c.name == "worker"]
+    return {"server": kit.group_cpu_seconds(server.pid), "ticks": kit.machine_ticks(),
+            "workers": sum(kit.group_cpu_seconds(c.pid) for c in helpers),
+            "services": kit.cpu_by_command()}  # fmt: skip
+
+
+def account_cpu(burst: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
+                variant: str, args: argparse.Namespace) -> None:  # fmt: skip
+    """The burst's CPU: per process kind, per answer, the ceiling, and everyone else's."""
+    burst["server_cpu_s"] = round(after["server"] - before["server"], 2)
+    burst["worker_cpu_s"] = round(after["workers"] - before["workers"], 2)
+    for name, key in (("postgres", "postgres_cpu_s"), ("redis-server", "redis_cpu_s")):
+        burst[key] = round(after["services"][name] - before["services"][name], 2)
+    ours = burst["server_cpu_s"] + burst["worker_cpu_s"] + burst["postgres_cpu_s"]
+    ours += burst["redis_cpu_s"] + burst["loadgen_cpu_s"]
+    burst["cpu_ms_per_answer"] = round(1000 * ours / max(1, burst["answered"]), 2)
+    burst["machine_busy_pct"] = kit.busy_percent(before["ticks"], after["ticks"])
+    # With the machine to itself: the web processes can use at most one core each,
+    # and everything together at most every core. An upper bound, not a measurement.
+    web = 1 if variant == "sqlite" else args.web_workers
+    bound = max(burst["server_cpu_s"] / web, ours / (os.cpu_count() or 1))
+    burst["cpu_ceiling_answers_per_s"] = round(burst["answered"] / bound) if bound else None
+    # The machine's CPU time in the burst minus what the benchmark's processes used:
+    busy_s = kit.busy_seconds(before["ticks"], after["ticks"])
+    burst["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
+
+
+def check(variant: str, db_url: str, product_id: int, args: argparse.Namespace,
+          result: dict[str, Any]) -> None:  # fmt: skip
+    """What the database says after the burst: oversold units, duplicate orders."""
+    if variant == "naive-pg":
+        facts = asyncio.run(naive_facts(db_url, product_id))
+        extra = facts["extra_orders_same_key"]
+    else:
+        facts = asyncio.run(livecart_facts(db_url, product_id))
+        extra = facts["orders"] - facts["idempotency_rows"]
+        result["accepted_within_s"] = asyncio.run(wait_accepted(db_url, product_id, 30.0))
+    result["db"] = facts
+    result["oversold_units"] = max(0, facts["units"] - args.stock)
+    result["negative_stock"] = facts["stock"] < 0
+    result["duplicate_orders"] = max(
+        facts["buyers_with_2plus_orders"], extra, result["answers"]["buyers_answered_2_orders"]
+    )
+
+
 def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"flashsale-{variant}-"))
     result: dict[str, Any] = {"variant": variant, "loadavg_1m_before": kit.loadavg()}
@@ -400,38 +472,18 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     with kit.children() as kids:
         port, db_url, server = start_variant(variant, args, workdir, kids)
         t_setup = time.monotonic()
-        creator, live_id = "", 0
-        if variant == "naive-pg":
-            product_id = asyncio.run(naive_product(db_url, args.stock))
-            uids = list(range(1, args.buyers + 1))
-        else:
-            creator = kit.rest(port, "POST", "/api/auth/register",
-                               {"username": "fs_creator", "password": PASSWORD,
-                                "role": "creator"})["token"]  # fmt: skip
-            product = kit.rest(port, "POST", "/api/products",
-                               {"title": "Flash item", "price_cents": PRICE, "stock": args.stock},
-                               creator)["product"]  # fmt: skip
-            product_id = product["id"]
-            if args.deal:
-                live_id = open_deal(port, creator, product_id, args.stock)
-            uids = asyncio.run(insert_buyers(db_url, args.buyers))
-        tokens = mint_tokens(uids)
-        if variant != "naive-pg":
-            status, me = kit.http_json(port, "GET", "/api/me", token=tokens[0])
-            if status != 200 or me["user"]["id"] != uids[0]:
-                raise RuntimeError(f"minted token refused: {status} {me}")
+        creator, live_id, product_id, uids, tokens = set_up(variant, port, db_url, args)
         result["setup_s"] = round(time.monotonic() - t_setup, 2)
         log(f"  set-up {result['setup_s']} s: product {product_id}, {len(uids)} buyers")
-
         if variant != "naive-pg" and args.warmup:
             result["warmup"] = warm_up(port, db_url, creator, args.warmup, workdir, kids)
         requests, owners = build_requests(tokens, product_id, args.dup_ratio, variant,
                                           live_id=live_id if args.deal else None)  # fmt: skip
+        spec = {"port": port, "requests": requests, "rate": send_rate(args, len(requests))}
         if args.calibrate:
             fcpu0 = kit.group_cpu_seconds(server.pid)
-            floor = run_loadgen({"port": port, "method": "GET", "path": "/healthz",
-                                 "requests": [{} for _ in requests], "timeout": 60,
-                                 "rate": send_rate(args, len(requests))}, workdir, "healthz",
+            floor = run_loadgen({**spec, "method": "GET", "path": "/healthz", "timeout": 60,
+                                 "requests": [{} for _ in requests]}, workdir, "healthz",
                                 kids)  # fmt: skip
             result["healthz_floor"] = summarise(floor)
             result["healthz_floor"]["server_cpu_s"] = round(
@@ -439,57 +491,22 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
             )
             log(f"  /healthz floor: {result['healthz_floor']['answers_per_s']}/s, "
                 f"p99 {result['healthz_floor']['p99_ms']} ms")  # fmt: skip
-
         targets = [c for c in kids if c.name in {"serve", "worker", "naive"}]
         spies = (kit.start_profilers(targets, kids, workdir, variant, subprocesses=True)
                  if args.profile else [])  # fmt: skip
-        helpers = [c for c in kids if c.name == "worker"]
-        cpu0, ticks0 = kit.group_cpu_seconds(server.pid), kit.machine_ticks()
-        wcpu0, svc0 = sum(kit.group_cpu_seconds(c.pid) for c in helpers), kit.cpu_by_command()
-        answer = run_loadgen({"port": port, "method": "POST", "path": "/api/orders",
-                              "requests": requests, "timeout": 120,
-                              "rate": send_rate(args, len(requests))},
+        before = cpu_reading(server, kids)
+        answer = run_loadgen({**spec, "method": "POST", "path": "/api/orders", "timeout": 120},
                              workdir, "orders", kids)  # fmt: skip
-        cpu1, ticks1 = kit.group_cpu_seconds(server.pid), kit.machine_ticks()
-        wcpu1, svc1 = sum(kit.group_cpu_seconds(c.pid) for c in helpers), kit.cpu_by_command()
+        after = cpu_reading(server, kids)
         if spies:
             result["profiles"] = kit.stop_profilers(spies)
-        burst = summarise(answer)
-        burst["server_cpu_s"] = round(cpu1 - cpu0, 2)
-        burst["worker_cpu_s"] = round(wcpu1 - wcpu0, 2)
-        burst["postgres_cpu_s"] = round(svc1["postgres"] - svc0["postgres"], 2)
-        burst["redis_cpu_s"] = round(svc1["redis-server"] - svc0["redis-server"], 2)
-        ours = burst["server_cpu_s"] + burst["worker_cpu_s"] + burst["postgres_cpu_s"]
-        ours += burst["redis_cpu_s"] + burst["loadgen_cpu_s"]
-        burst["cpu_ms_per_answer"] = round(1000 * ours / max(1, burst["answered"]), 2)
-        burst["machine_busy_pct"] = kit.busy_percent(ticks0, ticks1)
-        # With the machine to itself: the web processes can use at most one core each,
-        # and everything together at most every core. An upper bound, not a measurement.
-        web = 1 if variant == "sqlite" else args.web_workers
-        bound = max(burst["server_cpu_s"] / web, ours / (os.cpu_count() or 1))
-        burst["cpu_ceiling_answers_per_s"] = round(burst["answered"] / bound) if bound else None
-        # The machine's CPU time in the burst minus what the benchmark's processes used:
-        busy_s = kit.busy_seconds(ticks0, ticks1)
-        burst["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
-        result["burst"] = burst
+        result["burst"] = summarise(answer)
+        account_cpu(result["burst"], before, after, variant, args)
         result["answers"] = duplicate_answers(answer, owners)
         result["duplicates_sent"] = len(requests) - len(tokens)
-
-        if variant == "naive-pg":
-            facts = asyncio.run(naive_facts(db_url, product_id))
-            extra = facts["extra_orders_same_key"]
-        else:
-            facts = asyncio.run(livecart_facts(db_url, product_id))
-            extra = facts["orders"] - facts["idempotency_rows"]
-            result["accepted_within_s"] = asyncio.run(wait_accepted(db_url, product_id, 30.0))
-        result["db"] = facts
-        result["oversold_units"] = max(0, facts["units"] - args.stock)
-        result["negative_stock"] = facts["stock"] < 0
-        result["duplicate_orders"] = max(
-            facts["buyers_with_2plus_orders"], extra, result["answers"]["buyers_answered_2_orders"]
-        )
+        check(variant, db_url, product_id, args, result)
         result["server_log_errors"] = sum(
-            1 for line in server.log_tail(100_000).splitlines()
+            1 for line in server.log_text().splitlines()
             if "Traceback" in line or line.startswith("ERROR")
         )  # fmt: skip
     result["loadavg_1m_after"] = kit.loadavg()
@@ -543,7 +560,7 @@ def send_rate(args: argparse.Namespace, requests: int) -> float:
     return requests / args.over if args.over > 0 else 0.0
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--stock", type=int, default=100)
@@ -593,7 +610,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.keep = args.keep or args.profile
+    return args
 
+
+def main() -> int:
+    args = parse_args()
     info = {"machine": kit.machine(),
             "services": asyncio.run(kit.service_versions(args.pg, args.redis)),
             "params": {"buyers": args.buyers, "stock": args.stock, "dup_ratio": args.dup_ratio,

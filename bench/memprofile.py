@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import benchkit as kit
-from bench import fanout, wsclient
+from bench import fanout
+from bench.loadgen import LoadGen
 
 
 def type_counts() -> collections.Counter[str]:
@@ -81,7 +82,7 @@ def main() -> int:
         SOURCE_PREFIX.append(str(args.source.resolve()) + "/")
     n = args.viewers
 
-    wsclient.raise_fd_limit()
+    kit.raise_fd_limit()
     workdir = tempfile.mkdtemp(prefix="memprofile-")
     os.chdir(workdir)
     for k in ("REDIS_URL", "DATABASE_URL"):
@@ -110,7 +111,7 @@ def main() -> int:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
 
-    gen = fanout.LoadGen("uvloop", None)
+    gen = LoadGen("uvloop", None)
     try:
         setup = fanout.setup_livecart(port)
         path = fanout.VIEWER_PATH.format(live_id=setup["live_id"])
