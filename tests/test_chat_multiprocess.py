@@ -27,6 +27,8 @@ from tests.ws_helpers import (
     snapshot,
 )
 
+pytestmark = pytest.mark.slow
+
 WAIT = 10.0  # child processes on a busy machine
 
 

@@ -17,6 +17,8 @@ from app.factory import create_app
 from app.settings import Settings
 from tests.services import free_port, wait_for_port
 
+pytestmark = pytest.mark.slow
+
 
 def livecart(
     *args: str, cwd: Path, env: dict[str, str] | None = None

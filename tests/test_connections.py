@@ -136,6 +136,7 @@ def healthz(port: int, source: str) -> tuple[int, float]:
     return status, time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_half_sent_requests_are_closed_after_the_header_timeout(
     livecart_serve: ServerProcess,
 ) -> None:
@@ -163,6 +164,7 @@ def test_half_sent_requests_are_closed_after_the_header_timeout(
     assert healthz(port, CLIENT)[0] == 200
 
 
+@pytest.mark.slow
 def test_a_slow_but_completing_client_is_not_cut(livecart_serve: ServerProcess) -> None:
     """Each request gets the whole deadline: a kept-alive connection may live longer."""
     sock = dial(livecart_serve.port)
@@ -176,6 +178,7 @@ def test_a_slow_but_completing_client_is_not_cut(livecart_serve: ServerProcess) 
     sock.close()
 
 
+@pytest.mark.slow
 def test_connections_beyond_the_cap_from_one_address_are_refused(
     livecart_serve: ServerProcess,
 ) -> None:
@@ -214,6 +217,7 @@ def again_within(port: int, seconds: float) -> int:
                 raise
 
 
+@pytest.mark.slow
 def test_plain_uvicorn_gets_the_header_timeout(sqlite_template: Path, tmp_path: Path) -> None:
     env = process_env(copied_settings(sqlite_template, tmp_path), **LIMITED)
     with plain_uvicorn(env, tmp_path) as port:

@@ -99,6 +99,7 @@ def _run_demo(env: dict[str, str], cwd: Path, port: int) -> tuple[list[str], str
         proc.wait(15)
 
 
+@pytest.mark.slow
 def test_demo_command_prints_urls_and_logins_and_serves(
     sqlite_settings: Settings, tmp_path: Path
 ) -> None:

@@ -226,6 +226,7 @@ def test_openapi_describes_metrics(settings: Settings) -> None:
 # ---- `livecart serve --workers 2`: one scrape sums every worker
 
 
+@pytest.mark.slow
 def test_a_dead_workers_live_gauges_are_forgotten(tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -269,6 +270,7 @@ def metrics_files(tmp_path: Path) -> tuple[Path, set[str]]:
     return metrics_dir, {f.stem.rpartition("_")[2] for f in metrics_dir.glob("counter_*.db")}
 
 
+@pytest.mark.slow
 async def test_workers_share_their_metrics(
     request: pytest.FixtureRequest, settings: Settings, redis_url: str, tmp_path: Path
 ) -> None:

@@ -57,6 +57,7 @@ def _migrate_concurrently(database_url: str, cwd: Path, processes: int = 3) -> N
     assert asyncio.run(_schema_diff(database_url)) == []
 
 
+@pytest.mark.slow
 def test_concurrent_migrations_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     _migrate_concurrently(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", tmp_path)
 
@@ -82,5 +83,6 @@ def fresh_postgres(postgres_url: str) -> Iterator[str]:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.mark.slow
 def test_concurrent_migrations_on_a_fresh_postgres(fresh_postgres: str, tmp_path: Path) -> None:
     _migrate_concurrently(fresh_postgres, tmp_path)

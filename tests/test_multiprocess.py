@@ -26,6 +26,8 @@ from tests.ws_helpers import (
     viewers_count,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def one_backend(request: pytest.FixtureRequest) -> None:
     """Process tests are slow; PostgreSQL adds nothing to what they check but its

@@ -388,6 +388,7 @@ async def insert_buyers(database_url: str, count: int) -> list[int]:
         await db.dispose()
 
 
+@pytest.mark.slow
 async def test_two_processes_race_for_the_last_units(
     settings: Settings, redis_url: str, tmp_path: Path
 ) -> None:

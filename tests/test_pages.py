@@ -35,6 +35,8 @@ from tests.pages_helpers import (
 )
 from tests.services import free_port
 
+pytestmark = pytest.mark.browser
+
 ROLES = dict(demo.ACCOUNTS)
 HEADPHONES = "Studio headphones"  # stock 8: shows "only N left"
 
@@ -237,6 +239,7 @@ async def test_chat_shows_html_as_literal_text_and_moderators_act_on_it(
     browser.assert_no_console_errors()
 
 
+@pytest.mark.slow
 async def test_viewer_page_recovers_after_the_server_restarts(
     page_settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -29,6 +29,8 @@ from tests.pages_helpers import (
 )
 from tests.test_pages import expect
 
+pytestmark = pytest.mark.browser
+
 NEW_PASSWORD = "a-new-password-1"
 # Chromium reports every 4xx answer on the console; these tests provoke some on purpose.
 REFUSED = re.compile(r"status of (401|403) ")

@@ -31,6 +31,8 @@ from app import demo
 from tests.pages_helpers import PHONE, SCREENSHOTS, Browser, Site, open_browser, require_browser
 from tests.test_pages import HEADPHONES, expect
 
+pytestmark = pytest.mark.browser
+
 BUSY = 1013
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # The documented schedules (docs/pages.md): delay uniform in [base/2, min(cap, base * 2^attempt)].

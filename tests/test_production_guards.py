@@ -62,6 +62,7 @@ def run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
           "LIVECART_PAYMENTS": "tests.test_production_guards:NotAProvider"}, "capture"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_production_refuses_to_serve_on_unsafe_settings(
     env: dict[str, str], message: str, tmp_path: Path
 ) -> None:
@@ -73,6 +74,7 @@ def test_production_refuses_to_serve_on_unsafe_settings(
     assert not (tmp_path / "livecart.db").exists()  # refused before touching anything
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["prod", "Production"])
 def test_a_misspelt_environment_does_not_run_as_development(mode: str, tmp_path: Path) -> None:
     result = run("serve", "--port", str(free_port()), cwd=tmp_path, env={"LIVECART_ENV": mode})
@@ -80,6 +82,7 @@ def test_a_misspelt_environment_does_not_run_as_development(mode: str, tmp_path:
     assert "LIVECART_ENV" in result.stderr
 
 
+@pytest.mark.slow
 def test_production_on_test_payments_when_asked_says_so_loudly(tmp_path: Path) -> None:
     port = free_port()
     env = {"LIVECART_ENV": "production", "SECRET_KEY": STRONG_KEY, "LIVECART_PAYMENTS": "test"}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 from app import demo
 from app.settings import Settings
@@ -54,6 +55,7 @@ async def test_pages_get_the_policy_and_every_answer_nosniff(settings: Settings)
             assert "server" not in resp.headers, path
 
 
+@pytest.mark.slow
 def test_no_server_header_under_livecart_serve_or_plain_uvicorn(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
@@ -100,6 +102,7 @@ async def open_watched(browser: Browser, name: str, path: str, who: str | None, 
     return page
 
 
+@pytest.mark.browser
 async def test_the_pages_work_under_the_policy(site: Site) -> None:
     require_browser()
     live_id = site.shop.live_id
@@ -149,6 +152,7 @@ def other_origin(target: str) -> Iterator[str]:
         httpd.server_close()
 
 
+@pytest.mark.browser
 async def test_another_origin_cannot_frame_the_live_page(site: Site) -> None:
     require_browser()
     target = f"{site.url}/live/{site.shop.live_id}"

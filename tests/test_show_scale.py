@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -201,6 +202,7 @@ async def test_storm_of_joins_in_process(settings: Settings) -> None:
     assert not [m for m in log.messages() if "refused" in m]
 
 
+@pytest.mark.slow
 async def test_storm_of_joins_under_plain_uvicorn(settings: Settings, tmp_path: Path) -> None:
     with plain_uvicorn(settings, tmp_path, LIVECART_MAX_SOCKETS_PER_ADDRESS="0") as server:
         await show_storm(server.url, server.ws_url)
@@ -308,6 +310,7 @@ async def test_per_user_cap_refuses_a_second_socket_of_one_account(settings: Set
 # ---- plain uvicorn: the 4 KiB frame cap
 
 
+@pytest.mark.slow
 async def test_plain_uvicorn_caps_client_frames_at_4_kib(
     settings: Settings, tmp_path: Path
 ) -> None:

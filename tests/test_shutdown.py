@@ -43,6 +43,8 @@ from tests.test_worker import (
 )
 from tests.ws_helpers import Rest, auth
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 # A clean stop takes about a second; the deadline is the guarantee, with room for a
 # loaded machine. Stuck or not, a process is gone by DEADLINE_S.
@@ -98,93 +100,88 @@ async def all_accepted_once(front: Shopfront, ids: list[int], worker: Worker) ->
     assert await pending_count(front.redis) == 0
 
 
-async def stop_worker(worker: Worker, sig: int = signal.SIGTERM) -> float:
-    """Signal the worker once; assert a clean exit in time; return the seconds taken."""
+async def stop_worker(worker: Worker) -> None:
+    """SIGTERM to the worker; it must exit cleanly within STOPPED_WITHIN_S."""
     assert worker.proc is not None
-    worker.proc.send_signal(sig)
-    code, took = await exits_within(worker.proc, STOPPED_WITHIN_S)
+    worker.proc.send_signal(signal.SIGTERM)
+    code, _took = await exits_within(worker.proc, STOPPED_WITHIN_S)
     assert code == 0, worker.output()
     assert "stopping within" in worker.output()
-    return took
+
+
+@contextlib.asynccontextmanager
+async def shop_and_worker(
+    shared: Settings, tmp_path: Path
+) -> AsyncIterator[tuple[Shopfront, Worker]]:
+    """A web app relaying to ``shared.redis_url`` and a `livecart worker` process (started;
+    killed on the way out if a test left it running)."""
+    assert shared.redis_url is not None
+    async with shopfront(shared, shared.redis_url) as front:
+        worker = Worker(shared, tmp_path / "w1.log").start()
+        try:
+            yield front, worker
+        finally:
+            worker.stop(signal.SIGKILL)
+
+
+async def accepted_by_the_next_worker(
+    front: Shopfront, ids: list[int], settings: Settings, tmp_path: Path
+) -> None:
+    """A new worker (on ``settings``) accepts every order in ``ids``, each once."""
+    with running_worker(settings, tmp_path / "heir.log") as heir:
+        await all_accepted_once(front, ids, heir)
 
 
 async def test_a_busy_worker_stops_on_sigterm_and_the_next_one_loses_nothing(
     settings: Settings, redis_url: str, tmp_path: Path
 ) -> None:
     shared = with_redis(settings, redis_url)
-    async with shopfront(settings, redis_url) as front:
-        worker = Worker(shared, tmp_path / "w1.log").start()
-        try:
-            await worker.running()
-            async with orders_flowing(front) as placed:
-                while len(placed) < 10:  # the worker is accepting as they come
-                    await front.wait_accepted(await front.place(1), worker)
-                await stop_worker(worker)
-            with running_worker(shared, tmp_path / "w2.log") as heir:
-                await all_accepted_once(front, placed, heir)
-        finally:
-            worker.stop(signal.SIGKILL)
+    async with shop_and_worker(shared, tmp_path) as (front, worker):
+        await worker.running()
+        async with orders_flowing(front) as placed:
+            while len(placed) < 10:  # the worker is accepting as they come
+                await front.wait_accepted(await front.place(1), worker)
+            await stop_worker(worker)
+        await accepted_by_the_next_worker(front, placed, shared, tmp_path)
 
 
 async def test_a_worker_stops_on_sigterm_after_its_redis_has_gone(
     settings: Settings, own_redis: RedisServer, tmp_path: Path
 ) -> None:
     shared = with_redis(settings, own_redis.url)
-    async with shopfront(settings, own_redis.url) as front:
-        worker = Worker(shared, tmp_path / "w1.log").start()
-        try:
-            await worker.running()
-            async with orders_flowing(front) as placed:
-                await front.wait_accepted(await front.place(3), worker)
-                own_redis.stop()
-                await output_says(worker.output, "ConnectionError")  # its loops noticed
-                await stop_worker(worker)
-                own_redis.start()  # same port, empty: the relay re-sends the outbox
-            with running_worker(shared, tmp_path / "w2.log") as heir:
-                await all_accepted_once(front, placed, heir)
-        finally:
-            worker.stop(signal.SIGKILL)
-
-
-@contextlib.asynccontextmanager
-async def worker_mid_batch(
-    front: Shopfront, settings: Settings, worker: Worker
-) -> AsyncIterator[list[int]]:
-    """Inside: ``worker`` holds 3 entries it read, its acceptance waiting on a database
-    lock held here (SQLite's write lock, or PostgreSQL's orders table)."""
-    held = await front.place(3)
-    await front.redis.xtrim(STREAM, maxlen=0)  # handed over below, once the lock is held
-    await worker.running()
-    async with writes_blocked(settings):
-        relay = front.redis.pipeline(transaction=True)
-        for order_id in held:
-            relay.xadd(STREAM, {"order_id": str(order_id)})
-        await relay.execute()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while sum((await pending_by_consumer(front.redis)).values()) < 3:
-            assert loop.time() < deadline, worker.output()
-            await asyncio.sleep(0.05)
-        yield held
+    async with shop_and_worker(shared, tmp_path) as (front, worker):
+        await worker.running()
+        async with orders_flowing(front) as placed:
+            await front.wait_accepted(await front.place(3), worker)
+            own_redis.stop()
+            await output_says(worker.output, "ConnectionError")  # its loops noticed
+            await stop_worker(worker)
+            own_redis.start()  # same port, empty: the relay re-sends the outbox
+        await accepted_by_the_next_worker(front, placed, shared, tmp_path)
 
 
 async def test_a_worker_stopped_mid_batch_exits_and_its_entries_are_reclaimed(
     settings: Settings, redis_url: str, tmp_path: Path
 ) -> None:
     shared = with_redis(settings, redis_url)
-    async with shopfront(settings, redis_url) as front:
-        worker = Worker(shared, tmp_path / "w1.log")
-        worker.start()
-        try:
-            async with worker_mid_batch(front, settings, worker) as held:
-                took = await stop_worker(worker)
-            assert took < STOPPED_WITHIN_S
-            assert list((await pending_by_consumer(front.redis)).values()) == [3]
-            assert await front.statuses(held) == ["placed"] * 3
-            with running_worker(shared, tmp_path / "w2.log") as heir:
-                await all_accepted_once(front, held, heir)  # reclaimed after idle
-        finally:
-            worker.stop(signal.SIGKILL)
+    async with shop_and_worker(shared, tmp_path) as (front, worker):
+        held = await front.place(3)
+        await front.redis.xtrim(STREAM, maxlen=0)  # handed over below, once locked
+        await worker.running()
+        async with writes_blocked(settings):  # its acceptance waits on the lock
+            relay = front.redis.pipeline(transaction=True)
+            for order_id in held:
+                relay.xadd(STREAM, {"order_id": str(order_id)})
+            await relay.execute()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while sum((await pending_by_consumer(front.redis)).values()) < 3:
+                assert loop.time() < deadline, worker.output()
+                await asyncio.sleep(0.05)
+            await stop_worker(worker)  # holding 3 entries, mid-transaction
+        assert list((await pending_by_consumer(front.redis)).values()) == [3]
+        assert await front.statuses(held) == ["placed"] * 3
+        await accepted_by_the_next_worker(front, held, shared, tmp_path)  # reclaimed when idle
 
 
 class LoggedServer(ServerProcess):

@@ -220,6 +220,7 @@ async def requests_with_tokens(base_url: str) -> str:
     return token
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server", list(SERVERS))
 async def test_no_token_reaches_the_server_output(
     settings: Settings, tmp_path: Path, server: str

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text as sql
 from websockets.asyncio.client import connect
@@ -37,6 +38,8 @@ from tests.order_helpers import (
 )
 from tests.services import running_redis
 from tests.ws_helpers import Rest, Who, auth, make_user, snapshot
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAM, GROUP = keys.ORDERS_STREAM, keys.ORDERS_GROUP
