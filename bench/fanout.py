@@ -265,6 +265,26 @@ def measure(variant: str, n: int, gen: LoadGen, args: argparse.Namespace) -> dic
     return result
 
 
+def warm_up(server: Server, gen: LoadGen, result: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The live (for livecart) and the viewers before the RSS baseline: first-connection
+    costs (lazy imports, caches, the live's channel, in every worker) are not per-viewer
+    costs. Returns what a pin needs and the viewers' path."""
+    live_id = refservers.LIVE_ID
+    setup: dict[str, Any] = {}
+    if server.variant.startswith("livecart"):
+        setup = setup_livecart(server.port)
+        live_id = setup["live_id"]
+    path = VIEWER_PATH.format(live_id=live_id)
+    # One at a time (concurrency 1), 30 s each at most.
+    warm = gen.call("connect", "127.0.0.1", server.port, path, WARM_UP, 1, 30.0, "warm-up",
+                    timeout=WARM_UP * 30 + 60)  # fmt: skip
+    result["warm_up"] = {"joined": warm["connected"], "failures": warm["errors"]}
+    if not warm["connected"]:
+        raise RuntimeError(f"no warm-up viewer could join: {warm['errors']}")
+    time.sleep(0.5)
+    return setup, path
+
+
 def _measure(
     server: Server, n: int, gen: LoadGen, args: argparse.Namespace, result: dict[str, Any]
 ) -> None:
@@ -273,20 +293,7 @@ def _measure(
     result["timings_s"] = timings
     result["server_open_file_limit"] = open_file_limit(server.pid)
     t = time.monotonic()
-    live_id = refservers.LIVE_ID
-    setup: dict[str, Any] = {}
-    if variant.startswith("livecart"):
-        setup = setup_livecart(server.port)
-        live_id = setup["live_id"]
-    path = VIEWER_PATH.format(live_id=live_id)
-    # Viewers before the baseline: first-connection costs (lazy imports, caches, the
-    # live's channel, in every worker) are not per-viewer costs. One at a time.
-    warm = gen.call("connect", "127.0.0.1", server.port, path, WARM_UP, 1, 30.0, "warm-up",
-                    timeout=WARM_UP * 30 + 60)  # fmt: skip
-    result["warm_up"] = {"joined": warm["connected"], "failures": warm["errors"]}
-    if not warm["connected"]:
-        raise RuntimeError(f"no warm-up viewer could join: {warm['errors']}")
-    time.sleep(0.5)
+    setup, path = warm_up(server, gen, result)
     rss_before = kit.group_rss_kb(server.pid)
     timings["setup"] = round(time.monotonic() - t, 2)
 

@@ -24,6 +24,7 @@ import os
 import resource
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.benchkit import raise_fd_limit
@@ -67,6 +68,61 @@ class Progress:
         sys.stderr.flush()
 
 
+@dataclass
+class Joins:
+    """What one ``connect`` command's viewers came to, so far."""
+
+    bar: Progress
+    target: list[Viewer]  # where joined viewers are kept (warm-up or measured)
+    new: list[Viewer] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
+    failed_after_ms: list[float] = field(default_factory=list)
+    last_launch: float = 0.0
+
+    def joined(self, viewer: Viewer) -> None:
+        self.target.append(viewer)
+        self.new.append(viewer)
+        self.bar.done += 1
+
+    def failed(self, exc: JoinError, started: float) -> None:
+        self.errors[exc.kind] = self.errors.get(exc.kind, 0) + 1
+        cause = exc.__cause__ or exc
+        self.examples.setdefault(exc.kind, (str(cause) or type(cause).__name__)[:160])
+        self.failed_after_ms.append((time.monotonic() - started) * 1000)
+        self.bar.failed += 1
+
+
+class LagWatch:
+    """While open: draws ``bar`` every 0.25 s and keeps this event loop's worst lag
+    (how much a 10 ms sleep overslept)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.max_lag = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LagWatch:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.bar.draw(final=True)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_draw = 0.0
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.01)
+            self.max_lag = max(self.max_lag, loop.time() - t - 0.01)
+            if t >= next_draw:
+                self.bar.draw()
+                next_draw = t + 0.25
+
+
 class Generator:
     """Holds the viewers of one measurement; driven by commands from the orchestrator."""
 
@@ -93,83 +149,47 @@ class Generator:
         successful viewers, unsorted) and this process's own cost while connecting.
         """
         warm = label == "warm-up"
-        target = self.warm if warm else self.viewers
+        tally = None if warm else self.tally  # warm-up viewers wait for no pin
         bar = Progress(label, n, self.progress)
-        errors: dict[str, int] = {}
-        examples: dict[str, str] = {}
-        failed_after_ms: list[float] = []
-        joined: list[Viewer] = []
+        joins = Joins(bar, self.warm if warm else self.viewers)
         sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
-        last_launch = 0.0
-        loop = asyncio.get_running_loop()
         usage0 = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
 
-        async def attempt() -> None:
-            nonlocal last_launch
-            t0 = last_launch = time.monotonic()
-            try:
-                _, proto = await open_viewer(
-                    host, port, path, timeout, None if warm else self.tally
-                )
-            except JoinError as exc:
-                errors[exc.kind] = errors.get(exc.kind, 0) + 1
-                cause = exc.__cause__ or exc
-                examples.setdefault(exc.kind, (str(cause) or type(cause).__name__)[:160])
-                failed_after_ms.append((time.monotonic() - t0) * 1000)
-                bar.failed += 1
-            else:
-                target.append(proto)
-                joined.append(proto)
-                bar.done += 1
-
         async def one() -> None:
-            if sem is None:
-                await attempt()
-            else:
-                async with sem:
-                    await attempt()
+            async with sem or contextlib.nullcontext():
+                t0 = joins.last_launch = time.monotonic()
+                try:
+                    _, proto = await open_viewer(host, port, path, timeout, tally)
+                except JoinError as exc:
+                    joins.failed(exc, t0)
+                else:
+                    joins.joined(proto)
 
-        lag_max = 0.0
-
-        async def watch() -> None:
-            # draws the bar; also the worst lag of this loop (a 10 ms sleep that overslept)
-            nonlocal lag_max
-            next_draw = 0.0
-            while True:
-                t = loop.time()
-                await asyncio.sleep(0.01)
-                lag_max = max(lag_max, loop.time() - t - 0.01)
-                if t >= next_draw:
-                    bar.draw()
-                    next_draw = t + 0.25
-
-        watcher = asyncio.create_task(watch())
         try:
-            await asyncio.gather(*(one() for _ in range(n)))
+            async with LagWatch(bar) as watch:
+                await asyncio.gather(*(one() for _ in range(n)))
         finally:
-            watcher.cancel()
-            bar.draw(final=True)
             self.rusage = resource.getrusage(resource.RUSAGE_SELF)
         seconds = time.monotonic() - started
         usage = self.rusage
         return {
             "connected": bar.done,
             "failed": bar.failed,
-            "errors": errors,  # failure class -> viewers
-            "error_examples": examples,  # failure class -> the first one's message
+            "errors": joins.errors,  # failure class -> viewers
+            "error_examples": joins.examples,  # failure class -> the first one's message
             "seconds": round(seconds, 3),  # first connect started -> last viewer joined/failed
-            "join_ms": [v.join_ms() for v in joined],
-            "tcp_ms": [v.tcp_ms() for v in joined],
-            "failed_after_ms": [round(x, 1) for x in failed_after_ms],
+            "join_ms": [v.join_ms() for v in joins.new],
+            "tcp_ms": [v.tcp_ms() for v in joins.new],
+            "failed_after_ms": [round(x, 1) for x in joins.failed_after_ms],
             "client": {
                 "concurrency": concurrency if concurrency > 0 else None,
                 # how long it took this process to start the last connect
-                "last_connect_started_ms": round((last_launch - started) * 1000, 1),
+                "last_connect_started_ms": round((joins.last_launch - started) * 1000, 1),
                 "cpu_s": round(
                     usage.ru_utime - usage0.ru_utime + usage.ru_stime - usage0.ru_stime, 3
                 ),
-                "max_loop_lag_ms": round(lag_max * 1000, 1),
+                "max_loop_lag_ms": round(watch.max_lag * 1000, 1),
             },
         }
 

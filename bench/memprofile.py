@@ -65,7 +65,7 @@ def package_of(path: str) -> str:
     return parts[0]
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--viewers", type=int, default=2000)
     parser.add_argument("--ws", choices=["livecart", "sansio"], default="livecart")
@@ -76,7 +76,36 @@ def main() -> int:
         "--no-trace", action="store_true", help="no tracemalloc: RSS and object counts only"
     )
     parser.add_argument("--source", type=Path, default=None, help="livecart source tree to import")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def start_server(args: argparse.Namespace) -> tuple[Any, threading.Thread, int]:
+    """The livecart app under uvicorn in a thread of this process: (server, thread, port).
+    The app is imported here, after ``--source`` is on the path and tracemalloc started."""
+    import uvicorn
+
+    from app.factory import create_app
+    from app.server import uvicorn_options
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    options = uvicorn_options(settings)
+    if args.ws == "sansio":
+        options["ws"] = "websockets-sansio"
+    port = kit.free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                            log_level="warning", **options)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server, thread, port
+
+
+def main() -> int:
+    args = parse_args()
     if args.source:
         sys.path.insert(0, str(args.source.resolve()))
         SOURCE_PREFIX.append(str(args.source.resolve()) + "/")
@@ -91,25 +120,7 @@ def main() -> int:
 
     if not args.no_trace:
         tracemalloc.start(args.frames)
-    import uvicorn
-
-    from app.factory import create_app
-    from app.server import uvicorn_options
-    from app.settings import Settings
-
-    settings = Settings.from_env()
-    options = uvicorn_options(settings)
-    if args.ws == "sansio":
-        options["ws"] = "websockets-sansio"
-    asgi_app: Any = create_app(settings)
-    port = kit.free_port()
-    config = uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_level="warning", **options)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    server, thread, port = start_server(args)
 
     gen = LoadGen("uvloop", None)
     try:
@@ -155,29 +166,36 @@ def report(
     types1: collections.Counter[str],
 ) -> None:
     n = res["connected"]
-    if snap0 is None or snap1 is None:
-        print(f"\n# memory per idle viewer, ws={args.ws}, {n:,} viewers, no tracemalloc\n")
-        print(
-            f"RSS: {rss0 / 1024:.1f} MB -> {rss1 / 1024:.1f} MB = {(rss1 - rss0) / n:.1f} KB/viewer"
-            f" (after gc.collect(): {(rss1_gc - rss0) / n:.1f})"
-        )
-        print_types(n, types0, types1)
-        return
-    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
-    snap0, snap1 = snap0.filter_traces(ignore), snap1.filter_traces(ignore)
-    total0 = sum(s.size for s in snap0.statistics("filename"))
-    total1 = sum(s.size for s in snap1.statistics("filename"))
-    print(f"\n# memory per idle viewer, ws={args.ws}, {n:,} viewers\n")
+    traced_by = "no tracemalloc" if snap0 is None or snap1 is None else "tracemalloc"
+    print(f"\n# memory per idle viewer, ws={args.ws}, {n:,} viewers, {traced_by}\n")
     print(
         f"RSS: {rss0 / 1024:.1f} MB -> {rss1 / 1024:.1f} MB = {(rss1 - rss0) / n:.1f} KB/viewer"
         f" (after gc.collect(): {(rss1_gc - rss0) / n:.1f})"
     )
+    if snap0 is not None and snap1 is not None:
+        print_traced(args, n, rss1_gc - rss0, traced_nogc, snap0, snap1)
+    print_types(n, types0, types1)
+
+
+def print_traced(
+    args: argparse.Namespace,
+    n: int,
+    rss_growth: int,
+    traced_nogc: int,
+    snap0: tracemalloc.Snapshot,
+    snap1: tracemalloc.Snapshot,
+) -> None:
+    """What tracemalloc saw: per package, per line and per traceback, per viewer."""
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    snap0, snap1 = snap0.filter_traces(ignore), snap1.filter_traces(ignore)
+    total0 = sum(s.size for s in snap0.statistics("filename"))
+    total1 = sum(s.size for s in snap1.statistics("filename"))
     traced = (total1 - total0) / n / 1024
     print(
         f"traced by tracemalloc (live Python allocations): {traced:.2f} KB/viewer"
         f" (before gc.collect(): {(traced_nogc - total0) / n / 1024:.2f})"
     )
-    untraced = ((rss1_gc - rss0) * 1024 - (total1 - total0)) / n / 1024
+    untraced = (rss_growth * 1024 - (total1 - total0)) / n / 1024
     print(
         f"RSS not explained by live traced allocations: {untraced:.2f} KB/viewer"
         " (mostly tracemalloc's own bookkeeping in this mode)\n"
@@ -206,8 +224,6 @@ def report(
         print(f"- {stat.size_diff / n:,.0f} B/viewer, {stat.count_diff / n:.2f} blocks/viewer")
         for frame in list(stat.traceback)[:6]:
             print(f"    {short(frame.filename)}:{frame.lineno}")
-
-    print_types(n, types0, types1)
 
 
 def print_types(n: int, types0: collections.Counter[str], types1: collections.Counter[str]) -> None:

@@ -78,9 +78,9 @@ def build(spec: dict[str, Any], item: dict[str, Any]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def fire(spec: dict[str, Any]) -> dict[str, Any]:
+async def open_all(port: int, count: int) -> list[OneShot]:
+    """``count`` connections, ``OPEN_CONCURRENCY`` opening at a time, 5 tries each."""
     loop = asyncio.get_running_loop()
-    payloads = [build(spec, item) for item in spec["requests"]]
     gate = asyncio.Semaphore(OPEN_CONCURRENCY)
 
     async def connect() -> OneShot:
@@ -88,7 +88,7 @@ async def fire(spec: dict[str, Any]) -> dict[str, Any]:
             for attempt in range(5):
                 try:
                     _t, proto = await loop.create_connection(
-                        lambda: OneShot(loop), "127.0.0.1", spec["port"]
+                        lambda: OneShot(loop), "127.0.0.1", port
                     )
                     return proto
                 except OSError:
@@ -97,8 +97,13 @@ async def fire(spec: dict[str, Any]) -> dict[str, Any]:
                     await asyncio.sleep(0.2)
         raise AssertionError("unreachable")
 
+    return await asyncio.gather(*(connect() for _ in range(count)))
+
+
+async def fire(spec: dict[str, Any]) -> dict[str, Any]:
+    payloads = [build(spec, item) for item in spec["requests"]]
     t_open = time.perf_counter()
-    conns = await asyncio.gather(*(connect() for _ in payloads))
+    conns = await open_all(spec["port"], len(payloads))
     open_s = time.perf_counter() - t_open
     await asyncio.sleep(0.2)  # let the server finish accepting before the burst
 
