@@ -134,7 +134,6 @@ class Viewer(asyncio.Protocol):
         "connected_ns",
         "join_ns",
         "lost",
-        "messages",
         "open",
         "pin_ns",
         "pin_payload",
@@ -162,7 +161,6 @@ class Viewer(asyncio.Protocol):
         self.close_received = False
         self.close_code: int | None = None
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.messages = 0
         self.pings = 0
         self.pin_ns = 0
         self.pin_payload = b""
@@ -257,7 +255,6 @@ class Viewer(asyncio.Protocol):
                 self.transport.write(client_frame(OP_CLOSE, payload[:2]))
 
     def _message(self, payload: bytes, now: int) -> None:
-        self.messages += 1
         if self.ready is not None:
             ready, self.ready = self.ready, None
             if not ready.done():
