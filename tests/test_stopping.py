@@ -15,12 +15,15 @@ import sys
 import time
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from app.stopping import SAME_SIGNAL_S
 from checkout.loops import Loops
-from common.tasks import cancel_and_wait, close_within
+from common.tasks import STOP_WAIT_S, cancel_and_wait, close_within
+from live.clock import DealClock
+from live.hub import Hub
 from live.presence import every
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +48,12 @@ class Swallower:
 
 
 async def ends_within(work: Awaitable[None], *tasks: asyncio.Task[None]) -> bool:
-    """Whether ``work`` (stopping ``tasks``) ends within 2 s, the tasks with it. Waited on
+    """Whether ``work`` (stopping ``tasks``) ends within a second more than a stop's
+    bound (``STOP_WAIT_S``), the tasks with it. Waited on
     with ``asyncio.wait``: a timeout that cancelled ``work`` would cancel the tasks
     again and hide the bug. Cleans up either way."""
     stopping = asyncio.ensure_future(work)
-    await asyncio.wait([stopping], timeout=2)
+    await asyncio.wait([stopping], timeout=STOP_WAIT_S + 1)
     ended = stopping.done() and all(task.done() for task in tasks)
     for task in (*tasks, stopping):
         task.cancel()
@@ -133,6 +137,28 @@ async def test_cancel_and_wait_returns_in_time_and_names_what_it_abandoned(
     await deaf
 
 
+async def test_the_deal_clock_stops_in_time_even_if_a_pass_ignores_cancellation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    released, started = asyncio.Event(), asyncio.Event()
+    clock = DealClock(cast(Hub, None))
+
+    async def deaf_pass() -> float:  # a pass stuck on a database that is gone
+        started.set()
+        await deaf_until(released)
+        return 1.0
+
+    clock.run_once = deaf_pass  # type: ignore[method-assign]
+    await clock.start()
+    await started.wait()
+    assert await ends_within(clock.stop()), "DealClock.stop() did not return"
+    assert "deal clock: abandoned after 2.0s, still running: ['livecart-deal-clock']" in caplog.text
+    released.set()  # the pass ends; the clock sees it was stopped and ends too
+    assert clock._task is not None
+    with contextlib.suppress(asyncio.CancelledError):
+        await clock._task
+
+
 async def test_close_within_gives_up_on_a_close_that_hangs() -> None:
     hung = asyncio.Event()
 
@@ -140,7 +166,11 @@ async def test_close_within_gives_up_on_a_close_that_hangs() -> None:
         await asyncio.shield(hung.wait())  # never set: a close on a dead server
 
     assert not await close_within(close, "hung", within=0.2)
-    assert await close_within(asyncio.sleep, "quick", within=1) is False  # needs an argument
+
+    async def broken() -> None:
+        raise OSError("connection refused")
+
+    assert not await close_within(broken, "broken", within=1)  # logged, not raised
     assert await close_within(lambda: asyncio.sleep(0), "quick", within=1)
 
 
