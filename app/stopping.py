@@ -119,7 +119,9 @@ def run(main: Coroutine[Any, Any, None], what: str) -> None:
         loop.run_until_complete(main)
         failed = False
     finally:
-        left = loop.run_until_complete(cancel_and_wait(asyncio.all_tasks(loop), what=what))
+        # Mostly tasks a stop() already gave up on: a second, shorter wait.
+        leftovers = cancel_and_wait(asyncio.all_tasks(loop), within=1.0, what=what)
+        left = loop.run_until_complete(leftovers)
         for closing in (loop.shutdown_asyncgens(), loop.shutdown_default_executor()):
             loop.run_until_complete(_bounded(closing))
         asyncio.set_event_loop(None)
