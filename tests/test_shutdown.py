@@ -33,6 +33,7 @@ from tests.live_server import ServerProcess, process_env, with_redis
 from tests.order_helpers import AsyncShop, fresh_key, order_body
 from tests.services import RedisServer, wait_for_port
 from tests.test_worker import (
+    ROOT,
     Shopfront,
     Worker,
     pending_by_consumer,
@@ -43,13 +44,12 @@ from tests.test_worker import (
 )
 from tests.ws_helpers import Rest, auth
 
-pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parent.parent
 # A clean stop takes about a second; the deadline is the guarantee, with room for a
 # loaded machine. Stuck or not, a process is gone by DEADLINE_S.
 STOPPED_WITHIN_S = 6.0
 STREAM = keys.ORDERS_STREAM
+
+pytestmark = pytest.mark.slow
 
 
 async def output_says(read: object, text: str, within: float = 20.0) -> None:
