@@ -35,20 +35,27 @@ class _Server(uvicorn.Server):
         self.ready.set()
 
 
-class LiveServer:
-    """A livecart app served by uvicorn on a free port, inside the test's event loop."""
+class Listening:
+    """Addresses of a server listening on 127.0.0.1:``port``."""
 
-    def __init__(self, app: Starlette, port: int) -> None:
-        self.app = app
-        self.port = port
+    port: int
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def ws_url(self, live_id: int | str, **query: Any) -> str:
+        """The live's socket URL; ``query`` items that are None are left out."""
         qs = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
         return f"ws://127.0.0.1:{self.port}/ws/lives/{live_id}" + (f"?{qs}" if qs else "")
+
+
+class LiveServer(Listening):
+    """A livecart app served by uvicorn on a free port, inside the test's event loop."""
+
+    def __init__(self, app: Starlette, port: int) -> None:
+        self.app = app
+        self.port = port
 
     @property
     def state(self) -> AppState:
@@ -78,7 +85,7 @@ async def serve(settings: Settings, **overrides: Any) -> AsyncIterator[LiveServe
         await task
 
 
-class ServerProcess:
+class ServerProcess(Listening):
     """`livecart serve` in a child process (for multi-process and restart tests)."""
 
     def __init__(self, env: dict[str, str], cwd: Path, port: int | None = None) -> None:
@@ -86,14 +93,6 @@ class ServerProcess:
         self.cwd = cwd
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ws_url(self, live_id: int | str, **query: Any) -> str:
-        qs = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
-        return f"ws://127.0.0.1:{self.port}/ws/lives/{live_id}" + (f"?{qs}" if qs else "")
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -107,6 +106,42 @@ class ServerProcess:
             self.proc.send_signal(sig)
             self.proc.wait(15)
         self.proc = None
+
+
+@contextlib.contextmanager
+def spawned(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    port: int,
+    *,
+    stderr: Path | None = None,
+    stop_signal: int = signal.SIGINT,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m *args`` in a child process, yielded once ``port`` listens. On the way
+    out it gets ``stop_signal`` and 30 s to end, then is killed. Its stderr goes to the
+    file ``stderr`` (or nowhere)."""
+    with open(stderr or os.devnull, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, timeout=60)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(stop_signal)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def uvicorn_args(port: int) -> list[str]:
+    """``uvicorn app.main:app --port P``: plain uvicorn, no other flag."""
+    return ["uvicorn", "app.main:app", "--port", str(port)]
 
 
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:

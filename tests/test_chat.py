@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from app.settings import ConfigError, Settings
+from tests.chat_helpers import (
+    chat_log,
+    check_chat,
+    expect,
+    joined,
+    pong,
+    refused,
+    say,
+    setup,
+    ws_for,
+)
 from tests.live_server import LiveServer, serve
 from tests.ws_helpers import Frame, Rest, Who, auth, next_frame, rest_for, send, snapshot
 
@@ -31,68 +40,6 @@ async def chat_server(settings: Settings, **changes: Any) -> AsyncIterator[LiveS
     """An in-process server with other chat limits (``chat_rate``, ``chat_burst``)."""
     async with serve(replace(settings, presence_interval_s=0.1, **changes)) as server:
         yield server
-
-
-def ws_for(server: LiveServer, live_id: int, who: Who | None = None, **query: Any) -> Any:
-    return connect(server.ws_url(live_id, token=who["token"] if who else None, **query))
-
-
-async def joined(ws: ClientConnection) -> Frame:
-    """The snapshot, then a ping answered: the server has finished joining this socket."""
-    snap = await snapshot(ws)
-    await send(ws, {"type": "ping"})
-    assert (await next_frame(ws))["type"] == "pong"
-    return snap
-
-
-async def say(ws: ClientConnection, text: str, **extra: Any) -> None:
-    await ws.send(json.dumps({"type": "chat", "text": text, **extra}, ensure_ascii=False))
-
-
-async def expect(ws: ClientConnection, type_: str, within: float = WAIT) -> Frame:
-    """The next frame (viewer counts left out), which must be of ``type_``."""
-    frame = await next_frame(ws, within)
-    assert frame["type"] == type_, frame
-    return frame
-
-
-async def refused(ws: ClientConnection, code: str) -> dict[str, Any]:
-    frame = await expect(ws, "error")
-    assert frame["seq"] is None, frame
-    data: dict[str, Any] = frame["data"]
-    assert data["code"] == code, data
-    assert isinstance(data["message"], str) and data["message"], data
-    return data
-
-
-async def pong(ws: ClientConnection) -> None:
-    """Ping and expect the pong next: nothing else was queued for this socket before it."""
-    await send(ws, {"type": "ping"})
-    await expect(ws, "pong")
-
-
-def check_chat(frame: Frame, who: Who, text: str) -> dict[str, Any]:
-    assert frame["type"] == "chat", frame
-    assert isinstance(frame["seq"], int), frame
-    data: dict[str, Any] = frame["data"]
-    assert set(data) == {"id", "user", "text", "at"}, data
-    assert data["user"] == {"id": who["user"]["id"], "username": who["user"]["username"]}
-    assert data["text"] == text
-    assert datetime.fromisoformat(data["at"].replace("Z", "+00:00")).tzinfo is not None
-    return data
-
-
-async def chat_log(rest: Rest, live_id: int, limit: int = 200) -> list[dict[str, Any]]:
-    resp = await rest.http.get(f"/api/lives/{live_id}/chat", params={"limit": limit})
-    assert resp.status_code == 200, resp.text
-    messages: list[dict[str, Any]] = resp.json()["messages"]
-    return messages
-
-
-async def setup(rest: Rest, *viewers: str) -> tuple[Who, int, list[Who]]:
-    creator = await rest.register("cara", "creator")
-    live = await rest.live(creator, start=True)
-    return creator, live["id"], [await rest.register(name) for name in viewers]
 
 
 # ---- item 1: who may chat, what passes, what everyone sees

@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
 from app.settings import Settings
+from tests.chat_helpers import act, expect, heard, joined, pong, refused, say, ws_for
 from tests.live_server import ServerProcess, process_env, with_redis
 from tests.ws_helpers import (
-    Frame,
-    Who,
     auth,
     close_code,
     next_frame,
     rest_for,
-    send,
-    snapshot,
 )
 
 pytestmark = pytest.mark.slow
@@ -53,56 +47,6 @@ async def two_processes(
     finally:
         a.stop()
         b.stop()
-
-
-def ws_for(proc: ServerProcess, live_id: int, who: Who | None = None) -> Any:
-    return connect(proc.ws_url(live_id, token=who["token"] if who else None))
-
-
-async def expect(ws: ClientConnection, type_: str) -> Frame:
-    frame = await next_frame(ws, WAIT)
-    assert frame["type"] == type_, frame
-    return frame
-
-
-async def pong(ws: ClientConnection) -> None:
-    await send(ws, {"type": "ping"})
-    await expect(ws, "pong")
-
-
-async def joined(ws: ClientConnection) -> Frame:
-    """Snapshot, then a pong: the join (user subscription included) is complete."""
-    snap = await snapshot(ws)
-    await pong(ws)
-    return snap
-
-
-async def say(ws: ClientConnection, text: str) -> None:
-    await ws.send(json.dumps({"type": "chat", "text": text}))
-
-
-async def heard(ws: ClientConnection, who: Who, text: str) -> Frame:
-    frame = await expect(ws, "chat")
-    data = frame["data"]
-    assert (data["user"]["username"], data["text"]) == (who["user"]["username"], text), data
-    return frame
-
-
-async def refused(ws: ClientConnection, code: str) -> dict[str, Any]:
-    data: dict[str, Any] = (await expect(ws, "error"))["data"]
-    assert data["code"] == code, data
-    return data
-
-
-async def act(ws: ClientConnection, frame: dict[str, Any]) -> list[Frame]:
-    """Send a moderation frame; return what came before the pong that marks it handled."""
-    await send(ws, frame)
-    await send(ws, {"type": "ping"})
-    seen: list[Frame] = []
-    while (got := await next_frame(ws, WAIT))["type"] != "pong":
-        assert got["type"] != "error", got
-        seen.append(got)
-    return seen
 
 
 async def test_mute_and_ban_through_one_process_hold_on_the_other(
@@ -149,9 +93,9 @@ async def test_mute_and_ban_through_one_process_hold_on_the_other(
             await heard(cara_b, vera, "thanks")
 
             # A deletion on B reaches A.
-            await act(cara_b, {"type": "delete_chat", "id": said["data"]["id"]})
+            await act(cara_b, {"type": "delete_chat", "id": said["id"]})
             deleted = await expect(walt_a, "chat_deleted")
-            assert deleted["data"] == {"id": said["data"]["id"]}
+            assert deleted["data"] == {"id": said["id"]}
 
             # Ban through A's REST: her sockets on B and on A are told, then closed.
             resp = await rest_a.http.put(on_a("/bans/vera"), headers=auth(cara))

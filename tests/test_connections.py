@@ -12,10 +12,7 @@ import asyncio
 import contextlib
 import http.client
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,8 +24,8 @@ from websockets.asyncio.client import connect
 
 from app.connections import OPEN
 from app.settings import Settings
-from tests.live_server import ServerProcess, process_env, serve
-from tests.services import free_port, wait_for_port
+from tests.live_server import ServerProcess, process_env, serve, spawned, uvicorn_args
+from tests.services import free_port
 from tests.ws_helpers import Rest, snapshot, viewers_count
 
 HEADER_TIMEOUT_S = 1.0
@@ -66,20 +63,8 @@ def livecart_serve(sqlite_template: Path, tmp_path: Path) -> Iterator[ServerProc
 def plain_uvicorn(env: dict[str, str], cwd: Path) -> Iterator[int]:
     """``python -m uvicorn app.main:app --port P``, no other flag; yields the port."""
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port, timeout=60)
+    with spawned(uvicorn_args(port), cwd, env, port):
         yield port
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def dial(port: int, source: str = CLIENT) -> socket.socket:

@@ -15,10 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from app.settings import Settings
 from live.chat import contains_blocked
 from live.textnorm import fold
-from tests.conftest import Api
-from tests.live_server import LiveServer, serve
-from tests.services import free_port
-from tests.test_chat import (
+from tests.chat_helpers import (
     chat_log,
     check_chat,
     expect,
@@ -29,6 +26,9 @@ from tests.test_chat import (
     setup,
     ws_for,
 )
+from tests.conftest import Api
+from tests.live_server import LiveServer, serve
+from tests.services import free_port
 from tests.test_show_scale import server_log
 from tests.ws_helpers import Rest, Who, auth, next_frame, rest_for
 

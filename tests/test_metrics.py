@@ -28,9 +28,9 @@ from redis.asyncio import Redis
 from app.metrics import forget_dead_processes
 from app.settings import Settings
 from checkout.metrics import Backlog, stream_backlog
-from tests.live_server import LiveServer, process_env, serve, with_redis
+from tests.live_server import LiveServer, process_env, serve, spawned, with_redis
 from tests.order_helpers import AsyncShop
-from tests.services import empty_redis, free_port, wait_for_port
+from tests.services import empty_redis, free_port
 from tests.ws_helpers import Rest, Who
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -249,18 +249,9 @@ def redis_db(url: str, index: int) -> str:
 def workers(env: dict[str, str], cwd: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     """``livecart serve --workers 2`` on ``port``; stopped with SIGTERM at the end."""
     log = cwd / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-            cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_for_port(port, timeout=30)
+    args = ["app.cli", "serve", "--port", str(port), "--workers", "2"]
+    with spawned(args, cwd, env, port, stderr=log, stop_signal=signal.SIGTERM) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
     assert proc.returncode == 0, log.read_text()[-3000:]
 
 

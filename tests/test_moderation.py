@@ -5,18 +5,16 @@ may not do, whom moderators may not touch, and the audit log."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
 from app.accounts import Role
+from tests.chat_helpers import act, chat_log, expect, heard, joined, pong, refused, say, ws_for
 from tests.live_server import LiveServer
 from tests.ws_helpers import (
-    Frame,
     Rest,
     Who,
     auth,
@@ -26,72 +24,6 @@ from tests.ws_helpers import (
     send,
     snapshot,
 )
-
-WAIT = 5.0
-
-
-def ws_for(server: LiveServer, live_id: int, who: Who | None = None, **query: Any) -> Any:
-    return connect(server.ws_url(live_id, token=who["token"] if who else None, **query))
-
-
-async def joined(ws: ClientConnection) -> Frame:
-    """The snapshot, then a ping answered: the server has finished joining this socket."""
-    snap = await snapshot(ws)
-    await pong(ws)
-    return snap
-
-
-async def pong(ws: ClientConnection) -> None:
-    """Ping and expect the pong next. Frames are handled in order, so a pong also means
-    every frame sent before it on this socket has been fully handled."""
-    await send(ws, {"type": "ping"})
-    await expect(ws, "pong")
-
-
-async def say(ws: ClientConnection, text: str) -> None:
-    await ws.send(json.dumps({"type": "chat", "text": text}))
-
-
-async def expect(ws: ClientConnection, type_: str, within: float = WAIT) -> Frame:
-    frame = await next_frame(ws, within)
-    assert frame["type"] == type_, frame
-    return frame
-
-
-async def refused(ws: ClientConnection, code: str) -> dict[str, Any]:
-    frame = await expect(ws, "error")
-    assert frame["seq"] is None, frame
-    data: dict[str, Any] = frame["data"]
-    assert data["code"] == code, data
-    return data
-
-
-async def heard(ws: ClientConnection, who: Who, text: str) -> dict[str, Any]:
-    frame = await expect(ws, "chat")
-    assert isinstance(frame["seq"], int)
-    data: dict[str, Any] = frame["data"]
-    assert (data["user"]["username"], data["text"]) == (who["user"]["username"], text), data
-    return data
-
-
-async def act(ws: ClientConnection, frame: dict[str, Any]) -> list[Frame]:
-    """Send a moderation frame and wait until it has been handled (mute, ban... are not
-    acknowledged to the sender: their effect shows elsewhere). The frames that came
-    before the pong (say, the broadcast the action caused) are returned."""
-    await send(ws, frame)
-    await send(ws, {"type": "ping"})
-    seen: list[Frame] = []
-    while (got := await next_frame(ws))["type"] != "pong":
-        assert got["type"] != "error", got
-        seen.append(got)
-    return seen
-
-
-async def chat_log(rest: Rest, live_id: int) -> list[dict[str, Any]]:
-    resp = await rest.http.get(f"/api/lives/{live_id}/chat")
-    assert resp.status_code == 200, resp.text
-    messages: list[dict[str, Any]] = resp.json()["messages"]
-    return messages
 
 
 async def audit_log(rest: Rest, who: Who | None, live_id: int) -> httpx.Response:

@@ -53,6 +53,17 @@ class World:
             await make_user(self.server.state, f"{prefix}{i}", Role.VIEWER) for i in range(count)
         ]
 
+    async def deal(self) -> tuple[dict[str, Any], int]:
+        """A product (2000 cents, 100 in stock) pinned on a started live with a deal of
+        3 units at 500 cents, one per buyer: (product, live id)."""
+        product = await self.rest.product(self.owner, price_cents=2000, stock=100)
+        live = await self.rest.live(self.owner, start=True)
+        await self.rest.pinned(
+            self.owner, live["id"], product["id"], price_cents=500, quantity=3,
+            per_buyer_limit=1, duration_s=600,
+        )  # fmt: skip
+        return product, live["id"]
+
     async def watch(
         self, stack: contextlib.AsyncExitStack, live_id: int, who: Who | None = None
     ) -> ClientConnection:
@@ -132,13 +143,7 @@ async def test_one_key_racing_itself_makes_one_order(world: World) -> None:
 
 
 async def test_a_deal_sells_exactly_its_quantity_and_ends_once(world: World) -> None:
-    product = await world.rest.product(world.owner, price_cents=2000, stock=100)
-    live = await world.rest.live(world.owner, start=True)
-    lid = live["id"]
-    await world.rest.pinned(
-        world.owner, lid, product["id"], price_cents=500, quantity=3, per_buyer_limit=1,
-        duration_s=600,
-    )  # fmt: skip
+    product, lid = await world.deal()
     buyers = await world.buyers(10)
     async with contextlib.AsyncExitStack() as stack:
         viewer = await world.watch(stack, lid)
@@ -167,13 +172,7 @@ async def test_a_deal_sells_exactly_its_quantity_and_ends_once(world: World) -> 
 
 
 async def test_one_buyer_racing_a_per_buyer_limit_gets_one(world: World) -> None:
-    product = await world.rest.product(world.owner, price_cents=2000, stock=100)
-    live = await world.rest.live(world.owner, start=True)
-    lid = live["id"]
-    await world.rest.pinned(
-        world.owner, lid, product["id"], price_cents=500, quantity=3, per_buyer_limit=1,
-        duration_s=600,
-    )  # fmt: skip
+    product, lid = await world.deal()
     (buyer,) = await world.buyers(1)
     answers = await asyncio.gather(
         *(world.shop.order(buyer, product["id"], live_id=lid) for _ in range(5))

@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,8 +23,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.settings import Settings
 from live import close_codes
-from tests.live_server import LiveServer, process_env, serve
-from tests.services import free_port, wait_for_port
+from tests.live_server import Listening, LiveServer, process_env, serve, spawned, uvicorn_args
+from tests.services import free_port
 from tests.ws_helpers import (
     auth,
     close_code,
@@ -101,18 +99,10 @@ async def serve_logged(settings: Settings) -> AsyncIterator[tuple[LiveServer, Se
 
 
 @dataclass
-class PlainUvicorn:
+class PlainUvicorn(Listening):
     port: int
     proc: subprocess.Popen[bytes]
     stderr: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ws_url(self, live_id: int | str, **query: Any) -> str:
-        qs = "&".join(f"{k}={v}" for k, v in query.items() if v is not None)
-        return f"ws://127.0.0.1:{self.port}/ws/lives/{live_id}" + (f"?{qs}" if qs else "")
 
     def log(self) -> str:
         return self.stderr.read_text(errors="replace")
@@ -128,24 +118,10 @@ def plain_uvicorn(settings: Settings, tmp_path: Path, **env: str) -> Iterator[Pl
     environment; stderr kept in a file."""
     port = free_port()
     stderr = tmp_path / f"uvicorn-{port}.stderr"
-    with stderr.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
-            cwd=tmp_path, env=process_env(settings, **env),
-            stdout=subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
-    server = PlainUvicorn(port, proc, stderr)
-    try:
-        wait_for_port(port, timeout=60)
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    with spawned(
+        uvicorn_args(port), tmp_path, process_env(settings, **env), port, stderr=stderr
+    ) as proc:
+        yield PlainUvicorn(port, proc, stderr)
 
 
 # ---- the storm
