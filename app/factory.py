@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -52,6 +54,13 @@ from live.hub import Hub
 from live.redis_broker import redis_client
 
 log = logging.getLogger("livecart")
+
+
+@functools.cache
+def _openapi() -> dict[str, Any]:
+    """The API description: the same for every app of a process, so built once (it is
+    most of an app's construction time, which tests making an app each pay)."""
+    return build_openapi(all_routes(), version=_version())
 
 
 def _version() -> str:
@@ -199,5 +208,5 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    app.state.openapi = build_openapi(routes, version=_version())
+    app.state.openapi = _openapi()
     return app
