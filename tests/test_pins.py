@@ -394,10 +394,15 @@ async def test_pin_frames_follow_the_same_permissions(server: LiveServer, rest: 
         assert await rest.events(scheduled["id"]) == []
 
 
-async def test_unpin_replace_and_end_broadcast(server: LiveServer, rest: Rest) -> None:
+async def mug_cap_show(rest: Rest) -> tuple[Who, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A creator ``owner`` with products Mug and Cap and a started live."""
     owner = await rest.register("owner", "creator")
     mug, cap = await rest.product(owner, title="Mug"), await rest.product(owner, title="Cap")
-    live = await rest.live(owner, start=True)
+    return owner, mug, cap, await rest.live(owner, start=True)
+
+
+async def test_unpin_replace_and_end_broadcast(server: LiveServer, rest: Rest) -> None:
+    owner, mug, cap, live = await mug_cap_show(rest)
     async with connect(server.ws_url(live["id"])) as ws:
         await snapshot(ws)
         await rest.pinned(owner, live["id"], mug["id"])
@@ -439,9 +444,7 @@ def deal_ends(events: list[Frame]) -> list[Frame]:
 
 
 async def test_a_deal_expires_on_its_own(server: LiveServer, rest: Rest) -> None:
-    owner = await rest.register("owner", "creator")
-    mug, cap = await rest.product(owner, title="Mug"), await rest.product(owner, title="Cap")
-    live = await rest.live(owner, start=True)
+    owner, mug, cap, live = await mug_cap_show(rest)
     async with connect(server.ws_url(live["id"])) as ws:
         await snapshot(ws)
         pinned = await rest.pinned(

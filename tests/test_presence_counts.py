@@ -27,7 +27,7 @@ from live.hub import Hub
 from live.presence import LocalPresence
 from live.redis_broker import PRESENCE_STALE_MS, RedisBroker
 from tests.live_server import LiveServer, serve
-from tests.ws_helpers import Rest, auth, recv, rest_for, send, snapshot
+from tests.ws_helpers import Rest, Who, auth, recv, rest_for, send, snapshot
 
 LIVE = 41
 OTHER_LIVE = 42
@@ -359,12 +359,17 @@ async def test_one_account_with_two_sockets_counts_once_and_the_studio_not_at_al
             assert max(screen.history[1:], default=0) <= 2, screen.history
 
 
+async def cara_fan_and_live(rest: Rest) -> tuple[Who, Who, dict[str, Any]]:
+    """A creator ``cara`` with a started live, and a viewer ``fan``."""
+    owner = await rest.register("cara", "creator")
+    fan = await rest.register("fan")
+    return owner, fan, await rest.live(owner, start=True)
+
+
 async def test_a_watcher_made_moderator_stops_counting(
     counted: LiveServer, rest: Rest, ticks: Ticks
 ) -> None:
-    owner = await rest.register("cara", "creator")
-    fan = await rest.register("fan")
-    live = await rest.live(owner, start=True)
+    owner, fan, live = await cara_fan_and_live(rest)
     async with contextlib.AsyncExitStack() as stack:
         anon = await Screen.open(stack, counted.ws_url(live["id"]))
         fan_ws = await Screen.open(stack, counted.ws_url(live["id"], token=fan["token"]))
@@ -381,9 +386,7 @@ async def test_a_watcher_made_moderator_stops_counting(
 async def test_page_reloads_do_not_leave_the_count_inflated(
     counted: LiveServer, rest: Rest, ticks: Ticks
 ) -> None:
-    owner = await rest.register("cara", "creator")
-    fan = await rest.register("fan")
-    live = await rest.live(owner, start=True)
+    owner, fan, live = await cara_fan_and_live(rest)
     url = counted.ws_url
     async with contextlib.AsyncExitStack() as stack:
         watcher = await Screen.open(stack, url(live["id"]))

@@ -18,6 +18,7 @@ from tests.conftest import Api
 from tests.live_server import LiveServer
 from tests.ws_helpers import (
     Rest,
+    Who,
     assert_consecutive,
     auth,
     check_envelope,
@@ -212,12 +213,16 @@ BAD_FRAMES: list[tuple[str, str | bytes, str]] = [
 ]
 
 
+async def show(rest: Rest) -> tuple[Who, dict[str, Any], dict[str, Any]]:
+    """A creator ``cara`` with a product and a started live."""
+    creator = await rest.register("cara", "creator")
+    return creator, await rest.product(creator), await rest.live(creator, start=True)
+
+
 async def test_bad_client_frames_get_error_frames_and_socket_stays_open(
     server: LiveServer, rest: Rest
 ) -> None:
-    creator = await rest.register("cara", "creator")
-    product = await rest.product(creator)
-    live = await rest.live(creator, start=True)
+    creator, product, live = await show(rest)
     async with connect(server.ws_url(live["id"], token=creator["token"])) as ws:
         await snapshot(ws)
         for name, payload, code in BAD_FRAMES:
@@ -241,9 +246,7 @@ async def test_bad_client_frames_get_error_frames_and_socket_stays_open(
 async def test_flooding_client_is_rate_limited_while_others_get_pins_promptly(
     server: LiveServer, rest: Rest
 ) -> None:
-    creator = await rest.register("cara", "creator")
-    product = await rest.product(creator)
-    live = await rest.live(creator, start=True)
+    creator, product, live = await show(rest)
     async with (
         connect(server.ws_url(live["id"])) as flooder,
         connect(server.ws_url(live["id"])) as viewer,
