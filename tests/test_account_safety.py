@@ -164,6 +164,14 @@ async def admin_and_show(server: LiveServer, rest: Rest) -> tuple[Who, dict[str,
     return admin, await rest.live(creator, start=True)
 
 
+async def troll_watching(server: LiveServer, rest: Rest) -> tuple[Who, Who, Awaitable[int | None]]:
+    """``admin_and_show``'s admin, and a viewer "troll" watching the live: (admin, troll,
+    the close code of troll's socket, once it closes)."""
+    admin, live = await admin_and_show(server, rest)
+    troll = await rest.register("troll")
+    return admin, troll, await connected_then_closed(server, live["id"], troll)
+
+
 async def me(rest: Rest, who: Who) -> httpx.Response:
     return await rest.http.get("/api/me", headers=auth(who))
 
@@ -261,28 +269,25 @@ async def test_logout_revokes_this_token_only_and_everywhere_revokes_all(
 
 
 async def test_an_admin_disables_an_account_its_tokens_and_sockets_die_at_once(
-    server: LiveServer,
+    server: LiveServer, rest: Rest
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        rest = Rest(http)
-        admin, live = await admin_and_show(server, rest)
-        troll = await rest.register("troll")
-        closing = await connected_then_closed(server, live["id"], troll)
-        creator = (await login(rest, "host", PASSWORD)).json()
-        refused = await http.post("/api/users/troll/disable", headers=auth(creator))
-        assert refused.status_code == 403
-        resp = await http.post("/api/users/troll/disable", headers=auth(admin))
-        assert resp.status_code == 200, resp.text
-        assert resp.json()["user"]["username"] == "troll"
-        assert await closing == close_codes.BAD_TOKEN
-        assert_revoked(await me(rest, troll))
-        denied = await login(rest, "troll", PASSWORD)
-        assert (denied.status_code, denied.json()["error"]["code"]) == (403, "account_disabled")
-        missing = await http.post("/api/users/nobody_here/disable", headers=auth(admin))
-        assert missing.status_code == 404
-        assert (await http.post("/api/users/troll/enable", headers=auth(admin))).status_code == 200
-        assert_revoked(await me(rest, troll))  # enabling does not bring old tokens back
-        assert (await login(rest, "troll", PASSWORD)).status_code == 200
+    http = rest.http
+    admin, troll, closing = await troll_watching(server, rest)
+    creator = (await login(rest, "host", PASSWORD)).json()
+    refused = await http.post("/api/users/troll/disable", headers=auth(creator))
+    assert refused.status_code == 403
+    resp = await http.post("/api/users/troll/disable", headers=auth(admin))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["user"]["username"] == "troll"
+    assert await closing == close_codes.BAD_TOKEN
+    assert_revoked(await me(rest, troll))
+    denied = await login(rest, "troll", PASSWORD)
+    assert (denied.status_code, denied.json()["error"]["code"]) == (403, "account_disabled")
+    missing = await http.post("/api/users/nobody_here/disable", headers=auth(admin))
+    assert missing.status_code == 404
+    assert (await http.post("/api/users/troll/enable", headers=auth(admin))).status_code == 200
+    assert_revoked(await me(rest, troll))  # enabling does not bring old tokens back
+    assert (await login(rest, "troll", PASSWORD)).status_code == 200
 
 
 async def test_a_role_change_applies_to_the_next_request(server: LiveServer) -> None:
@@ -439,21 +444,18 @@ async def test_a_password_change_that_lost_the_race_changes_nothing(server: Live
 
 
 async def test_a_disabled_accounts_sockets_here_close_even_if_the_broker_fails(
-    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    server: LiveServer, rest: Rest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        rest = Rest(http)
-        admin, live = await admin_and_show(server, rest)
-        troll = await rest.register("troll")
-        closing = await connected_then_closed(server, live["id"], troll)
+    http = rest.http
+    admin, _troll, closing = await troll_watching(server, rest)
 
-        async def broken(_messages: Any) -> None:
-            raise ConnectionError("broker down")
+    async def broken(_messages: Any) -> None:
+        raise ConnectionError("broker down")
 
-        monkeypatch.setattr(server.state.hub.broker, "publish_many", broken)
-        resp = await http.post("/api/users/troll/disable", headers=auth(admin))
-        assert resp.status_code == 200
-        assert await closing == close_codes.BAD_TOKEN
+    monkeypatch.setattr(server.state.hub.broker, "publish_many", broken)
+    resp = await http.post("/api/users/troll/disable", headers=auth(admin))
+    assert resp.status_code == 200
+    assert await closing == close_codes.BAD_TOKEN
 
 
 async def test_a_lost_announcement_is_made_good_by_the_reload(
