@@ -201,3 +201,13 @@ class Site:
     @property
     def studio(self) -> str:
         return f"/studio/{self.shop.live_id}"
+
+
+HEADPHONES = "Studio headphones"  # a demo product with stock 8: shows "only N left"
+
+
+def expect(target: Any, **kwargs: Any) -> Any:
+    """Playwright's ``expect`` (imported here: the module must load without Playwright)."""
+    from playwright.async_api import expect as pw_expect
+
+    return pw_expect(target, **kwargs)

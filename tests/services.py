@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis as SyncRedis
@@ -141,6 +142,14 @@ def worker_database_url(url: str) -> str:
     url, _, query = url.partition("?")
     base, _, name = url.rpartition("/")
     return f"{base}/{name}_{WORKER}" + (f"?{query}" if query else "")
+
+
+def redis_db(url: str, index: int) -> str:
+    """The same server, database ``index``, emptied: presence counts of other tests (and
+    of an earlier run of this one, alive for a few seconds more) stay apart."""
+    other = urlunsplit(urlsplit(url)._replace(path=f"/{index}"))
+    empty_redis(other)
+    return other
 
 
 def empty_redis(url: str) -> None:

@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx2 as httpx
 import pytest
@@ -30,7 +29,7 @@ from app.settings import Settings
 from checkout.metrics import Backlog, stream_backlog
 from tests.live_server import LiveServer, process_env, serve, spawned, with_redis
 from tests.order_helpers import AsyncShop
-from tests.services import empty_redis, free_port
+from tests.services import free_port, redis_db
 from tests.ws_helpers import Rest, Who
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -236,13 +235,6 @@ def test_a_dead_workers_live_gauges_are_forgotten(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"")
     forget_dead_processes(str(tmp_path))
     assert sorted(f.name for f in tmp_path.iterdir()) == sorted(files[1:])  # counters stay
-
-
-def redis_db(url: str, index: int) -> str:
-    parts = urlsplit(url)
-    other = urlunsplit(parts._replace(path=f"/{index}"))
-    empty_redis(other)
-    return other
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -14,7 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from app.settings import Settings
 from live.redis_broker import PRESENCE_STALE_MS
 from tests.live_server import processes, with_redis
-from tests.services import RedisServer, empty_redis
+from tests.services import RedisServer, redis_db
 from tests.ws_helpers import (
     Frame,
     auth,
@@ -34,15 +33,6 @@ def one_backend(request: pytest.FixtureRequest) -> None:
     cross-process locking, which the deal tests in test_pins cover in-process."""
     if request.node.callspec.params.get("database_url") == "postgres":
         pytest.skip("multi-process tests run on SQLite only (see one_backend)")
-
-
-def redis_db(url: str, index: int) -> str:
-    """The same server, another database, emptied: presence counts of other tests (and of
-    an earlier run of this one, alive for a few seconds more) stay apart."""
-    parts = urlsplit(url)
-    other = urlunsplit(parts._replace(path=f"/{index}"))
-    empty_redis(other)
-    return other
 
 
 async def test_two_processes_share_a_live_through_redis(

@@ -38,7 +38,7 @@ from tests.order_helpers import (
     fresh_key,
     order_body,
 )
-from tests.test_multiprocess import redis_db
+from tests.services import redis_db
 from tests.test_order_race import World
 from tests.ws_helpers import Who, auth
 

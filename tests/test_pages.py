@@ -24,11 +24,13 @@ from app.tokens import TokenSigner
 from tests.live_server import ServerProcess, process_env
 from tests.pages_helpers import (
     DESKTOP,
+    HEADPHONES,
     PHONE,
     SCREENSHOTS,
     Browser,
     Site,
     accessibility_problems,
+    expect,
     focus_is_visible,
     open_browser,
     require_browser,
@@ -38,18 +40,11 @@ from tests.services import free_port
 pytestmark = pytest.mark.browser
 
 ROLES = dict(demo.ACCOUNTS)
-HEADPHONES = "Studio headphones"  # stock 8: shows "only N left"
 
 
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-def expect(target: Any, **kwargs: Any) -> Any:
-    from playwright.async_api import expect as pw_expect
-
-    return pw_expect(target, **kwargs)
 
 
 async def test_every_page_renders_accessibly_without_console_errors(

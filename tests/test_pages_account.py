@@ -25,9 +25,9 @@ from tests.pages_helpers import (
     Browser,
     Site,
     accessibility_problems,
+    expect,
     require_browser,
 )
-from tests.test_pages import expect
 
 pytestmark = pytest.mark.browser
 

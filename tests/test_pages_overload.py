@@ -28,8 +28,16 @@ import httpx2 as httpx
 import pytest
 
 from app import demo
-from tests.pages_helpers import PHONE, SCREENSHOTS, Browser, Site, open_browser, require_browser
-from tests.test_pages import HEADPHONES, expect
+from tests.pages_helpers import (
+    HEADPHONES,
+    PHONE,
+    SCREENSHOTS,
+    Browser,
+    Site,
+    expect,
+    open_browser,
+    require_browser,
+)
 
 pytestmark = pytest.mark.browser
 
