@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -410,6 +411,7 @@ async def test_a_flooding_client_is_throttled_without_slowing_the_live(
 
         reader = asyncio.create_task(read_flooder())
         loop = asyncio.get_running_loop()
+        flood_started = loop.time()
         try:
             for n in range(200):
                 await say(flooder, f"spam {n}")
@@ -440,6 +442,7 @@ async def test_a_flooding_client_is_throttled_without_slowing_the_live(
             assert flooder.close_code is None
             await flooder.close()  # the reader keeps reading until the close completes
             await asyncio.wait_for(reader, WAIT)
+            flood_took = loop.time() - flood_started  # every message of flo's handled
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -451,8 +454,9 @@ async def test_a_flooding_client_is_throttled_without_slowing_the_live(
         assert all(isinstance(e["retry_after"], int | float) for e in errors), errors
         accepted = [f for f in flooder_got if f["type"] == "chat" and
                     f["data"]["user"]["username"] == "flo"]  # fmt: skip
-        # Burst 5 plus 1 a second for the (sub-second) flood; nowhere near 200.
-        assert 1 <= len(accepted) <= 5 + 3, len(accepted)
+        # Burst 5 plus 1 a second while the flood lasted (under a second on an idle
+        # machine, longer on a loaded one); nowhere near 200.
+        assert 1 <= len(accepted) <= 5 + math.ceil(flood_took) + 1, (len(accepted), flood_took)
         assert len(await chat_log(rest, live_id)) == len(accepted) + 1
 
 
