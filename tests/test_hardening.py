@@ -15,17 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from app.settings import Settings
 from live.chat import contains_blocked
 from live.textnorm import fold
-from tests.chat_helpers import (
-    chat_log,
-    check_chat,
-    expect,
-    joined,
-    pong,
-    refused,
-    say,
-    setup,
-    ws_for,
-)
+from tests import chat_helpers as chat
 from tests.conftest import Api
 from tests.live_server import LiveServer, serve
 from tests.services import free_port
@@ -77,19 +67,19 @@ async def test_evasions_are_refused_over_the_socket_and_stored_nowhere(
     server: LiveServer,
 ) -> None:
     async with rest_for(server.url) as rest:
-        creator, live_id, (vera,) = await setup(rest, "vera")
+        creator, live_id, (vera,) = await chat.setup(rest, "vera")
         resp = await rest.http.put(
             f"/api/lives/{live_id}/blocked-words", json={"words": ["spam"]}, headers=auth(creator)
         )
         assert resp.status_code == 200, resp.text
-        async with ws_for(server, live_id, vera) as v:
-            await joined(v)
+        async with chat.ws_for(server, live_id, vera) as v:
+            await chat.joined(v)
             for text in ("s\u200bpam", "sp\u00adam", "ｓｐａｍ", "ѕрам", "SΡAM"):
-                await say(v, text)
-                await refused(v, "blocked_word")
-            await say(v, "ham")
-            check_chat(await expect(v, "chat"), vera, "ham")
-        assert [m["text"] for m in await chat_log(rest, live_id)] == ["ham"]
+                await chat.say(v, text)
+                await chat.refused(v, "blocked_word")
+            await chat.say(v, "ham")
+            chat.check_chat(await chat.expect(v, "chat"), vera, "ham")
+        assert [m["text"] for m in await chat.chat_log(rest, live_id)] == ["ham"]
 
 
 # ---- bidirectional overrides
@@ -99,16 +89,16 @@ BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\
 
 async def test_chat_refuses_bidi_overrides_with_a_code(server: LiveServer) -> None:
     async with rest_for(server.url) as rest:
-        _creator, live_id, (vera,) = await setup(rest, "vera")
-        async with ws_for(server, live_id, vera) as v:
-            await joined(v)
+        _creator, live_id, (vera,) = await chat.setup(rest, "vera")
+        async with chat.ws_for(server, live_id, vera) as v:
+            await chat.joined(v)
             for char in BIDI:
-                await say(v, f"nice gpj{char}.exe")
-                data = await refused(v, "invalid_text")
+                await chat.say(v, f"nice gpj{char}.exe")
+                data = await chat.refused(v, "invalid_text")
                 assert "bidirectional" in data["message"], data
-            await say(v, "plain")
-            check_chat(await expect(v, "chat"), vera, "plain")
-        assert [m["text"] for m in await chat_log(rest, live_id)] == ["plain"]
+            await chat.say(v, "plain")
+            chat.check_chat(await chat.expect(v, "chat"), vera, "plain")
+        assert [m["text"] for m in await chat.chat_log(rest, live_id)] == ["plain"]
 
 
 def field_error(resp: Any, field: str) -> str:
@@ -192,14 +182,14 @@ DEEP = "[" * 2000 + "]" * 2000  # fits the 4 KiB frame cap
 
 async def test_a_deeply_nested_frame_is_invalid_json_and_logs_nothing(server: LiveServer) -> None:
     async with rest_for(server.url) as rest:
-        _creator, live_id, (vera,) = await setup(rest, "vera")
-        async with ws_for(server, live_id, vera) as v:
-            await joined(v)
+        _creator, live_id, (vera,) = await chat.setup(rest, "vera")
+        async with chat.ws_for(server, live_id, vera) as v:
+            await chat.joined(v)
             with server_log() as logged:
                 for frame in (DEEP, '{"type": "chat", "text": ' + "[" * 1990 + "]" * 1990 + "}"):
                     await v.send(frame)
-                    await refused(v, "invalid_json")
-                await pong(v)  # the socket stays open and answers
+                    await chat.refused(v, "invalid_json")
+                await chat.pong(v)  # the socket stays open and answers
             assert logged.problems() == []
 
 
@@ -266,14 +256,14 @@ def no_errors_logged() -> Iterator[None]:
 async def answers_to(ws: ClientConnection, who: Who, texts: list[str]) -> list[str]:
     """Send ``texts`` back to back; for each, the accepted text or the error code."""
     for text in texts:
-        await say(ws, text)
+        await chat.say(ws, text)
     answers: list[str] = []
     while len(answers) < len(texts):
         frame = await next_frame(ws)
         if frame["type"] == "error":
             answers.append(frame["data"]["code"])
         elif frame["type"] == "chat" and frame["data"]["user"]["id"] == who["user"]["id"]:
-            answers.append(check_chat(frame, who, frame["data"]["text"])["text"])
+            answers.append(chat.check_chat(frame, who, frame["data"]["text"])["text"])
         else:  # others' chat, announcements
             assert frame["type"] in {"chat", "slow_mode"}, frame
     return answers
@@ -283,21 +273,21 @@ async def test_slow_mode_holds_with_and_without_redis(
     settings: Settings, limiter: str | None
 ) -> None:
     async with chat_setup(settings, limiter, chat_rate=100.0, chat_burst=100) as (server, rest):
-        creator, live_id, (vera, walt) = await setup(rest, "vera", "walt")
+        creator, live_id, (vera, walt) = await chat.setup(rest, "vera", "walt")
         resp = await rest.http.put(
             f"/api/lives/{live_id}/slow-mode", json={"seconds": 30}, headers=auth(creator)
         )
         assert resp.status_code == 200, resp.text
-        async with ws_for(server, live_id, vera) as v, ws_for(server, live_id, walt) as w:
-            await joined(v)
-            await joined(w)
+        async with chat.ws_for(server, live_id, vera) as v, chat.ws_for(server, live_id, walt) as w:
+            await chat.joined(v)
+            await chat.joined(w)
             with no_errors_logged():
                 texts = [f"m{i}" for i in range(12)]
                 answers = await answers_to(v, vera, texts)
                 assert answers == ["m0"] + ["slow_mode"] * 11, answers
                 # Per user: walt still has his one message.
                 assert await answers_to(w, walt, ["hi", "again"]) == ["hi", "slow_mode"]
-        stored = [m["text"] for m in await chat_log(rest, live_id)]
+        stored = [m["text"] for m in await chat.chat_log(rest, live_id)]
         assert stored == ["m0", "hi"]
 
 
@@ -306,10 +296,10 @@ async def test_rate_and_burst_hold_with_and_without_redis(
 ) -> None:
     # A slow refill (one message every 20 s) so the burst alone decides, however slow the host.
     async with chat_setup(settings, limiter, chat_rate=0.05, chat_burst=3) as (server, rest):
-        _creator, live_id, (vera, walt) = await setup(rest, "vera", "walt")
-        async with ws_for(server, live_id, vera) as v, ws_for(server, live_id, walt) as w:
-            await joined(v)
-            await joined(w)
+        _creator, live_id, (vera, walt) = await chat.setup(rest, "vera", "walt")
+        async with chat.ws_for(server, live_id, vera) as v, chat.ws_for(server, live_id, walt) as w:
+            await chat.joined(v)
+            await chat.joined(w)
             with no_errors_logged():
                 answers = await answers_to(v, vera, [f"m{i}" for i in range(8)])
                 assert answers == ["m0", "m1", "m2"] + ["rate_limited"] * 5, answers
