@@ -48,6 +48,7 @@ from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
 from checkout.desk import OrderDesk
+from common.tasks import close_within
 from live.backends import broker_for
 from live.clock import DealClock
 from live.hub import Hub
@@ -132,13 +133,13 @@ async def _start_hub(settings: Settings, db: Database, stack: contextlib.AsyncEx
 async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
     """Connect and start every resource of one app; ``stack`` closes them in reverse."""
     db = Database.from_url(settings.database_url)
-    stack.push_async_callback(db.dispose)
+    stack.push_async_callback(close_within, db.dispose, "database")
     await migrate.upgrade(db.engine)
     await db.warm()
     redis: Redis | None = None
     if settings.redis_url:
         redis = redis_client(settings.redis_url)
-        stack.push_async_callback(redis.aclose)
+        stack.push_async_callback(close_within, redis.aclose, "redis")
     hub = await _start_hub(settings, db, stack)
     deals = DealClock(hub)
     await deals.start()

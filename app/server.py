@@ -98,6 +98,8 @@ def adopt_uvicorn(config: object, settings: Settings) -> bool:
     set_limits(config, settings.max_connections_per_address, settings.header_timeout_s)
     if config.http == "auto":
         config.http_protocol_class = LivecartHttpProtocol
+    if config.timeout_graceful_shutdown is None:  # as livecart serve: bounded, see stopping
+        config.timeout_graceful_shutdown = GRACE_S
     if config.server_header:
         config.server_header = False
         config.encoded_headers = [h for h in config.encoded_headers if h != (b"server", b"uvicorn")]

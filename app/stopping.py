@@ -27,29 +27,45 @@ log = logging.getLogger("livecart.stopping")
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # uvicorn's timeout_graceful_shutdown: requests in flight get this long, then are cancelled.
-GRACE_S = 3.0
-# After the first signal the process exits within this, stuck or not. Above GRACE_S plus
-# the stops in a lifespan (each bounded by common.tasks.STOP_WAIT_S, run one after another).
+GRACE_S = 3  # whole seconds: uvicorn types it int
+# After the first signal the process exits within this, stuck or not: the backstop. Each
+# stop in a lifespan is bounded too (common.tasks), but they run one after another and
+# in the worst case (every one stuck) add up to more than this.
 DEADLINE_S = 10.0
 
 # A signal this soon after the first is the same request, not a second one: a terminal's
 # Ctrl-C reaches every process of the group, and uvicorn's supervisor then also sends
 # SIGTERM to each worker process.
 SAME_SIGNAL_S = 1.0
+# How long a hard exit waits for its last log line.
+LAST_WORDS_S = 0.5
 
 Handler = Callable[[int, FrameType | None], Any]
 
 
 def exit_now(code: int, message: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Log ``message`` with what is still running (``loop``'s tasks, the threads), flush
-    the logs and ``os._exit``: no cleanup runs (that is what is stuck)."""
+    the logs and ``os._exit``: no cleanup runs (that is what is stuck). The exit happens
+    whatever the logging does: it gets ``LAST_WORDS_S`` on a thread of its own (a stuck
+    stderr or a handler lock held by the blocked main thread cannot keep the process)."""
+    try:
+        say = threading.Thread(target=_last_words, args=(message, loop), daemon=True)
+        say.start()
+        say.join(LAST_WORDS_S)
+    finally:
+        os._exit(code)
+
+
+def _last_words(message: str, loop: asyncio.AbstractEventLoop | None) -> None:
     threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    tasks = sorted(t.get_name() for t in asyncio.all_tasks(loop)) if loop is not None else []
+    try:  # from another thread the task set may change under us
+        tasks = sorted(t.get_name() for t in asyncio.all_tasks(loop)) if loop is not None else []
+    except RuntimeError:
+        tasks = ["?"]
     log.warning("%s; still running: tasks %s, threads %s", message, tasks, threads)
     for handler in logging.getLogger().handlers:
         handler.flush()
     sys.stderr.flush()
-    os._exit(code)
 
 
 class Stopping:

@@ -176,8 +176,9 @@ class OrderDesk:
                         unit, [req for req, _ in batch], payments=holds, render=self.render,
                         relayed=self.relayed, settle=settle,
                     )  # fmt: skip
-                except Exception:  # nothing of this batch will commit: let its payments go
-                    await holds.release()
+                except BaseException:  # nothing of this batch will commit: let its payments go
+                    # Shielded: a batch cancelled at shutdown still voids what it authorized.
+                    await asyncio.shield(asyncio.ensure_future(holds.release()))
                     raise
         except NothingToKeep as nothing:  # rolled back: only refusals and replays
             return nothing.result.outcomes, []

@@ -16,7 +16,8 @@ from typing import Any
 log = logging.getLogger("livecart.stopping")
 
 STOP_WAIT_S = 2.0  # how long one stop() waits for its cancelled tasks
-_RECANCEL_S = 0.25  # a task that swallowed a cancellation is cancelled again this often
+_FIRST_CANCEL_S = 1.0  # how long the first cancellation is left to work
+_RECANCEL_S = 0.25  # then a task that swallowed it is cancelled again this often
 
 
 async def cancel_and_wait(
@@ -33,23 +34,36 @@ async def cancel_and_wait(
     are retrieved (not reported as "never retrieved"), not raised. Cancelling the
     caller cancels the wait, not the guarantee: the tasks were cancelled already.
     """
+    tasks = list(tasks)
+    for task in tasks:
+        if task.done():
+            _retrieve(task)
     pending = {task for task in tasks if not task.done()}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
+    # The first cancellation gets a moment for its cleanup (a rollback, a pool check-in)
+    # before the next one would interrupt that cleanup too.
+    grace = min(_FIRST_CANCEL_S, within / 2)
     while pending:
         for task in pending:
             task.cancel()  # again each round: a swallowed cancellation is not the last
         left = deadline - loop.time()
         if left <= 0:
             break
-        done, pending = await asyncio.wait(pending, timeout=min(left, _RECANCEL_S))
+        done, pending = await asyncio.wait(pending, timeout=min(left, grace))
+        grace = _RECANCEL_S
         for task in done:
-            if not task.cancelled():
-                task.exception()
+            _retrieve(task)
     names = sorted(task.get_name() for task in pending)
     if names:
         log.warning("%s: abandoned after %.1fs, still running: %s", what, within, names)
     return names
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a finished task's error as seen (stopping reports no "never retrieved")."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def close_within(

@@ -17,10 +17,11 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
+from common.limits import MAX_SLOW_MODE_S
 from live.presence import LocalPresence
 from live.ratelimit import LocalLimits
 
-COOLDOWN_MAX_S = 3600  # the longest slow-mode interval a live can set
+COOLDOWN_MAX_S = MAX_SLOW_MODE_S  # the longest slow-mode interval a live can set
 
 MessageHandler = Callable[[str, str], None]
 """Called with (channel, message) on the event loop for every received message."""
