@@ -15,7 +15,6 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -24,13 +23,14 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from app import accounts, demo, migrate
-from app.accounts import Role, User, create_user
 from app.db import Database, make_engine
 from app.factory import create_app
 from app.models import metadata
 from app.settings import Settings, _normalise_database_url
 from tests import services
+from tests.http_helpers import Api
 from tests.live_server import LiveServer, serve
+from tests.order_helpers import Shop
 from tests.pages_helpers import SCREENSHOTS, Browser, Site, open_browser, require_browser
 from tests.ws_helpers import Rest, rest_for
 
@@ -188,58 +188,15 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-class Api:
-    """Small helpers over a TestClient: make users of any role, call with their token."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def register(self, username: str, role: str = "viewer") -> dict[str, Any]:
-        resp = self.client.post(
-            "/api/auth/register",
-            json={"username": username, "password": "password123", "role": role},
-        )
-        assert resp.status_code == 201, resp.text
-        body: dict[str, Any] = resp.json()
-        return body
-
-    def make_user(self, username: str, role: Role) -> dict[str, Any]:
-        """Create a user of any role (staff/admin included) straight in the database."""
-        state = self.client.app.state.livecart  # type: ignore[attr-defined]
-
-        async def _create() -> User:
-            async with state.db.write() as session:
-                return await create_user(session, username, "password123", role)
-
-        assert self.client.portal is not None
-        user = self.client.portal.call(_create)
-        return {
-            "user": {"id": user.id, "username": user.username, "role": user.role},
-            "token": state.tokens.issue(user.uid),
-        }
-
-    @staticmethod
-    def auth(who: dict[str, Any] | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {who['token']}"} if who else {}
-
-    def product(self, creator: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        body = {"title": "Mug", "price_cents": 1299, "stock": 10, **fields}
-        resp = self.client.post("/api/products", json=body, headers=self.auth(creator))
-        assert resp.status_code == 201, resp.text
-        product: dict[str, Any] = resp.json()["product"]
-        return product
-
-    def live(self, creator: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        body = {"title": "Friday show", **fields}
-        resp = self.client.post("/api/lives", json=body, headers=self.auth(creator))
-        assert resp.status_code == 201, resp.text
-        live: dict[str, Any] = resp.json()["live"]
-        return live
-
-
 @pytest.fixture
 def api(client: TestClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def shop(api: Api) -> Shop:
+    """A creator with a product, a buyer, bystanders of every role (tests/order_helpers.py)."""
+    return Shop(api)
 
 
 @pytest.fixture

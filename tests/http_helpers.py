@@ -1,4 +1,5 @@
-"""Checks of REST answers shared by the API tests (this module holds no tests)."""
+"""REST calls and checks of their answers shared by the API tests (this module holds no
+tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 from typing import Any
 
 from starlette.testclient import TestClient
+
+from app.accounts import Role, User, create_user
 
 CODE = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -38,3 +41,52 @@ def read_ok(client: TestClient, path: str, key: str) -> Any:
     assert resp.status_code == 200, resp.text
     assert set(resp.json()) == {key}, resp.json()
     return resp.json()[key]
+
+
+class Api:
+    """Small helpers over a TestClient: make users of any role, call with their token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def register(self, username: str, role: str = "viewer") -> dict[str, Any]:
+        resp = self.client.post(
+            "/api/auth/register",
+            json={"username": username, "password": "password123", "role": role},
+        )
+        assert resp.status_code == 201, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def make_user(self, username: str, role: Role) -> dict[str, Any]:
+        """Create a user of any role (staff/admin included) straight in the database."""
+        state = self.client.app.state.livecart  # type: ignore[attr-defined]
+
+        async def _create() -> User:
+            async with state.db.write() as session:
+                return await create_user(session, username, "password123", role)
+
+        assert self.client.portal is not None
+        user = self.client.portal.call(_create)
+        return {
+            "user": {"id": user.id, "username": user.username, "role": user.role},
+            "token": state.tokens.issue(user.uid),
+        }
+
+    @staticmethod
+    def auth(who: dict[str, Any] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {who['token']}"} if who else {}
+
+    def product(self, creator: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        body = {"title": "Mug", "price_cents": 1299, "stock": 10, **fields}
+        resp = self.client.post("/api/products", json=body, headers=self.auth(creator))
+        assert resp.status_code == 201, resp.text
+        product: dict[str, Any] = resp.json()["product"]
+        return product
+
+    def live(self, creator: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        body = {"title": "Friday show", **fields}
+        resp = self.client.post("/api/lives", json=body, headers=self.auth(creator))
+        assert resp.status_code == 201, resp.text
+        live: dict[str, Any] = resp.json()["live"]
+        return live

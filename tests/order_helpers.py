@@ -17,7 +17,7 @@ import httpx2 as httpx
 from websockets.asyncio.client import ClientConnection
 
 from app.accounts import Role
-from tests.conftest import Api
+from tests.http_helpers import Api
 from tests.ws_helpers import Frame, Who, auth, next_frame, send
 
 SHIPPING: dict[str, str] = {

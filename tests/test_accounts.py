@@ -13,8 +13,7 @@ from app.accounts import Role
 from app.factory import create_app
 from app.settings import Settings
 from app.tokens import TokenSigner
-from tests.conftest import Api
-from tests.http_helpers import assert_error
+from tests.http_helpers import Api, assert_error
 
 PASSWORD = "password123"
 

@@ -17,8 +17,7 @@ from starlette.testclient import TestClient
 from app.accounts import Role
 from app.factory import create_app
 from app.settings import Settings
-from tests.conftest import Api
-from tests.http_helpers import assert_error
+from tests.http_helpers import Api, assert_error
 
 MAX_BODY = 64 * 1024
 

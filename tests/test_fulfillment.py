@@ -9,19 +9,11 @@ shipped → refunded; voided on cancel. Units come back exactly once.
 
 from __future__ import annotations
 
-import pytest
-
-from tests.conftest import Api
 from tests.order_helpers import (
     Shop,
     error_code,
     statuses,
 )
-
-
-@pytest.fixture
-def shop(api: Api) -> Shop:
-    return Shop(api)
 
 
 def payment_calls(shop: Shop) -> list[str]:

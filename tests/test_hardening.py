@@ -16,7 +16,7 @@ from app.settings import Settings
 from live.chat import contains_blocked
 from live.textnorm import fold
 from tests import chat_helpers as chat
-from tests.conftest import Api
+from tests.http_helpers import Api
 from tests.live_server import LiveServer, serve
 from tests.services import free_port
 from tests.test_show_scale import server_log

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from app.accounts import Role
-from tests.conftest import Api
-from tests.http_helpers import assert_error, read_ok
+from tests.http_helpers import Api, assert_error, read_ok
 
 LIVE_KEYS = {
     "id",

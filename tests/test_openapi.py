@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from app.accounts import Role
 from app.factory import all_routes
-from tests.conftest import Api
+from tests.http_helpers import Api
 
 
 def test_openapi_describes_every_http_route(client: TestClient) -> None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
-from tests.conftest import Api
 from tests.order_helpers import (
     ORDER_KEYS,
     SHIPPING,
@@ -23,11 +20,6 @@ from tests.order_helpers import (
     order_body,
     statuses,
 )
-
-
-@pytest.fixture
-def shop(api: Api) -> Shop:
-    return Shop(api)
 
 
 def test_place_order_answers_the_contract_shape(shop: Shop) -> None:

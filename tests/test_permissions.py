@@ -22,7 +22,7 @@ import pytest
 from httpx2 import Response
 
 from app.accounts import Role
-from tests.conftest import Api
+from tests.http_helpers import Api
 
 ACTORS = ("anonymous", "viewer", "other_creator", "owner", "moderator", "staff", "admin")
 

@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.accounts import Role
 from app.settings import Settings
-from tests.conftest import Api
+from tests.http_helpers import Api
 from tests.live_server import LiveServer, serve, with_redis
 from tests.ws_helpers import (
     Frame,

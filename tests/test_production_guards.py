@@ -18,7 +18,7 @@ from app.factory import create_app
 from app.payments import payment_provider
 from app.settings import ConfigError, Settings
 from checkout.payments import TestPaymentProvider
-from tests.conftest import Api
+from tests.http_helpers import Api
 from tests.services import free_port, wait_for_port
 
 STRONG_KEY = "k" * 48

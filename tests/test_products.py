@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http_helpers import assert_error, read_ok
+from tests.http_helpers import Api, assert_error, read_ok
 
 PRODUCT_KEYS = {
     "id",

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.conftest import Api
+from tests.http_helpers import Api
 
 
 def test_register_and_me(api: Api) -> None:

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import Api
+from tests.http_helpers import Api
 from tests.live_server import LiveServer
 from tests.ws_helpers import (
     Rest,

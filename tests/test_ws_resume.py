@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from app.settings import Settings
 from live.hub import Hub
 from live.models import LiveEvent
-from tests.conftest import Api
+from tests.http_helpers import Api
 from tests.live_server import LiveServer, serve
 from tests.ws_helpers import Rest, assert_consecutive, next_frame, replayed, snapshot, until
 
