@@ -3,7 +3,9 @@ processes alike (this module holds no tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,18 @@ WAIT = 10.0
 def ws_for(server: Listening, live_id: int, who: Who | None = None, **query: Any) -> Any:
     """A viewer socket on ``live_id``, signed in as ``who`` (anonymous without)."""
     return connect(server.ws_url(live_id, token=who["token"] if who else None, **query))
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    server: Listening, live_id: int, *whos: Who | None
+) -> AsyncIterator[list[ClientConnection]]:
+    """A joined socket on ``live_id`` for each of ``whos`` (None: anonymous), in order."""
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(ws_for(server, live_id, who)) for who in whos]
+        for ws in sockets:
+            await joined(ws)
+        yield sockets
 
 
 async def expect(ws: ClientConnection, type_: str, within: float = WAIT) -> Frame:

@@ -26,6 +26,7 @@ from tests.chat_helpers import (
     refused,
     say,
     setup,
+    watching,
     ws_for,
 )
 from tests.live_server import LiveServer, serve
@@ -392,13 +393,7 @@ async def test_a_flooding_client_is_throttled_without_slowing_the_live(
 ) -> None:
     creator, live_id, (flo, vera, theo) = await setup(rest, "flo", "vera", "theo")
     product = await rest.product(creator, title="Lamp")
-    async with (
-        ws_for(server, live_id, flo) as flooder,
-        ws_for(server, live_id, vera) as v,
-        ws_for(server, live_id, theo) as t,
-    ):
-        for ws in (flooder, v, t):
-            await joined(ws)
+    async with watching(server, live_id, flo, vera, theo) as (flooder, v, t):
         flooder_got: list[Frame] = []
         throttled = asyncio.Event()
 

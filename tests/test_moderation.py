@@ -12,7 +12,18 @@ import httpx2 as httpx
 import pytest
 
 from app.accounts import Role
-from tests.chat_helpers import act, chat_log, expect, heard, joined, pong, refused, say, ws_for
+from tests.chat_helpers import (
+    act,
+    chat_log,
+    expect,
+    heard,
+    joined,
+    pong,
+    refused,
+    say,
+    watching,
+    ws_for,
+)
 from tests.live_server import LiveServer
 from tests.ws_helpers import (
     Rest,
@@ -85,13 +96,7 @@ def iso_now_within(stamp: str, seconds: float = 60) -> None:
 async def test_delete_chat_by_frame_and_rest_reaches_everyone(
     server: LiveServer, cast: Cast
 ) -> None:
-    async with (
-        ws_for(server, cast.live_id, cast.vera) as v,
-        ws_for(server, cast.live_id, cast.mona) as m,
-        ws_for(server, cast.live_id) as anon,
-    ):
-        for ws in (v, m, anon):
-            await joined(ws)
+    async with watching(server, cast.live_id, cast.vera, cast.mona, None) as (v, m, anon):
         for text in ("first", "second", "third"):
             await say(v, text)
         sent = [await heard(anon, cast.vera, t) for t in ("first", "second", "third")]
@@ -169,13 +174,7 @@ MOD_FRAMES: list[dict[str, Any]] = [
 async def test_viewers_and_anonymous_sockets_cannot_moderate(
     server: LiveServer, cast: Cast
 ) -> None:
-    async with (
-        ws_for(server, cast.live_id, cast.walt) as w,
-        ws_for(server, cast.live_id, cast.vera) as v,
-        ws_for(server, cast.live_id) as anon,
-    ):
-        for ws in (w, v, anon):
-            await joined(ws)
+    async with watching(server, cast.live_id, cast.walt, cast.vera, None) as (w, v, anon):
         await say(w, "walt speaks")
         message = await heard(w, cast.walt, "walt speaks")
         for ws in (v, anon):
@@ -226,13 +225,7 @@ async def test_viewers_and_anonymous_sockets_cannot_moderate(
 
 
 async def test_whom_moderators_may_mute_and_ban(server: LiveServer, cast: Cast) -> None:
-    async with (
-        ws_for(server, cast.live_id, cast.mona) as m,
-        ws_for(server, cast.live_id, cast.mike) as mk,
-        ws_for(server, cast.live_id, cast.cara) as c,
-    ):
-        for ws in (m, mk, c):
-            await joined(ws)
+    async with watching(server, cast.live_id, cast.mona, cast.mike, cast.cara) as (m, mk, c):
         # Not the creator (invalid_target), not another moderator (forbidden), not oneself.
         for kind in ("mute", "ban"):
             frame: dict[str, Any] = {"type": kind, "username": "cara"}
@@ -303,14 +296,12 @@ async def test_an_admin_may_mute_and_ban_a_moderator(server: LiveServer, cast: C
 async def test_mute_refuses_messages_with_the_time_left_until_unmuted_or_expired(
     server: LiveServer, cast: Cast
 ) -> None:
-    async with (
-        ws_for(server, cast.live_id, cast.vera) as v,
-        ws_for(server, cast.live_id, cast.vera) as v_phone,
-        ws_for(server, cast.live_id, cast.walt) as w,
-        ws_for(server, cast.live_id, cast.mona) as m,
+    async with watching(server, cast.live_id, cast.vera, cast.vera, cast.walt, cast.mona) as (
+        v,
+        v_phone,
+        w,
+        m,
     ):
-        for ws in (v, v_phone, w, m):
-            await joined(ws)
         resp = await cast.put(cast.mona, "/mutes/vera", {"duration_s": 120})
         assert resp.status_code == 200, resp.text
         mute = resp.json()["mute"]
@@ -467,13 +458,7 @@ async def test_blocked_words_refuse_whole_words_case_insensitively_shown_to_nobo
     resp = await cast.get(cast.cara, "/blocked-words")
     assert resp.json() == {"blocked_words": ["darn", "heck"]}
 
-    async with (
-        ws_for(server, cast.live_id, cast.vera) as v,
-        ws_for(server, cast.live_id, cast.walt) as w,
-        ws_for(server, cast.live_id, cast.cara) as c,
-    ):
-        for ws in (v, w, c):
-            await joined(ws)
+    async with watching(server, cast.live_id, cast.vera, cast.walt, cast.cara) as (v, w, c):
         for bad in ("oh darn", "DARN it", "what the Heck!", "darn.", "(heck)"):
             await say(v, bad)
             data = await refused(v, "blocked_word")
