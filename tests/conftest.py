@@ -175,7 +175,7 @@ def settings(database_url: str) -> Settings:
         secret_key="test-secret",
         env="test",
         # Every test client shares one address and makes many accounts; the throttle has
-        # tests of its own (tests/test_account_safety.py).
+        # tests of its own (tests/app/test_account_safety.py).
         login_failures_per_account=0,
         login_failures_per_address=0,
         registrations_per_address=0,

@@ -1,7 +1,7 @@
 """Column and table builders the revisions in ``versions/`` share.
 
 Revisions are history: what a builder emits must never change once a revision uses
-it, or databases migrated before and after would differ (tests/test_migrations.py
+it, or databases migrated before and after would differ (tests/app/test_migrations.py
 compares the migrated schema with the models on SQLite and PostgreSQL). A new need
 gets a new builder or plain Alembic calls in its revision.
 """

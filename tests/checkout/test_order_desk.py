@@ -31,6 +31,7 @@ from checkout.orders import OrderRequest, Placement, move_stock
 from checkout.payments import TestPaymentProvider
 from checkout.placing import NothingToKeep, Outcome, place_batch
 from common.times import utcnow
+from tests.checkout.test_order_race import World
 from tests.live_server import LiveServer, ServerProcess, processes, with_redis
 from tests.order_helpers import (
     AsyncShop,
@@ -39,7 +40,6 @@ from tests.order_helpers import (
     order_body,
 )
 from tests.services import redis_db
-from tests.test_order_race import World
 from tests.ws_helpers import Who, auth
 
 SHIPPING: dict[str, str] = order_body(1, 1, None)["shipping"]

@@ -17,9 +17,9 @@ import pytest
 
 from app import demo
 from app.settings import Settings
+from tests.app.test_connections import copied_settings, plain_uvicorn
 from tests.live_server import ServerProcess, process_env, serve
 from tests.pages_helpers import DESKTOP, SCREENSHOTS, Browser, Site, open_browser, require_browser
-from tests.test_connections import copied_settings, plain_uvicorn
 
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 

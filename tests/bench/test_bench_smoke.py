@@ -24,7 +24,7 @@ import pytest
 from bench import benchkit
 from tests import services
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["fanout", "flashsale", "fulfillment", "guessing", "memprofile", "fanout_micro",
                 "refservers", "naive_shop", "orderload", "serverwatch"]  # fmt: skip
 

@@ -20,7 +20,7 @@ def test_defaults_are_embedded() -> None:
 
 
 def test_each_numeric_setting_is_read_and_documented_with_its_default() -> None:
-    doc = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
     documented = dict(re.findall(r"^\| `([A-Z_]+)` \| `([0-9.,_]+)`", doc, re.M))
     read = [f for f in fields(Settings) if "env" in f.metadata]
     assert len(read) == 18

@@ -59,14 +59,14 @@ def run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
         ({"SECRET_KEY": STRONG_KEY, "LIVECART_PAYMENTS": "no.such.module:Provider"},
          "no.such.module"),
         ({"SECRET_KEY": STRONG_KEY,
-          "LIVECART_PAYMENTS": "tests.test_production_guards:NotAProvider"}, "capture"),
+          "LIVECART_PAYMENTS": "tests.app.test_production_guards:NotAProvider"}, "capture"),
     ],
 )  # fmt: skip
 @pytest.mark.slow
 def test_production_refuses_to_serve_on_unsafe_settings(
     env: dict[str, str], message: str, tmp_path: Path
 ) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {**env, "LIVECART_ENV": "production", "PYTHONPATH": str(root)}
     result = run("serve", "--port", str(free_port()), cwd=tmp_path, env=env)
     assert result.returncode == 2, result.stderr
@@ -103,7 +103,7 @@ def test_production_on_test_payments_when_asked_says_so_loudly(tmp_path: Path) -
 
 def test_a_provider_named_in_settings_takes_the_orders(settings: Settings) -> None:
     RecordingProvider.asked.clear()
-    named = replace(settings, payments="tests.test_production_guards:RecordingProvider")
+    named = replace(settings, payments="tests.app.test_production_guards:RecordingProvider")
     with TestClient(create_app(named)) as client:
         api = Api(client)
         creator = api.register("maker", "creator")
@@ -120,6 +120,6 @@ def test_a_provider_named_in_settings_takes_the_orders(settings: Settings) -> No
 
 def test_a_provider_that_does_not_fit_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="authorize"):
-        payment_provider(Settings(payments="tests.test_production_guards:NotAProvider"))
+        payment_provider(Settings(payments="tests.app.test_production_guards:NotAProvider"))
     with pytest.raises(ConfigError, match="nope"):
-        payment_provider(Settings(payments="tests.test_production_guards:nope"))
+        payment_provider(Settings(payments="tests.app.test_production_guards:nope"))

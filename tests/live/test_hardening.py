@@ -17,9 +17,9 @@ from live.chat import contains_blocked
 from live.textnorm import fold
 from tests import chat_helpers as chat
 from tests.http_helpers import Api
+from tests.live.test_show_scale import server_log
 from tests.live_server import LiveServer, serve
 from tests.services import free_port
-from tests.test_show_scale import server_log
 from tests.ws_helpers import Rest, Who, auth, next_frame, rest_for
 
 # ---- blocked words: invisible characters and look-alikes

@@ -26,7 +26,7 @@ from live.clock import DealClock
 from live.hub import Hub
 from live.presence import every
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Swallower:

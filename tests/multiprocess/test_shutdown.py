@@ -30,9 +30,7 @@ from app.settings import Settings
 from app.stopping import SAME_SIGNAL_S
 from common import keys
 from tests.live_server import ServerProcess, process_env, with_redis
-from tests.order_helpers import AsyncShop, fresh_key, order_body
-from tests.services import RedisServer, wait_for_port
-from tests.test_worker import (
+from tests.multiprocess.test_worker import (
     ROOT,
     Shopfront,
     Worker,
@@ -42,6 +40,8 @@ from tests.test_worker import (
     shopfront,
     writes_blocked,
 )
+from tests.order_helpers import AsyncShop, fresh_key, order_body
+from tests.services import RedisServer, wait_for_port
 from tests.ws_helpers import Rest, auth
 
 # A clean stop takes about a second; the deadline is the guarantee, with room for a

@@ -41,7 +41,7 @@ from tests.ws_helpers import Rest, Who, auth, make_user, snapshot
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STREAM, GROUP = keys.ORDERS_STREAM, keys.ORDERS_GROUP
 CLAIM_IDLE_MS = 500
 MAX_ATTEMPTS = 3

@@ -21,7 +21,7 @@ from common import keys, limits
 from common.sql import get_or_raise, newest_first, upsert_insert
 from common.times import iso_utc, utc, utcnow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("app", "live", "checkout", "common")
 
 # ---- times
