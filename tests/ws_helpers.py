@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.accounts import Role, create_user
 from app.state import AppState
+from tests.http_helpers import http_client
 
 ENVELOPE_KEYS = {"type", "live_id", "seq", "ts", "data"}
 TIMEOUT = 5.0
@@ -29,7 +30,7 @@ def auth(who: Who | None) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def rest_for(url: str, http_timeout_s: float = 10) -> AsyncIterator[Rest]:
     """A ``Rest`` on the server at ``url`` (closed on exit)."""
-    async with httpx.AsyncClient(base_url=url, timeout=http_timeout_s) as http:
+    async with http_client(url, timeout=http_timeout_s) as http:
         yield Rest(http)
 
 

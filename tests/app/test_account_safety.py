@@ -21,6 +21,7 @@ from app.settings import Settings
 from app.throttle import Throttle
 from live import close_codes
 from live.redis_broker import RedisBroker, redis_client
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer, serve
 from tests.ws_helpers import Rest, Who, auth, close_code, make_user, send, snapshot, until
 
@@ -31,7 +32,7 @@ PASSWORD = "password123"
 async def running(settings: Settings, **limits: int) -> AsyncIterator[tuple[LiveServer, Rest]]:
     async with (
         serve(replace(settings, **limits)) as srv,
-        httpx.AsyncClient(base_url=srv.url) as http,
+        http_client(srv.url) as http,
     ):
         yield srv, Rest(http)
 
@@ -199,7 +200,7 @@ def assert_revoked(resp: httpx.Response) -> None:
 async def test_changing_the_password_revokes_every_older_token_and_socket(
     server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         rest = Rest(http)
         creator = await rest.register("host", "creator")
         live = await rest.live(creator, start=True)
@@ -226,7 +227,7 @@ async def test_changing_the_password_revokes_every_older_token_and_socket(
 
 
 async def test_a_wrong_current_password_changes_nothing(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         rest = Rest(http)
         who = await rest.register("careful")
         resp = await http.post(
@@ -249,7 +250,7 @@ async def test_a_wrong_current_password_changes_nothing(server: LiveServer) -> N
 async def test_logout_revokes_this_token_only_and_everywhere_revokes_all(
     server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         rest = Rest(http)
         first = await rest.register("traveller")
         second = (await login(rest, "traveller", PASSWORD)).json()
@@ -291,7 +292,7 @@ async def test_an_admin_disables_an_account_its_tokens_and_sockets_die_at_once(
 
 
 async def test_a_role_change_applies_to_the_next_request(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         rest = Rest(http)
         admin = await make_user(server.state, "root", Role.ADMIN)
         seller = await rest.register("seller", "creator")
@@ -344,7 +345,7 @@ async def test_revoked_tokens_stay_revoked_after_a_restart(settings: Settings) -
 
 
 async def test_a_signed_out_socket_is_told_why(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         rest = Rest(http)
         creator = await rest.register("host", "creator")
         live = await rest.live(creator, start=True)
@@ -380,7 +381,7 @@ async def test_without_its_redis_the_throttle_counts_in_this_process() -> None:
 async def test_a_demoted_admins_open_socket_loses_the_powers_at_its_next_frame(
     server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         rest = Rest(http)
         boss = await make_user(server.state, "boss", Role.ADMIN)
         rogue = await make_user(server.state, "rogue", Role.ADMIN)
@@ -400,7 +401,7 @@ async def test_a_demoted_admins_open_socket_loses_the_powers_at_its_next_frame(
 
 
 async def test_an_admin_cannot_change_their_own_role(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         boss = await make_user(server.state, "boss", Role.ADMIN)
         resp = await http.put("/api/users/boss/role", json={"role": "viewer"}, headers=auth(boss))
         assert (resp.status_code, resp.json()["error"]["code"]) == (409, "invalid_state")
@@ -418,7 +419,7 @@ async def test_a_socket_still_joining_when_its_account_is_disabled_is_closed(
         return await real(*args)
 
     monkeypatch.setattr(feed, "snapshot", held)
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         rest = Rest(http)
         admin, live = await admin_and_show(server, rest)
         troll = await rest.register("troll")
@@ -431,7 +432,7 @@ async def test_a_socket_still_joining_when_its_account_is_disabled_is_closed(
 
 
 async def test_a_password_change_that_lost_the_race_changes_nothing(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         who = await Rest(http).register("racer")
         claims = server.state.tokens.verify(who["token"])
         async with server.state.db.write() as session:

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import connect
 
 from app.connections import OPEN
 from app.settings import Settings
+from tests.http_helpers import http_client
 from tests.live_server import ServerProcess, process_env, serve, spawned, uvicorn_args
 from tests.services import free_port
 from tests.ws_helpers import Rest, snapshot, viewers_count
@@ -219,7 +219,7 @@ async def test_websockets_count_against_the_cap_and_release_on_close(
     """In process, to read the count; the blocking socket calls run in a thread."""
     capped = replace(settings, max_connections_per_address=2, presence_interval_s=0.1)
     async with serve(capped) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        async with http_client(server.url, timeout=10) as http:
             owner = await Rest(http).register("cara", "creator")
             live = await Rest(http).live(owner, start=True)
         url = server.ws_url(live["id"])

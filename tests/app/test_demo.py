@@ -17,6 +17,7 @@ import pytest
 from app import demo
 from app.cli import main
 from app.settings import Settings
+from tests.http_helpers import http_client
 from tests.live_server import serve
 from tests.services import free_port
 
@@ -35,7 +36,7 @@ async def test_seeding_twice_reuses_everything(sqlite_settings: Settings) -> Non
     assert set(first.users) == {demo.CREATOR, demo.MODERATOR, demo.STAFF, demo.VIEWER}
     assert len(first.product_ids) == len(demo.PRODUCTS)
 
-    async with serve(sqlite_settings) as server, httpx.AsyncClient(base_url=server.url) as http:
+    async with serve(sqlite_settings) as server, http_client(server.url) as http:
         live = (await http.get(f"/api/lives/{first.live_id}")).json()["live"]
         assert live["status"] == "live"
         assert live["pinned"]["product"]["title"] == demo.PRODUCTS[0][0]

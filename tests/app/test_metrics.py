@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from app.metrics import forget_dead_processes
 from app.settings import Settings
 from checkout.metrics import Backlog, stream_backlog
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer, process_env, serve, spawned, with_redis
 from tests.order_helpers import AsyncShop
 from tests.services import free_port, redis_db
@@ -78,7 +79,7 @@ def orders(samples: Samples, outcome: str) -> float:
 
 @contextlib.asynccontextmanager
 async def http_for(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+    async with http_client(server.url, timeout=10) as http:
         yield http
 
 
@@ -265,18 +266,18 @@ async def test_workers_share_their_metrics(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with workers(env, tmp_path, port):
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with http_client(base, timeout=30) as http:
             buyer, product = await shop_of(http, stock=50)
         for _ in range(6):  # a connection each: the workers share them out
-            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            async with http_client(base, timeout=30) as http:
                 await AsyncShop(http).place(buyer, product["id"])
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with http_client(base, timeout=30) as http:
             short = await AsyncShop(http).order(buyer, product["id"], 100)
             assert short.status_code == 409, short.text
         metrics_dir, pids = metrics_files(tmp_path)
         assert len(pids) == 2, pids  # both workers write there
         for _ in range(6):  # whichever worker answers, it answers for both
-            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            async with http_client(base, timeout=30) as http:
                 resp = await http.get("/metrics")
             assert resp.status_code == 200, resp.text
             names, samples = parse(resp.text)

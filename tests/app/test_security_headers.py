@@ -18,6 +18,7 @@ import pytest
 from app import demo
 from app.settings import Settings
 from tests.app.test_connections import copied_settings, plain_uvicorn
+from tests.http_helpers import http_client
 from tests.live_server import ServerProcess, process_env, serve
 from tests.pages_helpers import DESKTOP, SCREENSHOTS, Browser, Site, open_browser, require_browser
 
@@ -29,7 +30,7 @@ def directives(policy: str) -> dict[str, str]:
 
 
 async def test_pages_get_the_policy_and_every_answer_nosniff(settings: Settings) -> None:
-    async with serve(settings) as server, httpx.AsyncClient(base_url=server.url) as http:
+    async with serve(settings) as server, http_client(server.url) as http:
         for path in ("/", "/live/1", "/studio/1", "/fulfillment"):
             resp = await http.get(path)
             assert resp.status_code == 200, path

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 from uvicorn.logging import AccessFormatter
 from websockets.asyncio.client import ClientConnection, connect
@@ -30,6 +29,7 @@ from app import logredact
 from app.server import WS_PROTOCOL
 from app.settings import Settings
 from live import close_codes
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer, process_env, serve
 from tests.services import free_port, wait_for_port
 from tests.ws_helpers import Frame, Rest, Who, close_code, next_frame, send, snapshot, until
@@ -55,7 +55,7 @@ class Show:
 
 @contextlib.asynccontextmanager
 async def show(settings: Settings, ws: str = WS_PROTOCOL) -> AsyncIterator[Show]:
-    async with serve(settings, ws=ws) as server, httpx.AsyncClient(base_url=server.url) as http:
+    async with serve(settings, ws=ws) as server, http_client(server.url) as http:
         rest = Rest(http)
         creator = await rest.register("cora", "creator")
         live = await rest.live(creator, start=True)
@@ -204,7 +204,7 @@ SERVERS = {
 async def requests_with_tokens(base_url: str) -> str:
     """HTTP requests and sockets carrying a real token in the URL; the token."""
     ws_base = base_url.replace("http", "ws", 1)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    async with http_client(base_url, timeout=30) as http:
         rest = Rest(http)
         creator = await rest.register("cora", "creator")
         live = await rest.live(creator, start=True)

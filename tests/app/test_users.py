@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-import httpx2 as httpx
-
 from app.accounts import Role, User
 from app.tokens import TokenSigner
 from app.users import UserCache
 from common.times import utcnow
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer
 from tests.ws_helpers import auth, make_user
 
@@ -117,7 +116,7 @@ def test_tokens_signed_before_the_faster_digest_still_verify() -> None:
 async def test_new_users_first_requests_at_once(server: LiveServer) -> None:
     # Through a real server and database: every first request goes through the batched read.
     people = [await make_user(server.state, f"shopper{i}", Role.VIEWER) for i in range(30)]
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with http_client(server.url, timeout=30) as http:
         answers = await asyncio.gather(*(http.get("/api/me", headers=auth(w)) for w in people))
     assert [r.json()["user"]["username"] for r in answers] == [f"shopper{i}" for i in range(30)]
     assert all(server.state.users.get(w["user"]["id"]) is not None for w in people)

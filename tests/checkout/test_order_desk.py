@@ -32,6 +32,7 @@ from checkout.payments import TestPaymentProvider
 from checkout.placing import NothingToKeep, Outcome, place_batch
 from common.times import utcnow
 from tests.checkout.test_order_race import World
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer, ServerProcess, processes, with_redis
 from tests.order_helpers import (
     AsyncShop,
@@ -47,7 +48,7 @@ SHIPPING: dict[str, str] = order_body(1, 1, None)["shipping"]
 
 @pytest.fixture
 async def world(server: LiveServer) -> AsyncIterator[World]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with http_client(server.url, timeout=30) as http:
         yield await World(server, http).setup()
 
 
@@ -429,5 +430,5 @@ async def test_two_processes_race_for_the_last_units(
 @contextlib.asynccontextmanager
 async def client(proc: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=60, limits=limits) as http:
+    async with http_client(proc.url, timeout=60, limits=limits) as http:
         yield http

@@ -20,6 +20,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.accounts import Role
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer
 from tests.order_helpers import (
     AsyncShop,
@@ -78,7 +79,7 @@ class World:
 @pytest.fixture
 async def world(server: LiveServer) -> AsyncIterator[World]:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as http:
+    async with http_client(server.url, timeout=30, limits=limits) as http:
         yield await World(server, http).setup()
 
 

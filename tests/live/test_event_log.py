@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 
-import httpx2 as httpx
 import pytest
 
 from live import log
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer
 from tests.ws_helpers import Rest
 
 
 async def test_events_appended_together_take_consecutive_seqs(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with http_client(server.url, timeout=30) as http:
         rest = Rest(http)
         owner = await rest.register("owner", "creator")
         live = await rest.live(owner, start=True)
@@ -37,7 +37,7 @@ async def test_appending_many_prunes_the_log_past_its_size(
 ) -> None:
     monkeypatch.setattr(log, "KEEP_EVENTS", 5)
     monkeypatch.setattr(log, "_PRUNE_EVERY", 4)
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with http_client(server.url, timeout=30) as http:
         rest = Rest(http)
         owner = await rest.register("owner", "creator")
         live = await rest.live(owner, start=True)

@@ -14,13 +14,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.accounts import Role
 from app.settings import Settings
-from tests.http_helpers import Api
+from tests.http_helpers import Api, http_client
 from tests.live_server import LiveServer, serve, with_redis
 from tests.ws_helpers import (
     Frame,
@@ -477,7 +476,7 @@ async def test_a_deal_ends_exactly_once_with_two_app_instances(
     async with (
         serve(shared) as a,
         serve(shared) as b,
-        httpx.AsyncClient(base_url=a.url, timeout=10) as http,
+        http_client(a.url, timeout=10) as http,
     ):
         rest = Rest(http)
         owner = await rest.register("owner", "creator")
@@ -513,7 +512,7 @@ async def test_a_deal_that_expired_while_the_server_was_down_ends_once_on_restar
     settings: Settings,
 ) -> None:
     quick = replace(settings, presence_interval_s=0.1)
-    async with serve(quick) as server, httpx.AsyncClient(base_url=server.url) as http:
+    async with serve(quick) as server, http_client(server.url) as http:
         rest = Rest(http)
         owner = await rest.register("owner", "creator")
         mug, cap = await rest.product(owner, title="Mug"), await rest.product(owner, title="Cap")
@@ -526,7 +525,7 @@ async def test_a_deal_that_expired_while_the_server_was_down_ends_once_on_restar
     left = parse_utc(pinned["deal"]["ends_at"]) - datetime.now(UTC)
     await asyncio.sleep(max(0.0, left.total_seconds()) + 0.2)
 
-    async with serve(quick) as server, httpx.AsyncClient(base_url=server.url) as http:
+    async with serve(quick) as server, http_client(server.url) as http:
         rest = Rest(http)
         async with connect(server.ws_url(live["id"], after=seq)) as ws:
             got = await until(ws, "deal_ended", within=5)

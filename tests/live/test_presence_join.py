@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx2 as httpx
-
 from live import log
 from live.frames import Frame
 from live.served import Viewer
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer
 from tests.ws_helpers import Rest
 
@@ -30,7 +29,7 @@ class Recorder:
 
 
 async def test_a_count_announced_while_a_viewer_joins_reaches_it(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with http_client(server.url, timeout=30) as http:
         rest = Rest(http)
         owner = await rest.register("owner", "creator")
         live_id = (await rest.live(owner, start=True))["id"]

@@ -8,7 +8,6 @@ import json
 from dataclasses import replace
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from sqlalchemy import delete
 from sqlmodel import col
@@ -18,7 +17,7 @@ from websockets.asyncio.client import connect
 from app.settings import Settings
 from live.hub import Hub
 from live.models import LiveEvent
-from tests.http_helpers import Api
+from tests.http_helpers import Api, http_client
 from tests.live_server import LiveServer, serve
 from tests.ws_helpers import Rest, assert_consecutive, next_frame, replayed, snapshot, until
 
@@ -259,7 +258,7 @@ async def test_resume_with_many_missed_events_loses_none(
     """1,000 events are kept; a viewer that missed a few hundred gets every one of them."""
     overrides = {} if path == "direct" else {"ws": "websockets-sansio"}
     async with serve(replace(settings, presence_interval_s=0.1), **overrides) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        async with http_client(server.url, timeout=10) as http:
             rest = Rest(http)
             creator = await rest.register("cara", "creator")
             live = await rest.live(creator, start=True)

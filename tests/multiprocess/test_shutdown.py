@@ -29,6 +29,7 @@ from app.db import make_engine
 from app.settings import Settings
 from app.stopping import SAME_SIGNAL_S
 from common import keys
+from tests.http_helpers import http_client
 from tests.live_server import ServerProcess, process_env, with_redis
 from tests.multiprocess.test_worker import (
     ROOT,
@@ -209,7 +210,7 @@ class LoggedServer(ServerProcess):
 async def served_shop(server: LoggedServer) -> AsyncIterator[Shopfront]:
     """A shop (creator, product, buyer) on a started `livecart serve` process."""
     server.start()
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+    async with http_client(server.url, timeout=20) as http:
         rest = Rest(http)
         owner = await rest.register("owner", "creator")
         buyer = await rest.register("buyer", "viewer")

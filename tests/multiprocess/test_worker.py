@@ -29,6 +29,7 @@ from app.accounts import Role
 from app.db import make_engine
 from app.settings import Settings
 from common import keys
+from tests.http_helpers import http_client
 from tests.live_server import LiveServer, process_env, serve, with_redis
 from tests.order_helpers import (
     AsyncShop,
@@ -137,7 +138,7 @@ class Shopfront:
 async def shopfront(settings: Settings, redis_url: str) -> AsyncIterator[Shopfront]:
     async with (
         serve(with_redis(settings, redis_url)) as web,
-        httpx.AsyncClient(base_url=web.url, timeout=20) as http,
+        http_client(web.url, timeout=20) as http,
     ):
         redis = Redis.from_url(redis_url)
         try:

@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 
 from app import demo
 from app.settings import Settings
 from app.tokens import TokenSigner
+from tests.http_helpers import http_client
 from tests.live_server import ServerProcess, process_env
 from tests.pages_helpers import (
     DESKTOP,
@@ -148,7 +148,7 @@ async def buy(page: Any, quantity: int = 1, screenshot: Browser | None = None) -
 
 
 async def test_viewer_buys_and_follows_the_order_to_shipped(site: Site, browser: Browser) -> None:
-    async with httpx.AsyncClient(base_url=site.url) as http:
+    async with http_client(site.url) as http:
         headphones = site.shop.product_ids[2]
         resp = await http.post(
             f"/api/lives/{site.shop.live_id}/pin",
@@ -266,7 +266,7 @@ async def test_viewer_page_recovers_after_the_server_restarts(
 
             # The resumed socket is live: a pin made now shows without reload.
             creator = tokens.issue(shop.users[demo.CREATOR])
-            async with httpx.AsyncClient(base_url=proc.url) as http:
+            async with http_client(proc.url) as http:
                 resp = await http.post(
                     f"/api/lives/{shop.live_id}/pin",
                     json={"product_id": shop.product_ids[2]},
@@ -281,7 +281,7 @@ async def test_viewer_page_recovers_after_the_server_restarts(
 
 
 async def test_creator_starts_and_ends_a_live_from_the_studio(site: Site, browser: Browser) -> None:
-    async with httpx.AsyncClient(base_url=site.url) as http:
+    async with http_client(site.url) as http:
         resp = await http.post(
             "/api/lives", json={"title": "Sunday sale"}, headers=site.auth(demo.CREATOR)
         )
@@ -323,7 +323,7 @@ async def test_viewer_page_resumes_after_the_network_drops(site: Site, browser: 
     banner = viewer.locator("#banner")
     await expect(banner).to_contain_text("offline")
     await browser.screenshot(viewer, "viewer-offline")
-    async with httpx.AsyncClient(base_url=site.url) as http:  # missed while offline
+    async with http_client(site.url) as http:  # missed while offline
         resp = await http.post(
             f"/api/lives/{site.shop.live_id}/pin",
             json={"product_id": site.shop.product_ids[1]},

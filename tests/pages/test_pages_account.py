@@ -15,10 +15,10 @@ import asyncio
 import re
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 
 from app import demo
+from tests.http_helpers import http_client
 from tests.pages_helpers import (
     DESKTOP,
     PHONE,
@@ -104,7 +104,7 @@ async def signed_in(
 
 async def me_status(site: Site, token: str) -> tuple[int, str | None]:
     """``GET /api/me`` with ``token``: the status and the error code, if any."""
-    async with httpx.AsyncClient(base_url=site.url) as http:
+    async with http_client(site.url) as http:
         resp = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     code = resp.json()["error"]["code"] if resp.status_code >= 400 else None
     return resp.status_code, code
@@ -217,7 +217,7 @@ async def test_change_password_keeps_this_page_signed_in_with_a_new_token(
     await expect(page.locator(".who-name")).to_contain_text(demo.VIEWER)
     await expect(page.locator("#banner")).to_be_hidden()
     await chat_shows(page, "still me after the change")
-    async with httpx.AsyncClient(base_url=site.url) as http:
+    async with http_client(site.url) as http:
         login = {"username": demo.VIEWER, "password": NEW_PASSWORD}
         assert (await http.post("/api/auth/login", json=login)).status_code == 200
     browser.assert_no_console_errors()
@@ -225,7 +225,7 @@ async def test_change_password_keeps_this_page_signed_in_with_a_new_token(
 
 async def test_a_revoked_token_signs_the_page_out(site: Site, browser: Browser) -> None:
     revoked = site.session(demo.VIEWER)
-    async with httpx.AsyncClient(base_url=site.url) as http:
+    async with http_client(site.url) as http:
         auth = {"Authorization": f"Bearer {revoked['token']}"}
         assert (await http.post("/api/auth/logout", headers=auth)).status_code == 204
     page = await signed_in(browser, "index", "/", revoked)

@@ -24,10 +24,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 
 from app import demo
+from tests.http_helpers import http_client
 from tests.pages_helpers import (
     HEADPHONES,
     PHONE,
@@ -289,7 +289,7 @@ async def test_viewer_joining_a_busy_live_retries_with_jitter_and_gets_in(
     assert_busy_gaps(proxy.gaps_after_refusals(), first_attempt=0)
 
     # And it is really live: a pin shows without reload.
-    async with httpx.AsyncClient(base_url=site.url) as http:
+    async with http_client(site.url) as http:
         resp = await http.post(
             f"/api/lives/{site.shop.live_id}/pin",
             json={"product_id": site.shop.product_ids[2]},
@@ -310,7 +310,7 @@ async def test_viewer_resumes_with_after_through_busy_refusals(
     await expect(viewer.locator("#card .card-title")).to_have_text("Blue stoneware mug")
     banner = viewer.locator("#banner")
     await expect(banner).to_be_hidden()
-    async with httpx.AsyncClient(base_url=site.url) as http:
+    async with http_client(site.url) as http:
         resp = await http.get(f"/api/lives/{site.shop.live_id}/events?after=0&limit=1000")
         assert resp.status_code == 200, resp.text
         last_seq = resp.json()["events"][-1]["seq"]
