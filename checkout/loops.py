@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from common.tasks import cancel_and_wait
+from common.tasks import cancel_and_wait, loop_step, nap
 
 log = logging.getLogger("livecart.fulfillment")
 
@@ -28,26 +27,9 @@ class Loops:
         self._wake.set()
 
     async def _forever(self, step: Step, name: str) -> None:
-        task = asyncio.current_task()
         while True:
-            try:
-                busy = await step()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("%s failed: %r", name, exc)
-                busy = False
-            if task is not None and task.cancelling():
-                # Stopped while a step ran, and something inside swallowed the
-                # cancellation (seen with a database call): stop now, not never.
-                raise asyncio.CancelledError
-            if not busy:
-                self._wake.clear()
-                # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns normally
-                # when cancelled just as the event is set, and the loop would go on.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.idle_s):
-                        await self._wake.wait()
+            if not await loop_step(step, name, log):  # idle, or failed: wait for work
+                await nap(self._wake, self.idle_s)
 
     def spawn(self, step: Step, name: str) -> None:
         self._tasks.append(asyncio.create_task(self._forever(step, name), name=name))

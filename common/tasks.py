@@ -9,15 +9,48 @@ outright could hold a process for ever. Every ``stop()`` that cancels tasks goes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger("livecart.stopping")
 
 STOP_WAIT_S = 2.0  # how long one stop() waits for its cancelled tasks
 _FIRST_CANCEL_S = 1.0  # how long the first cancellation is left to work
 _RECANCEL_S = 0.25  # then a task that swallowed it is cancelled again this often
+
+T = TypeVar("T")
+
+
+async def loop_step(
+    step: Callable[[], Awaitable[T]], what: str, logger: logging.Logger
+) -> T | None:
+    """One pass of a background loop: ``step``'s result, or None when it failed (logged on
+    ``logger``; the loop goes on). Raises ``CancelledError`` when the loop's task is being
+    stopped, even if ``step`` swallowed the cancellation (seen with database calls):
+    a loop built on this stops when told, not never."""
+    try:
+        result: T | None = await step()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.warning("%s failed: %r", what, exc)
+        result = None
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    return result
+
+
+async def nap(wake: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``wake`` is set meanwhile (it is cleared first).
+    With ``asyncio.timeout``, not ``wait_for``: on Python 3.11 wait_for returns normally
+    when cancelled just as the event is set, and the loop would go on."""
+    wake.clear()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
 
 
 async def cancel_and_wait(

@@ -10,11 +10,10 @@ After a restart the first pass ends whatever expired while the server was down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from datetime import UTC, datetime
 
-from common.tasks import cancel_and_wait
+from common.tasks import cancel_and_wait, loop_step, nap
+from common.times import utcnow
 from live import pins
 from live.hub import Hub
 
@@ -45,7 +44,7 @@ class DealClock:
         """End what is due; return how long to sleep before the next look."""
         async with self.hub.sessions.read() as session:
             due = await pins.next_deal_deadline(session)
-        now = datetime.now(UTC)
+        now = utcnow()
         if due is not None and due <= now:
             async with self.hub.transaction() as batch:
                 await pins.expire_due_deals(batch, now)
@@ -55,20 +54,9 @@ class DealClock:
         return min(self.poll_s, max(0.005, (due - now).total_seconds()))
 
     async def _run(self) -> None:
-        task = asyncio.current_task()
         while True:
-            try:
-                delay = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("deal clock pass failed: %r", exc)
+            delay = await loop_step(self.run_once, "deal clock pass", log)
+            if delay is None:  # failed: look again after the usual interval
                 delay = self.poll_s
-            if task is not None and task.cancelling():  # a pass swallowed our stop
-                raise asyncio.CancelledError
             if delay:
-                self._wake.clear()
-                # Not wait_for: on Python 3.11 it can swallow a cancellation.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._wake.wait()
+                await nap(self._wake, delay)

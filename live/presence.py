@@ -21,6 +21,7 @@ from itertools import chain, repeat
 
 from sqlmodel import col, update
 
+from common.tasks import loop_step
 from live.frames import Frame
 from live.models import Live
 from live.served import ServedLive, Sessions, Viewer
@@ -62,17 +63,9 @@ def tally(user_ids: Iterable[int | None], is_staff: Callable[[int], bool]) -> Lo
 async def every(interval: float, tick: Callable[[], Awaitable[None]], what: str) -> None:
     """Run ``tick`` every ``interval`` seconds until cancelled; a failed tick is logged
     and the next one runs on time."""
-    task = asyncio.current_task()
     while True:
         await asyncio.sleep(interval)
-        try:
-            await tick()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%s failed: %r", what, exc)
-        if task is not None and task.cancelling():  # the tick swallowed our stop
-            raise asyncio.CancelledError
+        await loop_step(tick, what, log)
 
 
 def tally_live(live: ServedLive) -> LocalPresence:
