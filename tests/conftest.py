@@ -46,6 +46,19 @@ for _limit in (
     os.environ.setdefault(_limit, "0")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow or browser tests run first: the parallel workers share out the
+    long tests while plenty of short ones are left to even out the end of the run, which
+    would otherwise wait on one worker finishing a long test alone. Order within a module
+    is kept."""
+    long_modules = {
+        item.nodeid.partition("::")[0]
+        for item in items
+        if item.get_closest_marker("slow") or item.get_closest_marker("browser")
+    }
+    items.sort(key=lambda item: item.nodeid.partition("::")[0] not in long_modules)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheap Argon2 parameters for apps in this process (servers started as processes

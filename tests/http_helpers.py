@@ -20,8 +20,15 @@ CODE = re.compile(r"[a-z][a-z0-9_]*")
 _TLS = ssl.create_default_context()
 
 
+# uvicorn closes a connection idle for 5 s (its keep-alive timeout) and httpx keeps one
+# for 5 s too: a request sent on a connection just as the server closes it fails with a
+# ReadError. A client that drops idle connections well before the server does never races.
+_LIMITS = httpx.Limits(keepalive_expiry=2.0)
+
+
 def http_client(base_url: str, **options: Any) -> httpx.AsyncClient:
     """An HTTP client for a test server at ``base_url``."""
+    options.setdefault("limits", _LIMITS)
     return httpx.AsyncClient(base_url=base_url, verify=_TLS, **options)
 
 

@@ -168,6 +168,17 @@ async def pending_count(redis: Redis) -> int:
     return int(summary["pending"])
 
 
+async def pending_drained(redis: Redis, within: float = 5.0) -> bool:
+    """Whether every entry read from the stream is acknowledged within ``within`` s."""
+    try:
+        async with asyncio.timeout(within):
+            while await pending_count(redis):
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        return False
+    return True
+
+
 @contextlib.asynccontextmanager
 async def writes_blocked(settings: Settings) -> AsyncIterator[None]:
     """Hold the database's write lock (SQLite) or the orders table lock (PostgreSQL),
@@ -240,7 +251,8 @@ async def test_a_worker_killed_holding_entries_is_taken_over(
 
         with running_worker(shared, tmp_path / "heir.log") as heir:
             await front.wait_accepted(held, heir)  # after CLAIM_IDLE_MS, exactly once
-            assert await pending_count(redis) == 0
+            # The worker acknowledges an entry after its transaction commits.
+            assert await pending_drained(redis), await pending_by_consumer(redis)
             later = await front.place(2)  # and new orders go straight through
             await front.wait_accepted(later, heir)
         for order_id in [*held, *later]:
@@ -280,7 +292,7 @@ async def test_poison_entries_land_in_the_dead_letters(
             for letter in letters:
                 assert letter["attempts"] >= MAX_ATTEMPTS, letter
                 assert letter["error"]
-            assert await pending_count(redis) == 0
+            assert await pending_drained(redis), await pending_by_consumer(redis)
             order = await front.shop.fetch(front.staff, dropped)
             assert statuses(order) == ["placed", "cancelled"], order
             # The worker is not stuck behind them, and the buyer hears of its work.
