@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import itertools
 import json
 import math
 import os
 import platform
+import random
 import resource
 import shutil
 import signal
@@ -48,11 +50,24 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# Server ports come from below Linux's ephemeral range (32768-60999), which the
+# benchmarks' thousands of client sockets draw their local ports from: a port bind(0)
+# handed out could be taken by one of them before the server binds it. The tests use
+# 10000-30999 (tests/services.py); benchmarks start at a random point of their own block.
+_PORTS = range(31_000, 32_700)
+_next_port = itertools.count(random.randrange(len(_PORTS)))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    for _ in _PORTS:
+        port = _PORTS[next(_next_port) % len(_PORTS)]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 31000-32699")
 
 
 def livecart_exe() -> str:

@@ -59,6 +59,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.nodeid.partition("::")[0] not in long_modules)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.one_database``: run on SQLite alone, for behaviour that is decided
+    before any query (request validation, permissions, logging). A value the server wrongly
+    let through would fail there too; what only PostgreSQL refuses (NUL in text, integers
+    over 32 bits) is tested on both."""
+    if metafunc.definition.get_closest_marker("one_database") and (
+        "database_url" in metafunc.fixturenames
+    ):
+        # A mark, not metafunc.parametrize: the fixture's own parameters give way to it.
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+        )
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheap Argon2 parameters for apps in this process (servers started as processes

@@ -15,6 +15,7 @@ other's frames.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -41,11 +42,26 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+# Ports for test servers come from below Linux's ephemeral range (32768-60999): a port
+# that bind(0) hands out can be taken, before the server binds it, as the local port of
+# one of the thousands of client sockets a storm test opens (EADDRINUSE). Each xdist
+# worker has a block of its own, so workers never pick the same port.
+PORT_BLOCK = 1500
+_PORT_BASE = 10_000 + (int(WORKER.removeprefix("gw") or 0) % 14) * PORT_BLOCK
+_ports = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port on 127.0.0.1 nothing listens on, from this worker's block."""
+    for _ in range(PORT_BLOCK):
+        port = _PORT_BASE + next(_ports) % PORT_BLOCK
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORT_BASE}-{_PORT_BASE + PORT_BLOCK - 1}")
 
 
 def redis_server_binary() -> str | None:

@@ -132,6 +132,7 @@ class Cases:
         )
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "path", "_valid"), BODY_ENDPOINTS, ids=BODY_IDS)
 def test_invalid_or_empty_json_is_400(
     world: World, method: str, path: str, _valid: dict[str, Any]
@@ -146,6 +147,7 @@ def test_invalid_or_empty_json_is_400(
     cases.assert_all_passed()
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "path", "_valid"), BODY_ENDPOINTS, ids=BODY_IDS)
 def test_non_object_body_is_422(
     world: World, method: str, path: str, _valid: dict[str, Any]
@@ -178,6 +180,7 @@ WRONG_FOR_STRING: list[Any] = [True, 0, 1.5, [], ["Mug"], {}, {"a": "b"}]
 WRONG_FOR_INT: list[Any] = [True, False, "1", "", 1.5, 2.0, [], [1], {}, 1e300, -(2**70)]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "path", "valid"), BODY_ENDPOINTS, ids=BODY_IDS)
 def test_wrong_type_is_422_naming_the_field(
     world: World, method: str, path: str, valid: dict[str, Any]
@@ -204,6 +207,7 @@ def test_wrong_type_is_422_naming_the_field(
 # ---- sizes
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "path", "valid"), BODY_ENDPOINTS, ids=BODY_IDS)
 def test_body_over_64_kib_is_413(
     world: World, method: str, path: str, valid: dict[str, Any]
@@ -215,6 +219,7 @@ def test_body_over_64_kib_is_413(
     assert world.snapshot() == before
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "path", "valid"), BODY_ENDPOINTS, ids=BODY_IDS)
 def test_chunked_body_over_64_kib_is_413(
     world: World, method: str, path: str, valid: dict[str, Any]
@@ -235,6 +240,7 @@ def _body_of_size(size: int) -> bytes:
     return head + b"d" * (size - len(head) - len(tail)) + tail
 
 
+@pytest.mark.one_database
 def test_body_limit_boundary(world: World) -> None:
     """Exactly 64 KiB is parsed (and refused for its content); one byte more is 413."""
     at_limit = _body_of_size(MAX_BODY)
@@ -247,6 +253,7 @@ def test_body_limit_boundary(world: World) -> None:
     assert_error(send(world, "POST", "/api/products", content=over), 413, "body_too_large")
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("method", "path", "valid", "field"),
     [
@@ -369,6 +376,7 @@ BAD_QUERIES = [
 ]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("path", ["/api/products", "/api/lives"])
 def test_bad_query_params_are_422(safe: Api, path: str) -> None:
     cases = Cases()
@@ -382,12 +390,14 @@ def test_bad_query_params_are_422(safe: Api, path: str) -> None:
     cases.assert_all_passed()
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("status", ["bogus", "LIVE", "%00", "%FF", "live%00", "x" * 5000])
 def test_bad_live_status_is_422(world: World, status: str) -> None:
     error = assert_error(world.api.client.get(f"/api/lives?status={status}"), 422)
     assert "status" in error["fields"], error
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("path", ["/api/products", "/api/lives"])
 def test_unknown_query_params_are_ignored(world: World, path: str) -> None:
     plain = world.api.client.get(path)
@@ -399,6 +409,7 @@ def test_unknown_query_params_are_ignored(world: World, path: str) -> None:
 # ---- routing errors
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -435,6 +446,7 @@ WRONG_METHODS = [
 WRONG_METHOD_IDS = [f"{m} {p}" for m, p, _ in WRONG_METHODS]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "path", "_allowed"), WRONG_METHODS, ids=WRONG_METHOD_IDS)
 def test_wrong_method_is_405_with_error_shape(
     safe: Api, method: str, path: str, _allowed: set[str]
@@ -442,6 +454,7 @@ def test_wrong_method_is_405_with_error_shape(
     assert_error(safe.client.request(method, path), 405, "method_not_allowed")
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "path", "allowed"), WRONG_METHODS, ids=WRONG_METHOD_IDS)
 def test_405_allow_header_lists_every_method(
     safe: Api, method: str, path: str, allowed: set[str]

@@ -268,9 +268,16 @@ async def test_workers_share_their_metrics(
     with workers(env, tmp_path, port):
         async with http_client(base, timeout=30) as http:
             buyer, product = await shop_of(http, stock=50)
-        for _ in range(6):  # a connection each: the workers share them out
+        # A connection each: the kernel shares them out between the workers, though
+        # not evenly on a busy machine; place orders until both have counted one.
+        placed = 0
+        while placed < 40:
             async with http_client(base, timeout=30) as http:
                 await AsyncShop(http).place(buyer, product["id"])
+            placed += 1
+            metrics_dir, pids = metrics_files(tmp_path)
+            if placed >= 6 and len(pids) == 2:
+                break
         async with http_client(base, timeout=30) as http:
             short = await AsyncShop(http).order(buyer, product["id"], 100)
             assert short.status_code == 409, short.text
@@ -282,9 +289,9 @@ async def test_workers_share_their_metrics(
             assert resp.status_code == 200, resp.text
             names, samples = parse(resp.text)
             assert names >= METRIC_NAMES | STREAM_NAMES
-            assert orders(samples, "placed") == 6
+            assert orders(samples, "placed") == placed
             assert orders(samples, "insufficient_stock") == 1
             assert value(samples, "livecart_ws_sockets") == 0  # livesum: one summed sample
-            assert value(samples, "livecart_fulfillment_queue_depth") == 6  # no worker
+            assert value(samples, "livecart_fulfillment_queue_depth") == placed  # no worker
     assert not metrics_dir.exists(), "the CLI removes its metrics directory on exit"
     assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None  # the tests' own stay single

@@ -266,6 +266,7 @@ def test_matrix_covers_every_endpoint_and_actor() -> None:
     assert all(len(row) == len(ACTORS) for row in MATRIX.values())
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("endpoint", "actor", "expected"), CASES)
 def test_role_matrix(world: World, endpoint: str, actor: str, expected: int) -> None:
     spec = ENDPOINTS[endpoint]

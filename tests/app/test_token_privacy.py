@@ -38,6 +38,9 @@ LIVECART = Subprotocol("livecart")
 # livecart's direct-write protocol, and uvicorn's two others (the queued-send fallback).
 WS_IMPLS = [WS_PROTOCOL, "websockets-sansio"]
 
+# Where a token may appear is decided before any query.
+pytestmark = pytest.mark.one_database
+
 
 def offer(token: str | None) -> list[Subprotocol]:
     return [LIVECART] + ([Subprotocol(f"livecart.token.{token}")] if token else [])

@@ -121,6 +121,7 @@ def test_create_product_anonymous_is_401(api: Api) -> None:
 # ---- field validation
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("fields", "bad"),
     [
@@ -177,6 +178,7 @@ def test_create_product_invalid_field_is_422(api: Api, fields: dict[str, Any], b
     assert list_products(api) == []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("missing", ["title", "price_cents", "stock"])
 def test_create_product_missing_required_field_is_422(api: Api, missing: str) -> None:
     alice = api.register("alice", "creator")
@@ -279,6 +281,7 @@ def test_list_products_limit_and_offset(api: Api) -> None:
     ]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -366,6 +369,7 @@ def test_patch_can_clear_optional_urls(api: Api) -> None:
     assert resp.json()["product"]["url"] is None
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field", ["title", "description", "price_cents", "currency", "stock"])
 def test_patch_explicit_null_for_required_field_is_422(api: Api, field: str) -> None:
     alice = api.register("alice", "creator")
@@ -378,6 +382,7 @@ def test_patch_explicit_null_for_required_field_is_422(api: Api, field: str) -> 
     assert api.client.get(f"/api/products/{product['id']}").json()["product"] == product
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("fields", "bad"),
     [

@@ -179,6 +179,7 @@ async def test_storm_of_joins_in_process(settings: Settings) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.one_database  # the in-process storm above runs on both
 async def test_storm_of_joins_under_plain_uvicorn(settings: Settings, tmp_path: Path) -> None:
     with plain_uvicorn(settings, tmp_path, LIVECART_MAX_SOCKETS_PER_ADDRESS="0") as server:
         await show_storm(server.url, server.ws_url)
