@@ -94,3 +94,21 @@ class Unavailable(LiveError):
     """Transient: the live's state could not be loaded (the database was busy); retry."""
 
     code = "unavailable"
+
+
+class AuctionClosed(LiveError):
+    """The auction's ``ends_at`` has passed by the server's clock, or it has ended."""
+
+    code = "auction_closed"
+
+
+class BidTooLow(LiveError):
+    """Under the auction's ``next_min_cents`` (carried in ``data``)."""
+
+    code = "bid_too_low"
+
+
+class InvalidBid(LiveError):
+    """A bid that can never be valid (a maximum below its own amount)."""
+
+    code = "validation_error"
