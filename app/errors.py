@@ -76,6 +76,8 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     checkout_errors.LiveNotOpen: 409,
     checkout_errors.UnknownLive: 422,
     checkout_errors.PaymentDeclined: 402,
+    checkout_errors.InvalidPaymentMethod: 422,
+    checkout_errors.CheckoutProfileRequired: 409,
     checkout_errors.TrackingRequired: 422,
 }
 

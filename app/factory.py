@@ -39,6 +39,7 @@ from app.routes import (
     orders,
     pages,
     products,
+    profile,
     ws,
 )
 from app.server import AdoptServer
@@ -76,6 +77,7 @@ def all_routes() -> list[BaseRoute]:
         [
             *ops.routes,
             *accounts.routes,
+            *profile.routes,
             *products.routes,
             *lives.routes,
             *live_feed.routes,

@@ -1,7 +1,7 @@
 """Choosing the payment provider: the built-in test provider, or one named in settings.
 
 ``LIVECART_PAYMENTS=module:factory`` names a zero-argument callable (a class, say)
-returning an object with ``checkout.ports.PaymentProvider``'s four coroutine
+returning an object with ``checkout.ports.PaymentProvider``'s five coroutine
 methods. It is imported and checked at start, so a typo stops the process
 instead of failing the first order.
 """
@@ -18,7 +18,7 @@ from checkout.payments import TestPaymentProvider
 from checkout.ports import PaymentProvider
 
 log = logging.getLogger("livecart")
-METHODS = ("authorize", "capture", "void", "refund")
+METHODS = ("save_method", "authorize", "capture", "void", "refund")
 
 
 def payment_provider(settings: Settings) -> PaymentProvider:

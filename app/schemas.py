@@ -267,7 +267,7 @@ class OrderIn(RequestBody):
     product_id: Id
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_ORDER_QUANTITY)]
     live_id: Id | None = None
-    shipping: ShippingIn
+    shipping: ShippingIn | None = None  # omitted (or null): the buyer's saved address
 
 
 class HistoryOut(BaseModel):
@@ -286,6 +286,7 @@ class OrderOut(BaseModel):
     buyer_id: int
     product_id: int
     live_id: int | None
+    source: str
     quantity: int
     unit_price_cents: int
     total_cents: int

@@ -37,7 +37,7 @@ from checkout.errors import CheckoutError
 from checkout.metrics import count_orders
 from checkout.orders import OrderLike, OrderRequest, Placement
 from checkout.placing import NothingToKeep, Outcome, Render, place_batch
-from checkout.ports import PaymentProvider, Transactions
+from checkout.ports import PaymentProvider, SavedMethod, Transactions
 from common.tasks import STOP_WAIT_S, cancel_and_wait
 
 log = logging.getLogger("livecart.checkout")
@@ -201,8 +201,19 @@ class _Holds:
         self.provider = provider
         self.held: set[str] = set()
 
-    async def authorize(self, amount_cents: int, currency: str, reference: str) -> str:
-        payment_ref = await self.provider.authorize(amount_cents, currency, reference)
+    async def save_method(self, token: str, customer: str | None, account: str) -> SavedMethod:
+        return await self.provider.save_method(token, customer, account)
+
+    async def authorize(
+        self, amount_cents: int, currency: str, reference: str, *,
+        method: SavedMethod | None = None,
+    ) -> str:  # fmt: skip
+        if method is None:
+            payment_ref = await self.provider.authorize(amount_cents, currency, reference)
+        else:
+            payment_ref = await self.provider.authorize(
+                amount_cents, currency, reference, method=method
+            )
         self.held.add(payment_ref)
         return payment_ref
 

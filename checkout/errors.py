@@ -62,6 +62,19 @@ class PaymentDeclined(CheckoutError):
     code = "payment_declined"
 
 
+class InvalidPaymentMethod(CheckoutError):
+    """The payment provider does not accept the token (unknown, expired, malformed)."""
+
+    code = "invalid_payment_method"
+
+
+class CheckoutProfileRequired(CheckoutError):
+    """One-tap buying (bids, comment-to-buy, waitlists, giveaways) needs a saved address
+    and payment method."""
+
+    code = "checkout_profile_required"
+
+
 class TrackingRequired(CheckoutError):
     """Shipping needs a carrier and a tracking number."""
 

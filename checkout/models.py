@@ -59,6 +59,16 @@ class PaymentStatus(StrEnum):
     VOIDED = "voided"
 
 
+class OrderSource(StrEnum):
+    DIRECT = "direct"
+    LIVE = "live"
+    AUCTION = "auction"
+    COMMENT = "comment"
+    WAITLIST = "waitlist"
+    GIVEAWAY = "giveaway"
+    REPLAY = "replay"
+
+
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
     __table_args__ = (CheckConstraint("quantity > 0", name="ck_orders_quantity_positive"),)
@@ -83,6 +93,10 @@ class Order(SQLModel, table=True):
     return_reason: str | None = Field(default=None, max_length=500)
     # Set once when the order gives its units back (cancel or return): restock exactly once.
     restocked: bool = Field(default=False)
+    # How it was bought (``OrderSource``): taken by whatever places the order.
+    source: str = Field(
+        default="direct", max_length=16, sa_column_kwargs={"server_default": "direct"}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -145,3 +159,23 @@ class DeadLetter(SQLModel, table=True):
     error: str = Field(max_length=1000)
     attempts: int
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class BuyerProfile(SQLModel, table=True):
+    """A buyer's checkout profile: the saved shipping address and payment method.
+
+    Only the provider's references and what the buyer is shown (brand, last 4 digits)
+    are kept; the card itself stays with the payment provider.
+    """
+
+    __tablename__ = "buyer_profiles"
+
+    user_id: int = Field(
+        foreign_key="users.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    address: str | None = None  # JSON: {name, line1, city, postal_code, country}
+    customer_ref: str | None = Field(default=None, max_length=255)
+    method_ref: str | None = Field(default=None, max_length=255)
+    card_brand: str | None = Field(default=None, max_length=32)
+    card_last4: str | None = Field(default=None, max_length=4)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

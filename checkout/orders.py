@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import case, delete, func, update
 from sqlmodel import col, select
@@ -23,11 +23,15 @@ from checkout.models import (
     IdempotencyRecord,
     Order,
     OrderEvent,
+    OrderSource,
     OrderStatus,
     Product,
 )
 from common.sql import get_or_raise, newest_first
 from common.times import iso_utc, utcnow
+
+if TYPE_CHECKING:  # checkout.ports imports this module
+    from checkout.ports import SavedMethod
 
 
 @dataclass(frozen=True)
@@ -37,14 +41,30 @@ class OrderRequest:
     idempotency_key: str
     product_id: int
     quantity: int
-    shipping: dict[str, str]
+    shipping: dict[str, str]  # where it ships: as sent, or the saved address
     live_id: int | None = None
+    # True: ``shipping`` was omitted and is the buyer's saved address.
+    shipping_saved: bool = False
+    # The buyer's saved payment method, authorized off-session; None: the provider's default.
+    method: SavedMethod | None = None
+    # How it is bought (``OrderSource``); None: "live" with a live_id, else "direct".
+    source: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """The order's ``source``, given or derived."""
+        if self.source is not None:
+            return self.source
+        return (OrderSource.DIRECT if self.live_id is None else OrderSource.LIVE).value
 
     def fingerprint(self) -> str:
-        """A hash of what was asked (not of how it was spelled): key reuse is checked on it."""
+        """A hash of what was asked (not of how it was spelled): key reuse is checked on it.
+
+        An omitted ``shipping`` hashes as omitted, not as the address it resolved to: the
+        same request replays even after the saved address changed."""
         canonical = json.dumps(
             {"product_id": self.product_id, "quantity": self.quantity, "live_id": self.live_id,
-             "shipping": self.shipping},
+             "shipping": None if self.shipping_saved else self.shipping},
             sort_keys=True, separators=(",", ":"), ensure_ascii=False,
         )  # fmt: skip
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -81,6 +101,8 @@ class OrderLike(Protocol):
     def shipping(self) -> str: ...
     @property
     def return_reason(self) -> str | None: ...
+    @property
+    def source(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
 
@@ -197,6 +219,7 @@ def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]
         "buyer_id": order.buyer_id,
         "product_id": order.product_id,
         "live_id": order.live_id,
+        "source": order.source,
         "quantity": order.quantity,
         "unit_price_cents": order.unit_price_cents,
         "total_cents": order.total_cents,

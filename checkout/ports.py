@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -78,11 +79,39 @@ class Announcer(Protocol):
         ...
 
 
-class PaymentProvider(Protocol):
-    """Authorize at placement, capture at shipping, void on cancel, refund on refund."""
+@dataclass(frozen=True, slots=True)
+class SavedMethod:
+    """A payment method kept at the provider for off-session charges (one-tap buying).
 
-    async def authorize(self, amount_cents: int, currency: str, reference: str) -> str:
-        """Reserve the amount; return the provider's payment id. Raise PaymentDeclined."""
+    ``customer_ref``: the provider's customer (Stripe: ``cus_...``); ``method_ref``: the
+    method attached to it (Stripe: ``pm_...``); ``brand``/``last4``: what the buyer is shown.
+    Only these references are stored: card numbers never reach livecart.
+    """
+
+    customer_ref: str
+    method_ref: str
+    brand: str
+    last4: str
+
+
+class PaymentProvider(Protocol):
+    """Save a method, authorize at placement, capture at shipping, void on cancel, refund
+    on refund. docs/operations.md maps each call onto Stripe."""
+
+    async def save_method(self, token: str, customer: str | None, account: str) -> SavedMethod:
+        """Attach the method behind ``token`` (made by the provider's own page script) to
+        ``customer``, creating the customer for livecart ``account`` when ``customer`` is
+        None. Raise InvalidPaymentMethod when the provider refuses the token."""
+        ...
+
+    async def authorize(
+        self, amount_cents: int, currency: str, reference: str, *,
+        method: SavedMethod | None = None,
+    ) -> str:  # fmt: skip
+        """Reserve the amount; return the provider's payment id. Raise PaymentDeclined.
+
+        ``method``: charge this saved method off-session (the buyer is not there to
+        confirm); None: the provider's default for the order (the test provider's)."""
         ...
 
     async def capture(self, payment_ref: str) -> None: ...

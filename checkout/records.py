@@ -43,6 +43,7 @@ class NewOrder:
     total_cents: int
     currency: str
     shipping: str
+    source: str
     created_at: datetime
     status: str = OrderStatus.PLACED.value
     payment_status: str = PaymentStatus.AUTHORIZED.value
@@ -75,7 +76,7 @@ async def record(
          "pin_id": a.pin_id, "quantity": a.req.quantity, "unit_price_cents": a.unit_price,
          "total_cents": a.unit_price * a.req.quantity, "currency": a.currency,
          "status": OrderStatus.PLACED.value, "payment_status": PaymentStatus.AUTHORIZED.value,
-         "payment_ref": a.payment_ref, "restocked": False,
+         "payment_ref": a.payment_ref, "restocked": False, "source": a.req.origin,
          "shipping": json.dumps(a.req.shipping, separators=(",", ":"), ensure_ascii=False),
          "created_at": now, "updated_at": now}
         for a in placed

@@ -43,7 +43,10 @@ async def _announce(
 async def _authorize(payments: PaymentProvider, a: Attempt) -> str:
     """Hold ``a``'s total at its price; the reference is the buyer's Idempotency-Key."""
     reference = f"livecart:{a.req.buyer_id}:{a.req.idempotency_key}"
-    return await payments.authorize(a.unit_price * a.req.quantity, a.currency, reference)
+    amount = a.unit_price * a.req.quantity
+    if a.req.method is None:  # as before saved methods: a provider may not take the keyword
+        return await payments.authorize(amount, a.currency, reference)
+    return await payments.authorize(amount, a.currency, reference, method=a.req.method)
 
 
 async def take_run(

@@ -1,4 +1,4 @@
-"""Register, log in, who am I; password change, sign out, and admin account controls.
+"""Register, log in; password change, sign out, and admin account controls.
 
 Logins and registrations are throttled (``app.throttle``) before any password is
 hashed. Revoking tokens (password change, sign out everywhere, disable) also
@@ -77,14 +77,6 @@ async def login(request: Request) -> Response:
     user = await accounts.check_login(found, body.password)
     await st.throttle.login_succeeded(address, body.username)
     return respond(_auth(st, user))
-
-
-@operation(
-    "The signed-in user", auth=True, responses={200: UserEnvelope, 401: None}, tags=("accounts",)
-)
-async def me(request: Request) -> Response:
-    user = await require_user(request)
-    return respond(UserEnvelope(user=user_out(user)))
 
 
 @operation(
@@ -206,7 +198,6 @@ routes = [
     Route("/api/auth/register", register, methods=["POST"]),
     Route("/api/auth/login", login, methods=["POST"]),
     Route("/api/auth/logout", logout, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
     Route("/api/me/password", change_password, methods=["POST"]),
     Route("/api/users/{username}/disable", disable, methods=["POST"]),
     Route("/api/users/{username}/enable", enable, methods=["POST"]),

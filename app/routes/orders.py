@@ -15,7 +15,7 @@ from app.http import PAGE, Param, operation, page, parse_body, path_id, respond,
 from app.permissions import Action, Facts, authorize
 from app.schemas import OrderEnvelope, OrderIn, OrderList, OrderOut, ReturnIn
 from app.state import AppState
-from checkout import catalog, orders, states
+from checkout import catalog, orders, profile, states
 from checkout.models import Order, OrderStatus
 from checkout.orders import EventLike, OrderLike, OrderRequest
 
@@ -56,8 +56,20 @@ async def order_outs(st: AppState, order_ids: list[int]) -> list[OrderOut]:
     return [order_out(found[i], history.get(i, [])) for i in order_ids if i in found]
 
 
+def shipping_of(body: OrderIn, saved: profile.Profile) -> dict[str, str]:
+    """The order's address: as sent, else the saved one; neither is a 422 on ``shipping``."""
+    if body.shipping is not None:
+        return body.shipping.model_dump()
+    if saved.address is None:
+        raise ApiError(422, "validation_error",
+                       "send shipping, or save an address first (PUT /api/me/address)",
+                       fields={"shipping": "required: no address is saved"})  # fmt: skip
+    return saved.address
+
+
 @operation(
-    "Buy a product (optionally through a live, at its deal price); idempotent per key",
+    "Buy a product (optionally through a live, at its deal price); idempotent per key. "
+    "shipping may be omitted once an address is saved; a saved payment method is used",
     auth=True,
     body=OrderIn,
     headers={IDEMPOTENCY_HEADER: Param(
@@ -73,10 +85,13 @@ async def place(request: Request) -> Response:
     key = idempotency_key(request)
     body = await parse_body(request, OrderIn)
     st = state(request)
+    async with st.db.read() as session:  # the one read an order adds: address and method
+        saved = await profile.read_profile(session, user.uid)
     req = OrderRequest(
         buyer_id=user.uid, buyer_name=user.username, idempotency_key=key,
         product_id=body.product_id, quantity=body.quantity, live_id=body.live_id,
-        shipping=body.shipping.model_dump(),
+        shipping=shipping_of(body, saved), shipping_saved=body.shipping is None,
+        method=saved.method,
     )  # fmt: skip
     placed = await st.desk.place(req)
     body_json = placed.response
