@@ -225,6 +225,44 @@ def _check_list_moderators(w: World, actor: str, resp: Response, allowed: bool) 
     assert w.moderator_names(w.live) == {"moderator", "member"}
 
 
+HOME = {"name": "Ada", "line1": "1 Main St", "city": "Lyon", "postal_code": "69001",
+        "country": "FR"}  # fmt: skip
+
+
+def _put_address(w: World, actor: str) -> Response:
+    return w.api.client.put("/api/me/address", json=HOME, headers=w.headers(actor))
+
+
+def _put_payment_method(w: World, actor: str) -> Response:
+    body = {"token": "tok_visa"}
+    return w.api.client.put("/api/me/payment-method", json=body, headers=w.headers(actor))
+
+
+def _get_me(w: World, actor: str) -> Response:
+    return w.api.client.get("/api/me", headers=w.headers(actor))
+
+
+def _check_profile(w: World, actor: str, resp: Response, allowed: bool) -> None:
+    """Each caller's profile is their own: an allowed call saved (or showed) the caller's."""
+    if not allowed:
+        assert w.get("/api/me")["address"] is None  # the owner's, untouched
+        return
+    path = resp.request.url.path
+    mine = w.api.client.get("/api/me", headers=w.headers(actor)).json()
+    assert mine["user"]["id"] == _user_id(w, actor)
+    if path.endswith("/address"):
+        assert resp.json() == {"address": HOME} and mine["address"] == HOME
+    elif path.endswith("/payment-method"):
+        method = {"brand": "visa", "last4": "4242"}
+        assert (
+            resp.json() == {"payment_method": method} == {"payment_method": mine["payment_method"]}
+        )
+    else:
+        assert resp.json() == mine == {**mine, "address": None, "payment_method": None}
+    if actor != "owner":
+        assert w.get("/api/me")["address"] is None and w.get("/api/me")["payment_method"] is None
+
+
 ENDPOINTS: dict[str, Endpoint] = {
     "POST /api/products": Endpoint(_create_product, _check_create_product),
     "PATCH /api/products/{id}": Endpoint(_patch_product, _check_patch_product),
@@ -237,6 +275,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     # Not mutating, but part of the same rule set: the live's creator and moderators.
     "GET /api/lives/{id}/moderators": Endpoint(_list_moderators, _check_list_moderators),
+    # The checkout profile: every signed-in account has its own.
+    "PUT /api/me/address": Endpoint(_put_address, _check_profile),
+    "PUT /api/me/payment-method": Endpoint(_put_payment_method, _check_profile),
+    "GET /api/me": Endpoint(_get_me, _check_profile),
 }
 
 # endpoint → expected status for each actor, in ACTORS order:
@@ -250,6 +292,9 @@ MATRIX: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "PUT /api/lives/{id}/moderators/{username}": (401, 403, 403, 200, 403, 403, 200),
     "DELETE /api/lives/{id}/moderators/{username}": (401, 403, 403, 204, 403, 403, 204),
     "GET /api/lives/{id}/moderators": (401, 403, 403, 200, 200, 403, 200),
+    "PUT /api/me/address": (401, 200, 200, 200, 200, 200, 200),
+    "PUT /api/me/payment-method": (401, 200, 200, 200, 200, 200, 200),
+    "GET /api/me": (401, 200, 200, 200, 200, 200, 200),
 }
 
 CASES = [
