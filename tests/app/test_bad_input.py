@@ -436,6 +436,8 @@ WRONG_METHODS = [
     ("GET", "/api/auth/register", {"POST"}),
     ("GET", "/api/auth/login", {"POST"}),
     ("POST", "/api/me", {"GET"}),
+    ("POST", "/api/me/address", {"PUT"}),
+    ("GET", "/api/me/payment-method", {"PUT"}),
     ("PATCH", "/api/lives/1", {"GET"}),
     ("GET", "/api/lives/1/start", {"POST"}),
     ("DELETE", "/api/lives/1/end", {"POST"}),
