@@ -8,7 +8,7 @@ let dialog = null;
 let accountDialog = null;
 
 /** Fill <header id="site-header"> and return the current user (or null). */
-export function mountHeader({ onChange = () => location.reload() } = {}) {
+export function mountHeader({ onChange = () => location.reload(), onProfile = null } = {}) {
   const header = document.getElementById("site-header");
   const { user } = currentSession();
   const links = [h("a", { href: "/", class: "brand" }, "livecart")];
@@ -27,7 +27,7 @@ export function mountHeader({ onChange = () => location.reload() } = {}) {
             class: "btn btn-quiet",
             id: "account-button",
             "aria-haspopup": "dialog",
-            on: { click: () => openAccount(user, { onChange }) },
+            on: { click: () => openAccount(user, { onChange, onProfile }) },
           },
           "Account",
         ),
@@ -149,8 +149,9 @@ async function signOutHere(button, onChange) {
   onChange(null);
 }
 
-/** The account dialog: change password, sign out everywhere. */
-export function openAccount(user, { onChange = () => location.reload() } = {}) {
+/** The account dialog: the checkout profile (where the page offers it), change password,
+ * sign out everywhere. */
+export function openAccount(user, { onChange = () => location.reload(), onProfile = null } = {}) {
   accountDialog?.remove();
   const close = () => accountDialog.close();
   accountDialog = h(
@@ -163,12 +164,42 @@ export function openAccount(user, { onChange = () => location.reload() } = {}) {
       h("button", { type: "button", class: "btn btn-quiet", on: { click: close } }, "Close"),
     ),
     h("p", { class: "muted" }, `Signed in as ${user.username} (${user.role})`),
+    onProfile && profileSection(close, onProfile),
     passwordForm(),
     everywhereForm(onChange),
   );
   document.body.append(accountDialog);
   accountDialog.showModal();
   accountDialog.querySelector("input")?.focus();
+}
+
+function profileSection(close, onProfile) {
+  return h(
+    "section",
+    { class: "stack account-section", "aria-labelledby": "profile-link-title" },
+    h("h3", { id: "profile-link-title" }, "Checkout profile"),
+    h("p", { class: "muted flush" }, "Your saved shipping address and card, for buying in one tap."),
+    h(
+      "div",
+      { class: "row" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn",
+          id: "profile-button",
+          "aria-haspopup": "dialog",
+          on: {
+            click: () => {
+              close();
+              onProfile();
+            },
+          },
+        },
+        "Checkout profile",
+      ),
+    ),
+  );
 }
 
 /** Change password. The new token is saved; the page carries on with it (the live socket,

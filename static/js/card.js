@@ -15,13 +15,25 @@ export class ProductCard {
     this.showBuy = showBuy;
     this.pinned = null;
     this.parts = null;
+    this.dealSince = null; // server ms of the `pinned` event, when it came live (not in a snapshot)
+    this.watchers = new Set();
     setInterval(() => this.tick(), 1000);
   }
 
-  /** Replace the card with a `pinned` event's data (or null: nothing pinned). */
-  set(pinned) {
+  /** Replace the card with a `pinned` event's data (or null: nothing pinned); `since`: the
+   * event's ts when it arrived live. */
+  set(pinned, { since = null } = {}) {
+    const before = this.pinned;
+    const sameDeal = before?.deal && pinned?.deal && before.deal.ends_at === pinned.deal.ends_at;
+    this.dealSince = pinned?.deal ? (since ?? (sameDeal ? this.dealSince : null)) : null;
     this.pinned = pinned ? structuredClone(pinned) : null;
     this.build();
+  }
+
+  /** Call fn() after every change of the card (pin, stock, deal, countdown); returns an unwatch. */
+  watch(fn) {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
   }
 
   get product() {
@@ -42,6 +54,7 @@ export class ProductCard {
   dealEnded(data) {
     if (!this.pinned || data.product_id !== this.pinned.product.id || !this.pinned.deal) return;
     this.pinned.deal = null;
+    this.pinned.dealEnded = data.reason;
     this.refresh();
   }
 
@@ -57,6 +70,7 @@ export class ProductCard {
       this.parts = null;
       replace(this.root);
       this.root.hidden = true;
+      this.notify();
       return;
     }
     const p = this.pinned.product;
@@ -125,6 +139,11 @@ export class ProductCard {
       buy.disabled = soldOut;
       buy.textContent = soldOut ? "Sold out" : "Buy";
     }
+    this.notify();
+  }
+
+  notify() {
+    for (const fn of this.watchers) fn();
   }
 
   tick() {

@@ -8,11 +8,14 @@ import { ProductCard } from "./card.js";
 import { Chat } from "./chat.js";
 import { $, h, label, replace, toast } from "./dom.js";
 import { OrderTracker } from "./orders.js";
+import { loadProfile, openProfile } from "./profile.js";
 import { BUSY_CODE, LiveSocket } from "./socket.js";
 
 const POSTER = "/static/img/poster.svg";
+// Set when Buy asked to sign in: after the reload the buy dialog opens again for that product.
+const RESUME_KEY = "livecart.resumeBuy";
 const liveId = pageId();
-const user = mountHeader();
+const user = mountHeader({ onProfile: () => openProfile() });
 const { token } = currentSession();
 const signIn = (reason) => openSignIn({ reason });
 
@@ -49,13 +52,14 @@ function applySnapshot(data) {
   chat.reset(data.recent_chat || []);
   if (typeof data.slow_mode === "number") chat.setSlowMode(data.slow_mode);
   if (data.recovered === false) toast("Reconnected. The page is up to date again.");
+  resumeBuy();
 }
 
 function applyEvent(frame) {
   const d = frame.data;
   switch (frame.type) {
     case "pinned":
-      card.set(d);
+      card.set(d, { since: frame.ts ?? null });
       break;
     case "unpinned":
       if (card.product?.id === d.product_id) card.set(null);
@@ -164,19 +168,57 @@ function setStream(url) {
 
 function buy(theCard) {
   if (!currentSession().user) {
-    signIn("Sign in to buy. It takes a few seconds to create an account.");
+    signInToBuy(theCard.product, "Sign in to buy. It takes a few seconds to create an account.");
     return;
   }
   openBuy(theCard, {
     liveId,
+    orders,
     onOrder: (order) => orders.update(order),
-    onSignIn: () => signIn("Your session expired. Sign in again to buy."),
+    onSignIn: () => signInToBuy(theCard.product, "Your session expired. Sign in again to buy."),
   });
 }
 
-if (user) {
-  api("/api/orders?limit=50")
-    .then(({ orders: mine }) => orders.seed(mine.filter((o) => String(o.live_id) === String(liveId))))
-    .catch(() => {});
+/** Sign in (or sign up), then reload signed in and come back to Buy for this product. */
+function signInToBuy(product, reason) {
+  openSignIn({
+    reason,
+    onSignedIn: () => {
+      sessionStorage.setItem(RESUME_KEY, JSON.stringify({ liveId: String(liveId), productId: String(product.id) }));
+      location.reload();
+    },
+  });
 }
+
+let resuming = null;
+try {
+  resuming = JSON.parse(sessionStorage.getItem(RESUME_KEY) || "null");
+} catch {
+  resuming = null;
+}
+sessionStorage.removeItem(RESUME_KEY);
+
+/** After the first snapshot (and this buyer's orders and profile): Buy again, once. */
+async function resumeBuy() {
+  const wanted = resuming;
+  resuming = null;
+  if (!wanted || wanted.liveId !== String(liveId) || !currentSession().user) return;
+  await ready;
+  if (String(card.product?.id) === wanted.productId) {
+    buy(card);
+    return;
+  }
+  toast("That product is no longer pinned.", { kind: "warn" });
+}
+
+async function loadOrders() {
+  try {
+    const { orders: mine } = await api("/api/orders?limit=50");
+    orders.seed(mine.filter((o) => String(o.live_id) === String(liveId)));
+  } catch {
+    /* the list fills from order frames */
+  }
+}
+
+const ready = user ? Promise.all([loadOrders(), loadProfile()]) : Promise.resolve();
 socket.start();

@@ -1,0 +1,92 @@
+// A shipping address: its fields (buy dialog and checkout profile), its one-line summary,
+// and the API's field errors (422 `fields`) shown next to the inputs they name.
+
+import { field } from "./auth.js";
+import { h } from "./dom.js";
+
+export const ADDRESS_KEYS = ["name", "line1", "city", "postal_code", "country"];
+
+/** The address fields, ids prefixed with `prefix`, filled from `values`. */
+export function addressFields(prefix, values = {}) {
+  const id = (name) => `${prefix}-${name}`;
+  return [
+    field(id("name"), "Full name", { name: "name", autocomplete: "name", required: true, value: values.name || "" }),
+    field(id("line1"), "Address", { name: "line1", autocomplete: "address-line1", required: true, value: values.line1 || "" }),
+    field(id("city"), "City", { name: "city", autocomplete: "address-level2", required: true, value: values.city || "" }),
+    h(
+      "div",
+      { class: "row" },
+      field(id("postal"), "Postal code", {
+        name: "postal_code",
+        autocomplete: "postal-code",
+        required: true,
+        value: values.postal_code || "",
+      }),
+      field(id("country"), "Country (2 letters)", {
+        name: "country",
+        autocomplete: "country",
+        required: true,
+        pattern: "[A-Za-z]{2}",
+        maxlength: 2,
+        value: values.country || "US",
+        class: "input-short",
+      }),
+    ),
+  ];
+}
+
+/** The address in a form's values, as the API takes it. */
+export function addressFrom(values) {
+  return {
+    name: values.name,
+    line1: values.line1,
+    city: values.city,
+    postal_code: values.postal_code,
+    country: values.country.toUpperCase(),
+  };
+}
+
+/** Put `address` into the form's address inputs. */
+export function fillAddress(form, address) {
+  for (const key of ADDRESS_KEYS) {
+    const input = form.elements[key];
+    if (input && address?.[key] !== undefined) input.value = address[key];
+  }
+}
+
+/** "Ada Lovelace, 12 St James's Square, London SW1Y 4JH, GB" */
+export function addressLine(address) {
+  if (!address) return "";
+  return `${address.name}, ${address.line1}, ${address.city} ${address.postal_code}, ${address.country}`;
+}
+
+/**
+ * Show a 422's `fields` next to the inputs they name ("shipping.country" → the input named
+ * "country"); returns the messages that name no input of the form (for the form's own error).
+ */
+export function showFieldErrors(form, fields) {
+  clearFieldErrors(form);
+  const rest = [];
+  for (const [path, message] of Object.entries(fields || {})) {
+    const input = form.elements[path.split(".").pop()];
+    if (!(input instanceof HTMLElement) || !input.id) {
+      rest.push(`${path.replaceAll("_", " ")}: ${message}`);
+      continue;
+    }
+    const note = h("p", { class: "field-error", id: `${input.id}-error` }, message);
+    input.after(note);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", note.id);
+  }
+  const first = form.querySelector("[aria-invalid='true']");
+  first?.focus();
+  return rest;
+}
+
+export function clearFieldErrors(form) {
+  for (const note of form.querySelectorAll(".field-error")) note.remove();
+  for (const input of form.querySelectorAll("[aria-invalid]")) {
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
+  }
+}
