@@ -10,9 +10,15 @@ export const ADDRESS_KEYS = ["name", "line1", "city", "postal_code", "country"];
 export function addressFields(prefix, values = {}) {
   const id = (name) => `${prefix}-${name}`;
   return [
-    field(id("name"), "Full name", { name: "name", autocomplete: "name", required: true, value: values.name || "" }),
-    field(id("line1"), "Address", { name: "line1", autocomplete: "address-line1", required: true, value: values.line1 || "" }),
-    field(id("city"), "City", { name: "city", autocomplete: "address-level2", required: true, value: values.city || "" }),
+    field(id("name"), "Full name", { name: "name", autocomplete: "name", required: true, maxlength: 200, value: values.name || "" }),
+    field(id("line1"), "Address", {
+      name: "line1",
+      autocomplete: "address-line1",
+      required: true,
+      maxlength: 200,
+      value: values.line1 || "",
+    }),
+    field(id("city"), "City", { name: "city", autocomplete: "address-level2", required: true, maxlength: 100, value: values.city || "" }),
     h(
       "div",
       { class: "row" },
@@ -20,6 +26,7 @@ export function addressFields(prefix, values = {}) {
         name: "postal_code",
         autocomplete: "postal-code",
         required: true,
+        maxlength: 20,
         value: values.postal_code || "",
       }),
       field(id("country"), "Country (2 letters)", {
@@ -73,7 +80,8 @@ export function showFieldErrors(form, fields) {
       rest.push(`${path.replaceAll("_", " ")}: ${message}`);
       continue;
     }
-    const note = h("p", { class: "field-error", id: `${input.id}-error` }, message);
+    const text = String(message).replace(/^Value error, /, "") || "not valid";
+    const note = h("p", { class: "field-error", id: `${input.id}-error` }, text[0].toUpperCase() + text.slice(1));
     input.after(note);
     input.setAttribute("aria-invalid", "true");
     input.setAttribute("aria-describedby", note.id);

@@ -78,111 +78,141 @@ function payWith() {
  * deal use); onOrder(order) after the order is placed; onSignIn() when the server says the
  * user must sign in.
  */
-export function openBuy(card, { liveId, orders, onOrder, onSignIn }) {
-  const product = structuredClone(card.product);
-  let offer = currentOffer(card, product, orders, liveId);
-  let agreed = offer.unit; // the unit price the buyer has seen and goes along with
-  let attempt = { key: newKey(), body: null }; // one key per Buy click
-  const saved = currentProfile()?.address || null;
-  const ship = shipTo(saved);
-  const pay = payWith();
+export function openBuy(card, options) {
+  return new BuyDialog(card, options).open();
+}
 
-  const total = h("output", { id: "buy-total", for: "buy-quantity" });
-  const price = h("p", { class: "muted buy-price", id: "buy-price" });
-  const noteText = h("p", { class: "flush" });
-  const accept = h("button", { type: "button", class: "btn", on: { click: () => agree() } });
-  const note = h("div", { class: "buy-note stack", role: "status" }, noteText, accept);
-  const place = h("button", { type: "submit", class: "btn btn-primary", id: "place-order" }, "Place order");
-  const form = h(
-    "form",
-    { class: "stack" },
-    field("buy-quantity", "Quantity", { name: "quantity", type: "number", min: 1, value: 1, required: true, inputmode: "numeric" }),
-    h("p", { class: "total" }, "Total: ", total),
-    note,
-    ship.part,
-    pay.line,
-    h("div", { class: "row" }, place, h("button", { type: "button", class: "btn", on: { click: () => dialog.close() } }, "Cancel")),
-  );
-  const quantity = form.elements.quantity;
-  const dialog = h(
-    "dialog",
-    { class: "dialog", id: "buy-dialog", "aria-labelledby": "buy-title" },
-    h("h2", { id: "buy-title" }, `Buy ${product.title}`),
-    price,
-    form,
-  );
+class BuyDialog {
+  constructor(card, { liveId, orders, onOrder, onSignIn }) {
+    Object.assign(this, { card, liveId, orders, onOrder, onSignIn });
+    this.product = structuredClone(card.product);
+    this.offer = currentOffer(card, this.product, orders, liveId);
+    this.agreed = this.offer.unit; // the unit price the buyer has seen and goes along with
+    this.attempt = { key: newKey(), body: null }; // one key per Buy click
+    this.submitting = false;
+    this.saved = currentProfile()?.address || null;
+    this.ship = shipTo(this.saved);
+    this.pay = payWith();
+    this.build();
+  }
+
+  build() {
+    this.total = h("output", { id: "buy-total", for: "buy-quantity" });
+    this.price = h("p", { class: "muted buy-price", id: "buy-price" });
+    this.noteText = h("p", { class: "flush" });
+    this.accept = h("button", { type: "button", class: "btn", on: { click: () => this.agree() } });
+    this.note = h("div", { class: "buy-note stack", role: "status" }, this.noteText, this.accept);
+    this.place = h("button", { type: "submit", class: "btn btn-primary", id: "place-order" }, "Place order");
+    const cancel = h("button", { type: "button", class: "btn", on: { click: () => this.dialog.close() } }, "Cancel");
+    this.form = h(
+      "form",
+      { class: "stack" },
+      field("buy-quantity", "Quantity", { name: "quantity", type: "number", min: 1, value: 1, required: true, inputmode: "numeric" }),
+      h("p", { class: "total" }, "Total: ", this.total),
+      this.note,
+      this.ship.part,
+      this.pay.line,
+      h("div", { class: "row" }, this.place, cancel),
+    );
+    this.quantity = this.form.elements.quantity;
+    this.dialog = h(
+      "dialog",
+      { class: "dialog", id: "buy-dialog", "aria-labelledby": "buy-title" },
+      h("h2", { id: "buy-title" }, `Buy ${this.product.title}`),
+      this.price,
+      this.form,
+    );
+  }
+
+  open() {
+    const update = () => this.update();
+    const unwatch = [this.card.watch(update), this.orders.watch(update), watchProfile(this.pay.show)];
+    this.quantity.addEventListener("input", update);
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.dialog.addEventListener("close", () => {
+      unwatch.forEach((stop) => stop());
+      this.dialog.remove();
+    });
+    this.update();
+    document.body.append(this.dialog);
+    this.dialog.showModal();
+    this.quantity.focus();
+    return this.dialog;
+  }
 
   /** Re-read the offer; a higher price than agreed, or none left, blocks Place order. */
-  function update() {
-    offer = currentOffer(card, product, orders, liveId);
-    if (offer.unit < agreed) agreed = offer.unit;
-    const said = noteFor(offer, agreed, product.currency);
-    setText(price, priceLine(offer, product.currency));
-    setText(total, money(offer.unit * (Number(quantity.value) || 0), product.currency));
-    quantity.max = String(Math.max(1, Math.min(offer.max, 1000)));
-    note.hidden = !said;
-    setText(noteText, said?.text || "");
-    accept.hidden = !said?.accept;
-    setText(accept, said?.accept || "");
-    place.disabled = Boolean(said) || submitting;
+  update() {
+    const { product } = this;
+    const offer = (this.offer = currentOffer(this.card, product, this.orders, this.liveId));
+    if (offer.unit < this.agreed) this.agreed = offer.unit;
+    const said = noteFor(offer, this.agreed, product.currency);
+    setText(this.price, priceLine(offer, product.currency));
+    setText(this.total, money(offer.unit * (Number(this.quantity.value) || 0), product.currency));
+    this.quantity.max = String(Math.max(1, Math.min(offer.max, 1000)));
+    this.note.hidden = !said;
+    setText(this.noteText, said?.text || "");
+    this.accept.hidden = !said?.accept;
+    setText(this.accept, said?.accept || "");
+    this.place.disabled = Boolean(said) || this.submitting;
   }
-  function agree() {
-    agreed = offer.unit;
-    update();
-    place.focus();
-  }
-  let submitting = false;
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    update();
-    if (place.disabled) return;
-    const values = formValues(form);
-    const shipping = ship.useSaved?.checked ? saved : addressFrom(values);
-    const body = { product_id: product.id, quantity: Number(values.quantity), shipping };
-    if (!offer.limitUsed) body.live_id = Number(liveId); // past the deal limit: the list price
+  /** The buyer takes the new (higher) price. */
+  agree() {
+    this.agreed = this.offer.unit;
+    this.update();
+    this.place.focus();
+  }
+
+  /** The order to send: past the deal limit it goes without live_id (the list price). */
+  body() {
+    const values = formValues(this.form);
+    const shipping = this.ship.useSaved?.checked ? this.saved : addressFrom(values);
+    const body = { product_id: this.product.id, quantity: Number(values.quantity), shipping };
+    if (!this.offer.limitUsed) body.live_id = Number(this.liveId);
+    return body;
+  }
+
+  async submit() {
+    const { form } = this;
+    this.update();
+    if (this.place.disabled) return;
+    const body = this.body();
     const text = JSON.stringify(body);
-    if (attempt.body !== null && attempt.body !== text) attempt = { key: newKey(), body: null };
-    attempt.body = text; // a retry of the same order reuses the key: never two orders
+    if (this.attempt.body !== null && this.attempt.body !== text) this.attempt = { key: newKey(), body: null };
+    this.attempt.body = text; // a retry of the same order reuses the key: never two orders
+    const headers = { "Idempotency-Key": this.attempt.key };
     formError(form, null);
     clearFieldErrors(form);
-    submitting = true;
+    this.submitting = true;
     try {
-      const { order } = await busy(form, () =>
-        api("/api/orders", { method: "POST", body, headers: { "Idempotency-Key": attempt.key } }),
-      );
-      if (!ship.useSaved?.checked) localStorage.setItem(SHIPPING_KEY, JSON.stringify(shipping));
-      dialog.close();
-      onOrder(order);
+      const { order } = await busy(form, () => api("/api/orders", { method: "POST", body, headers }));
+      if (!this.ship.useSaved?.checked) localStorage.setItem(SHIPPING_KEY, JSON.stringify(body.shipping));
+      this.dialog.close();
+      this.onOrder(order);
     } catch (error) {
+      // A refusal placed no order: the next try (another card, fewer units) gets a new key.
+      if (error instanceof ApiError && error.status >= 400 && error.status < 500) this.attempt = { key: newKey(), body: null };
       if (error instanceof ApiError && error.status === 401) {
-        dialog.close();
-        onSignIn();
+        this.dialog.close();
+        this.onSignIn();
         return;
       }
       showError(form, error);
     } finally {
-      submitting = false;
-      if (dialog.open) update();
+      this.submitting = false;
+      if (this.dialog.open) this.update();
     }
-  });
-  const unwatch = [card.watch(update), orders.watch(update), watchProfile(pay.show)];
-  quantity.addEventListener("input", update);
-  dialog.addEventListener("close", () => {
-    unwatch.forEach((stop) => stop());
-    dialog.remove();
-  });
-  update();
-  document.body.append(dialog);
-  dialog.showModal();
-  quantity.focus();
+  }
 }
 
 /** A refused order: field errors next to their fields, a card refusal next to the card. */
 function showError(form, error) {
   if (error instanceof ApiError && error.status === 402) {
     const line = form.querySelector("#buy-card");
-    const box = h("p", { class: "field-error", role: "alert" }, `${error.message}. Choose another card in your checkout profile.`);
+    const box = h("p", { class: "field-error", role: "alert" }, "The card was declined. Choose another card in your checkout profile.");
     if (line && !line.hidden) {
       line.append(box);
       return;

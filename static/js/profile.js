@@ -58,6 +58,7 @@ export function openProfile() {
   dialog?.remove();
   const opener = document.activeElement;
   const close = () => dialog.close();
+  const stops = [];
   dialog = h(
     "dialog",
     { class: "dialog", id: "profile-dialog", "aria-labelledby": "profile-title" },
@@ -68,10 +69,11 @@ export function openProfile() {
       h("button", { type: "button", class: "btn btn-quiet", on: { click: close } }, "Close"),
     ),
     h("p", { class: "muted" }, "Saved for buying: one tap needs both an address and a card."),
-    addressForm(),
-    cardForm(),
+    addressForm(stops),
+    cardForm(stops),
   );
   dialog.addEventListener("close", () => {
+    stops.forEach((stop) => stop());
     dialog.remove();
     const back = opener?.isConnected ? opener : document.getElementById("account-button");
     back?.focus();
@@ -87,24 +89,25 @@ function savedText(kind) {
   return state?.payment_method ? `Saved: ${cardLine(state.payment_method)}` : "No saved card yet.";
 }
 
-function addressForm() {
+/** stops: gets the form's unwatch, called when the dialog closes. */
+function addressForm(stops) {
   const now = h("p", { class: "profile-saved", id: "profile-address-now" }, savedText("address"));
   const ok = h("p", { class: "form-ok", role: "status" });
   const form = h(
     "form",
-    { class: "stack account-section", "aria-labelledby": "profile-address-title", novalidate: false },
+    { class: "stack account-section", "aria-labelledby": "profile-address-title" },
     h("h3", { id: "profile-address-title" }, "Shipping address"),
     now,
     ...addressFields("profile", state?.address || {}),
     ok,
     h("div", { class: "row" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save address")),
   );
-  const unwatch = watchProfile(() => {
+  stops.push(watchProfile(() => {
     now.textContent = savedText("address");
     if (!form.contains(document.activeElement) && state?.address) {
       for (const key of ADDRESS_KEYS) form.elements[key].value = state.address[key] ?? "";
     }
-  });
+  }));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = addressFrom(formValues(form));
@@ -113,11 +116,10 @@ function addressForm() {
       change({ address });
     });
   });
-  dialog.addEventListener("close", unwatch);
   return form;
 }
 
-function cardForm() {
+function cardForm(stops) {
   const now = h("p", { class: "profile-saved", id: "profile-card-now" }, savedText("card"));
   const ok = h("p", { class: "form-ok", role: "status" });
   const select = h(
@@ -139,7 +141,7 @@ function cardForm() {
     ok,
     h("div", { class: "row" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save card")),
   );
-  const unwatch = watchProfile(() => (now.textContent = savedText("card")));
+  stops.push(watchProfile(() => (now.textContent = savedText("card"))));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const { token } = formValues(form);
@@ -148,7 +150,6 @@ function cardForm() {
       change({ payment_method: method });
     });
   });
-  dialog.addEventListener("close", unwatch);
   return form;
 }
 
