@@ -66,6 +66,10 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     live_errors.Unavailable: 429,  # busy: retry shortly (sockets get 1013)
     live_errors.InvalidTarget: 422,
     live_errors.ChatMessageNotFound: 404,
+    live_errors.AuctionRunning: 409,
+    live_errors.AuctionClosed: 409,
+    live_errors.BidTooLow: 409,
+    live_errors.InvalidBid: 422,
     checkout_errors.CheckoutError: 400,
     checkout_errors.ProductNotFound: 404,
     checkout_errors.OrderNotFound: 404,
@@ -95,8 +99,15 @@ _HTTP_CODES = {
 }
 
 
-def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+# Domain error data a client can act on, added to the error object (``bid_too_low``
+# says the least bid that would be taken).
+ERROR_EXTRAS = ("next_min_cents",)
+
+
+def error_body(
+    code: str, message: str, fields: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, **extra}
     if fields:
         error["fields"] = fields
     return {"error": error}
@@ -108,8 +119,10 @@ def error_response(
     message: str,
     fields: dict[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message, fields), status_code=status, headers=headers)
+    body = error_body(code, message, fields, **extra)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _status_for(exc: Exception) -> int:
@@ -128,7 +141,10 @@ async def handle_api_error(_request: Request, exc: Exception) -> Response:
 async def handle_domain_error(_request: Request, exc: Exception) -> Response:
     if not isinstance(exc, live_errors.LiveError | checkout_errors.CheckoutError):
         raise exc  # pragma: no cover - registered for domain roots only
-    return error_response(_status_for(exc), exc.code, exc.message)
+    extra = {k: exc.data[k] for k in ERROR_EXTRAS if k in exc.data}
+    field = exc.data.get("field")
+    fields = {field: exc.message} if isinstance(field, str) else None
+    return error_response(_status_for(exc), exc.code, exc.message, fields, **extra)
 
 
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:

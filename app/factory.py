@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 
 from app import feed, migrate
 from app.admission import Admission
+from app.auction_clock import AuctionClock, placer
 from app.commerce import Commerce
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
@@ -31,6 +32,7 @@ from app.payments import payment_provider
 from app.revocation import Revocations
 from app.routes import (
     accounts,
+    auctions,
     chat,
     fulfillment,
     live_feed,
@@ -51,6 +53,7 @@ from app.users import UserCache
 from checkout.desk import OrderDesk
 from common.tasks import close_within
 from live.backends import broker_for
+from live.bid_desk import BidDesk
 from live.clock import DealClock
 from live.hub import Hub
 from live.redis_broker import redis_client
@@ -80,6 +83,7 @@ def all_routes() -> list[BaseRoute]:
             *profile.routes,
             *products.routes,
             *lives.routes,
+            *auctions.routes,
             *live_feed.routes,
             *chat.routes,
             *orders.routes,
@@ -157,6 +161,14 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         on_placed=hand_over(queue, local),
     )
     stack.push_async_callback(desk.close)
+    bids = BidDesk(hub.publisher)
+    stack.push_async_callback(bids.stop)
+    on_placed = hand_over(queue, local)
+    auction_clock = AuctionClock(
+        commerce, placer(commerce, payments, on_placed, relayed=queue is not None)
+    )
+    await auction_clock.start()
+    stack.push_async_callback(auction_clock.stop)
     users = UserCache()
     revocations = Revocations(db, users, hub)
     await revocations.start()
@@ -168,6 +180,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         hub=hub,
         commerce=commerce,
         deals=deals,
+        bids=bids,
+        auction_clock=auction_clock,
         payments=payments,
         desk=desk,
         admission=Admission(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from app.admission import Admission
+from app.auction_clock import AuctionClock
 from app.commerce import Commerce
 from app.db import Database
 from app.revocation import Revocations
@@ -17,6 +18,7 @@ from app.users import UserCache
 from checkout.desk import OrderDesk
 from checkout.ports import PaymentProvider
 from checkout.queue import StreamQueue
+from live.bid_desk import BidDesk
 from live.clock import DealClock
 from live.hub import Hub
 
@@ -29,6 +31,8 @@ class AppState:
     hub: Hub
     commerce: Commerce
     deals: DealClock
+    bids: BidDesk
+    auction_clock: AuctionClock
     payments: PaymentProvider
     desk: OrderDesk
     admission: Admission

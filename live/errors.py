@@ -96,6 +96,12 @@ class Unavailable(LiveError):
     code = "unavailable"
 
 
+class AuctionRunning(LiveError):
+    """A live runs one auction at a time."""
+
+    code = "auction_running"
+
+
 class AuctionClosed(LiveError):
     """The auction's ``ends_at`` has passed by the server's clock, or it has ended."""
 

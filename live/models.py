@@ -156,3 +156,69 @@ class ModerationAction(SQLModel, table=True):
     target_name: str | None = Field(default=None, max_length=32)
     detail: str = Field(default="{}")  # JSON
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Auction(SQLModel, table=True):
+    """One auction of one unit of a product on a live.
+
+    ``closed_at`` is set exactly once, by whichever process closes the auction at
+    ``ends_at`` (a conditional UPDATE); ``status`` stays ``running`` until the unit
+    is paid for (``sold``) or nobody could pay (``unsold``)."""
+
+    __tablename__ = "auctions"
+    __table_args__ = (Index("ix_auctions_live_status", "live_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    live_id: int = Field(foreign_key="lives.id")
+    product_id: int = Field(index=True)
+    started_by: int = Field(foreign_key="users.id")
+    status: str = Field(default="running", max_length=16)
+    card: str  # the product card (JSON) as shown when the auction started
+    currency: str = Field(default="USD", max_length=3)
+    start_cents: int
+    price_cents: int
+    bids: int = Field(default=0)
+    extend_s: int
+    sudden_death: bool = Field(default=False)
+    ends_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    leader_id: int | None = None
+    leader_name: str | None = Field(default=None, max_length=32)
+    closed_at: datetime | None = Field(default=None, sa_column=_ts())
+    winner_id: int | None = None
+    winner_name: str | None = Field(default=None, max_length=32)
+    order_id: int | None = None
+    # Bidders who could not pay, in the order they were tried (JSON list of
+    # {id, username, price_cents, reason}).
+    passed: str = Field(default="[]")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class AuctionStanding(SQLModel, table=True):
+    """One bidder's best on an auction: public amount, secret maximum, and the bid
+    counter value when the maximum was reached (earlier wins ties)."""
+
+    __tablename__ = "auction_standings"
+
+    auction_id: int = Field(foreign_key="auctions.id", primary_key=True)
+    bidder_id: int = Field(foreign_key="users.id", primary_key=True)
+    bidder_name: str = Field(max_length=32)
+    amount_cents: int
+    max_cents: int
+    since: int
+
+
+class AuctionBid(SQLModel, table=True):
+    """Every accepted bid, in order: the auction's public history."""
+
+    __tablename__ = "auction_bids"
+    __table_args__ = (Index("ix_auction_bids_auction", "auction_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    auction_id: int = Field(foreign_key="auctions.id")
+    bidder_id: int = Field(foreign_key="users.id")
+    bidder_name: str = Field(max_length=32)
+    amount_cents: int
+    price_cents: int  # the auction's price once this bid was taken
+    leader_id: int  # who led once this bid was taken
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -29,6 +29,8 @@ from starlette.websockets import WebSocket
 from app import auth, chat_actions, feed
 from app.accounts import User
 from app.admission import Ticket
+from app.auction_actions import place_bid
+from app.auction_schemas import BidFrameIn
 from app.errors import ApiError
 from app.http import parse_id
 from app.live_actions import pin_product, unpin_product
@@ -156,7 +158,9 @@ class Session:
         except ApiError as exc:
             self.error(exc.code, exc.message, **({"fields": exc.fields} if exc.fields else {}))
         except (LiveError, CheckoutError) as exc:
-            extra = {"retry_after": exc.data["retry_after"]} if "retry_after" in exc.data else {}
+            extra = {k: exc.data[k] for k in _ERROR_EXTRAS if k in exc.data}
+            if isinstance(exc.data.get("field"), str):
+                extra["fields"] = {exc.data["field"]: exc.message}
             self.error(exc.code, exc.message, **extra)
         except ValidationError as exc:
             fields = {
@@ -166,6 +170,10 @@ class Session:
         except Exception:  # a bug: report it to this socket only, keep the socket open
             log.exception("error handling a client frame")
             self.error("internal_error", "the frame could not be handled")
+
+
+# Error data a client can act on, copied into the error frame.
+_ERROR_EXTRAS = ("retry_after", "next_min_cents")
 
 
 async def _ping(session: Session, _payload: dict[str, Any]) -> None:
@@ -212,6 +220,13 @@ def _on_user(action: Callable[[AppState, User | None, int, str], Awaitable[objec
     return handler
 
 
+async def _bid(session: Session, payload: dict[str, Any]) -> None:
+    """The answer to an accepted bid is its ``bid`` broadcast; a refusal an error frame."""
+    body = BidFrameIn.model_validate(_fields(payload))
+    live_id = session.viewer.live_id
+    await place_bid(session.state, session.user, body.auction_id, body, on_live=live_id)
+
+
 async def _slow_mode(session: Session, payload: dict[str, Any]) -> None:
     body = SlowModeIn.model_validate(_fields(payload))
     await chat_actions.slow_mode(session.state, session.user, session.viewer.live_id, body.seconds)
@@ -228,6 +243,7 @@ HANDLERS: dict[str, Handler] = {
     "ban": _on_user(chat_actions.ban),
     "unban": _on_user(chat_actions.unban),
     "slow_mode": _slow_mode,
+    "bid": _bid,
 }
 
 

@@ -1,0 +1,62 @@
+"""Auction actions shared by REST handlers and WebSocket frames: same rules, same errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.accounts import User
+from app.auction_schemas import AuctionIn, BidIn
+from app.errors import ApiError
+from app.feed import card_for
+from app.live_actions import authorize_on_live, live_facts
+from app.permissions import Action
+from app.state import AppState
+from checkout import catalog, orders, profile
+from checkout.errors import InsufficientStock
+from live import auctions, lives
+from live.auction_rules import Bidder
+from live.auctions import AuctionTerms, BidRequest
+from live.pins import Actor
+
+
+async def start_auction(state_: AppState, user: User | None, live_id: int, body: AuctionIn) -> Any:
+    """Hold one unit from stock, start the auction and pin its product, in one transaction."""
+    user, _live = await authorize_on_live(state_, user, live_id, Action.MODERATE_LIVE)
+    async with state_.db.read() as session:
+        product = await catalog.get_product(session, body.product_id)
+    terms = AuctionTerms(body.start_cents, body.duration_s, body.extend_s, body.sudden_death)
+    async with state_.commerce.transaction() as unit:
+        view = await auctions.start(
+            unit.announcer.batch, live_id, card_for(product), Actor(user.uid, user.username), terms
+        )
+        line = await orders.move_stock(unit.session, body.product_id, -1)
+        if line is None:
+            raise InsufficientStock("no unit left to auction", product_id=body.product_id)
+        showing = await unit.deals.lives_showing(unit.session, body.product_id)
+        await unit.announcer.stock_changed(body.product_id, line.stock, line.sold, showing)
+    state_.auction_clock.poke()
+    return view
+
+
+async def place_bid(
+    state_: AppState, user: User | None, auction_id: int, body: BidIn, on_live: int | None = None
+) -> Any:
+    """Checks that need no lock (signed in, the auction on ``on_live`` when given, not
+    staff of the live, a checkout profile), then the bid desk: refused bids raise the
+    rules' errors."""
+    if user is None:
+        raise ApiError(401, "unauthorized", "sign in to bid")
+    async with state_.db.read() as session:
+        auction = await auctions.get(session, auction_id)
+        if on_live is not None and auction.live_id != on_live:
+            raise ApiError(404, "not_found", "no such auction on this live")
+        live = await lives.get_live(session, auction.live_id)
+        saved = await profile.read_profile(session, user.uid)
+    facts = await live_facts(state_, live, user)
+    if user.uid == facts.owner_id or facts.is_moderator:
+        raise ApiError(403, "self_bidding", "the live's creator and moderators cannot bid")
+    if not saved.complete:
+        raise ApiError(409, "checkout_profile_required", "save an address and a card to bid")
+    request = BidRequest(Bidder(user.uid, user.username), body.amount_cents, body.max_cents)
+    answer = await state_.bids.bid(auction_id, request)
+    return answer.auction

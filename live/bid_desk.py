@@ -1,0 +1,99 @@
+"""Bids taken in batches: one transaction per auction at a time, however many arrive.
+
+(WIP for issue #13.) A bid joins its auction's queue; if no batch is being written
+for that auction, one starts. A batch takes every bid queued so far (up to
+``max_batch``), in arrival order, in one transaction (``live.auctions.take_bids``);
+bids arriving meanwhile wait for the next one — group commit. In the last seconds
+of an auction hundreds of bidders then cost a few transactions a second, not one
+each, and the order of bids on one auction is the order this process queued them.
+
+Guarantees: every bid gets exactly one answer — its ``Accepted`` with the auction
+as the batch left it, or the ``LiveError`` refusing it, or the error that failed
+its batch (nothing of that batch was written). ``outbid`` frames go out after the
+commit, at most once (``live.publisher``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from common.tasks import cancel_and_wait
+from live import auctions
+from live.auction_rules import Accepted
+from live.auctions import BidRequest
+from live.errors import LiveError
+from live.frames import Frame
+from live.publisher import Publisher
+
+log = logging.getLogger("livecart.auctions")
+
+
+@dataclass(frozen=True)
+class BidAnswer:
+    accepted: Accepted
+    auction: dict[str, Any]  # the auction as the bid's batch left it
+
+
+_Waiting = tuple[BidRequest, "asyncio.Future[BidAnswer]"]
+
+
+class BidDesk:
+    def __init__(self, publisher: Publisher, *, max_batch: int = 500) -> None:
+        self.publisher = publisher
+        self.max_batch = max_batch
+        self._queues: dict[int, list[_Waiting]] = {}
+        self._writers: dict[int, asyncio.Task[None]] = {}
+
+    async def bid(self, auction_id: int, request: BidRequest) -> BidAnswer:
+        """Queue a bid and wait for its batch; raises the ``LiveError`` refusing it."""
+        answer: asyncio.Future[BidAnswer] = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(auction_id, []).append((request, answer))
+        if auction_id not in self._writers:
+            self._writers[auction_id] = asyncio.create_task(
+                self._write(auction_id), name=f"livecart-bids-{auction_id}"
+            )
+        return await answer
+
+    async def stop(self) -> None:
+        """Cancel the batches being written (their bidders get ``CancelledError``)."""
+        await cancel_and_wait(list(self._writers.values()), what="bid batches")
+
+    async def _write(self, auction_id: int) -> None:
+        try:
+            while queued := self._queues.pop(auction_id, None):
+                batch, rest = queued[: self.max_batch], queued[self.max_batch :]
+                if rest:
+                    self._queues[auction_id] = rest + self._queues.get(auction_id, [])
+                await self._one_batch(auction_id, batch)
+        finally:
+            self._writers.pop(auction_id, None)
+            for _request, answer in self._queues.pop(auction_id, []):
+                answer.cancel()
+
+    async def _one_batch(self, auction_id: int, waiting: list[_Waiting]) -> None:
+        try:
+            async with self.publisher.transaction() as tx:
+                taken = await auctions.take_bids(tx, auction_id, [r for r, _ in waiting])
+        except Exception as exc:  # nothing of this batch was written: each bidder hears why
+            for _request, answer in waiting:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        live_id = int(taken.auction["live_id"])
+        if taken.outbid:
+            frames = [
+                (user_id, Frame.make("outbid", live_id,
+                                     {"auction_id": a_id, "price_cents": price}))
+                for user_id, a_id, price in taken.outbid
+            ]  # fmt: skip
+            await self.publisher.send_private_many(frames)
+        for (_request, answer), result in zip(waiting, taken.results, strict=True):
+            if answer.done():  # its bidder went away
+                continue
+            if isinstance(result, LiveError):
+                answer.set_exception(result)
+            else:
+                answer.set_result(BidAnswer(result, taken.auction))

@@ -1,0 +1,286 @@
+"""Auctions over the API and sockets: start, bid, close on the server's clock, the winner
+pays (contract: Auctions). In-process server, real sockets, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from websockets.asyncio.client import ClientConnection, connect
+
+from common.times import utcnow
+from live.models import Auction
+from tests.http_helpers import assert_error
+from tests.live_server import LiveServer
+from tests.ws_helpers import Rest, Who, auth, next_frame, send, snapshot, until
+
+ADDRESS = {"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield",
+           "postal_code": "12345", "country": "US"}  # fmt: skip
+
+
+async def with_profile(rest: Rest, who: Who, token: str = "tok_visa") -> Who:
+    put = await rest.http.put("/api/me/address", json=ADDRESS, headers=auth(who))
+    assert put.status_code == 200, put.text
+    card = await rest.http.put("/api/me/payment-method", json={"token": token}, headers=auth(who))
+    assert card.status_code == 200, card.text
+    return who
+
+
+@dataclass
+class Show:
+    rest: Rest
+    server: LiveServer
+    owner: Who
+    live: dict[str, Any]
+    product: dict[str, Any]
+
+    async def start(self, **terms: Any) -> dict[str, Any]:
+        resp = await self.start_raw(**terms)
+        assert resp.status_code == 201, resp.text
+        auction: dict[str, Any] = resp.json()["auction"]
+        return auction
+
+    async def start_raw(self, who: Who | None = None, **terms: Any) -> Any:
+        body = {"product_id": self.product["id"], "start_cents": 1_000, "duration_s": 60, **terms}
+        return await self.rest.http.post(
+            f"/api/lives/{self.live['id']}/auctions", json=body, headers=auth(who or self.owner)
+        )
+
+    async def bid(self, who: Who, auction_id: int, amount: Any, top: Any = None) -> Any:
+        body: dict[str, Any] = {"amount_cents": amount}
+        if top is not None:
+            body["max_cents"] = top
+        return await self.rest.http.post(
+            f"/api/auctions/{auction_id}/bids", json=body, headers=auth(who)
+        )
+
+    async def bidder(self, name: str, token: str = "tok_visa") -> Who:
+        return await with_profile(self.rest, await self.rest.register(name), token)
+
+    async def close_now(self, auction_id: int) -> None:
+        """Move the auction's end to now and run the clock's pass (what it does at ends_at)."""
+        async with self.server.state.db.write() as session:
+            await session.exec(
+                update(Auction).where(Auction.id == auction_id).values(ends_at=utcnow())  # type: ignore[arg-type]
+            )
+        await self.server.state.auction_clock.run_once()
+
+    async def read(self, auction_id: int) -> dict[str, Any]:
+        resp = await self.rest.http.get(f"/api/auctions/{auction_id}")
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    async def stock(self) -> int:
+        resp = await self.rest.http.get(f"/api/products/{self.product['id']}")
+        return int(resp.json()["product"]["stock"])
+
+
+@pytest.fixture
+async def show(rest: Rest, server: LiveServer) -> Show:
+    owner = await rest.register("cara", "creator")
+    product = await rest.product(owner, title="Vintage lamp", price_cents=5_000, stock=3)
+    live = await rest.live(owner, start=True)
+    return Show(rest, server, owner, live, product)
+
+
+@contextlib.asynccontextmanager
+async def watching(show: Show, who: Who | None = None) -> AsyncIterator[ClientConnection]:
+    url = show.server.ws_url(show.live["id"], token=who["token"] if who else None)
+    async with connect(url) as ws:
+        await snapshot(ws)
+        yield ws
+
+
+# ---- start
+
+
+async def test_start_holds_a_unit_pins_the_product_and_is_broadcast(show: Show) -> None:
+    async with watching(show) as ws:
+        auction = await show.start(start_cents=1_500, duration_s=30, sudden_death=True)
+        got = await until(ws, "auction_started")
+    assert [f["type"] for f in got] == ["pinned", "auction_started", "stock"][: len(got)]
+    assert auction["status"] == "running" and auction["leader"] is None
+    assert (auction["price_cents"], auction["next_min_cents"], auction["bids"]) == (1_500, 1_500, 0)
+    assert (auction["extend_s"], auction["sudden_death"]) == (10, True)
+    assert got[-1]["data"]["auction"] == auction and got[-1]["seq"] is not None
+    assert await show.stock() == 2
+    listed = await show.rest.http.get(f"/api/lives/{show.live['id']}/auctions")
+    assert [a["id"] for a in listed.json()["auctions"]] == [auction["id"]]
+
+
+async def test_start_refusals(show: Show) -> None:
+    viewer = await show.rest.register("vic")
+    assert_error(await show.start_raw(viewer), 403)
+    for bad in ({"duration_s": 4}, {"duration_s": 3601}, {"start_cents": 0},
+                {"start_cents": 1.5}, {"extend_s": -1}, {"sudden_death": "yes"}):  # fmt: skip
+        assert_error(await show.start_raw(**bad), 422, "validation_error")
+    await show.start()
+    assert_error(await show.start_raw(), 409, "auction_running")
+    assert await show.stock() == 2  # the refused ones held nothing
+
+
+async def test_no_auction_without_stock_or_of_another_creators_product(show: Show) -> None:
+    rest = show.rest
+    empty = await rest.product(show.owner, title="Gone", stock=0)
+    resp = await show.start_raw(product_id=empty["id"])
+    assert_error(resp, 409, "insufficient_stock")
+    other = await rest.register("otto", "creator")
+    theirs = await rest.product(other, title="Theirs")
+    assert_error(await show.start_raw(product_id=theirs["id"]), 422, "foreign_product")
+    listed = await rest.http.get(f"/api/lives/{show.live['id']}/auctions")
+    assert listed.json()["auctions"] == []
+
+
+# ---- bids
+
+
+async def test_bid_refusals_leave_the_auction_as_it_was(show: Show) -> None:
+    auction = await show.start()
+    a_id = auction["id"]
+    anonymous = await show.rest.http.post(
+        f"/api/auctions/{a_id}/bids", json={"amount_cents": 1_000}
+    )
+    assert_error(anonymous, 401)
+    assert_error(await show.bid(show.owner, a_id, 1_000), 403, "self_bidding")
+    mod = await show.rest.register("moe")
+    await show.rest.moderator(show.owner, show.live["id"], "moe")
+    assert_error(await show.bid(mod, a_id, 1_000), 403, "self_bidding")
+    bare = await show.rest.register("bare")
+    assert_error(await show.bid(bare, a_id, 1_000), 409, "checkout_profile_required")
+    ann = await show.bidder("ann")
+    for bad in (1_000.5, "1000", -5, 0, None, True):
+        assert_error(await show.bid(ann, a_id, bad), 422, "validation_error")
+    refused = assert_error(await show.bid(ann, a_id, 999), 409, "bid_too_low")
+    assert refused["next_min_cents"] == 1_000
+    error = assert_error(await show.bid(ann, a_id, 1_500, 1_400), 422, "validation_error")
+    assert set(error["fields"]) == {"max_cents"}
+    assert_error(await show.bid(ann, 999_999, 1_000), 404, "not_found")
+    after = (await show.read(a_id))["auction"]
+    assert (after["bids"], after["leader"], after["price_cents"]) == (0, None, 1_000)
+
+
+async def test_proxy_bidding_through_the_api(show: Show) -> None:
+    auction = await show.start()
+    ann, ben = await show.bidder("ann"), await show.bidder("ben")
+    first = await show.bid(ann, auction["id"], 1_000, 5_000)
+    assert first.status_code == 201, first.text
+    assert first.json()["auction"]["leader"]["username"] == "ann"
+    answered = (await show.bid(ben, auction["id"], 1_100)).json()["auction"]
+    assert (answered["leader"]["username"], answered["price_cents"]) == ("ann", 1_200)
+    assert answered["next_min_cents"] == 1_300
+    history = await show.read(auction["id"])
+    assert [h["bidder"]["username"] for h in history["history"]] == ["ann", "ben"]
+    assert "max_cents" not in str(history)  # maximums stay secret
+
+
+async def test_bids_as_frames_broadcast_with_seq_and_outbid_is_private(show: Show) -> None:
+    auction = await show.start()
+    ann, ben = await show.bidder("ann"), await show.bidder("ben")
+    async with watching(show) as room, watching(show, ann) as ann_ws, watching(show, ben) as ben_ws:
+        await send(ann_ws, {"type": "bid", "auction_id": auction["id"], "amount_cents": 1_000})
+        first = (await until(room, "bid"))[-1]
+        await send(ben_ws, {"type": "bid", "auction_id": auction["id"], "amount_cents": 1_100,
+                            "max_cents": 3_000})  # fmt: skip
+        second = (await until(room, "bid"))[-1]
+        assert second["seq"] == first["seq"] + 1
+        assert second["data"]["leader"]["username"] == "ben"
+        assert (second["data"]["price_cents"], second["data"]["bids"]) == (1_100, 2)
+        outbid = [f for f in await until(ann_ws, "outbid") if f["type"] == "outbid"]
+        assert outbid[0]["seq"] is None
+        assert outbid[0]["data"] == {"auction_id": auction["id"], "price_cents": 1_100}
+        await send(ann_ws, {"type": "bid", "auction_id": auction["id"], "amount_cents": 1_100})
+        error = (await until(ann_ws, "error"))[-1]["data"]
+        assert (error["code"], error["next_min_cents"]) == ("bid_too_low", 1_200)
+
+
+async def test_a_frame_cannot_bid_on_another_lives_auction(show: Show) -> None:
+    other_live = await show.rest.live(show.owner, start=True)
+    auction = await show.start()
+    ann = await show.bidder("ann")
+    url = show.server.ws_url(other_live["id"], token=ann["token"])
+    async with connect(url) as ws:
+        await snapshot(ws)
+        await send(ws, {"type": "bid", "auction_id": auction["id"], "amount_cents": 1_000})
+        error = await next_frame(ws)
+        assert (error["type"], error["data"]["code"]) == ("error", "not_found")
+    assert (await show.read(auction["id"]))["auction"]["bids"] == 0
+
+
+# ---- the close and the winner's order
+
+
+async def test_the_winner_pays_the_final_price_with_the_saved_profile(show: Show) -> None:
+    auction = await show.start()
+    ann, ben = await show.bidder("ann"), await show.bidder("ben")
+    await show.bid(ann, auction["id"], 1_000, 5_000)
+    await show.bid(ben, auction["id"], 2_000, 2_500)
+    async with watching(show) as room:
+        await show.close_now(auction["id"])
+        ended = (await until(room, "auction_ended"))[-1]["data"]
+    assert ended == {"auction_id": auction["id"], "status": "sold",
+                     "winner": {"id": ann["user"]["id"], "username": "ann"},
+                     "price_cents": 2_600}  # fmt: skip
+    done = (await show.read(auction["id"]))["auction"]
+    orders = (await show.rest.http.get("/api/orders", headers=auth(ann))).json()["orders"]
+    assert [o["id"] for o in orders] == [done["order_id"]]
+    order = orders[0]
+    assert (order["source"], order["unit_price_cents"], order["quantity"]) == ("auction", 2_600, 1)
+    assert order["shipping"] == ADDRESS and order["live_id"] == show.live["id"]
+    assert await show.stock() == 2  # the held unit is the one sold
+    late = await show.bid(ben, auction["id"], 9_000)
+    assert_error(late, 409, "auction_closed")
+
+
+async def test_a_declined_winner_passes_the_unit_down_the_line(show: Show) -> None:
+    auction = await show.start()
+    ann = await show.bidder("ann", "tok_declined")
+    ben = await show.bidder("ben", "tok_declined")
+    cat = await show.bidder("cat")
+    await show.bid(cat, auction["id"], 1_000, 1_800)
+    await show.bid(ben, auction["id"], 1_900, 2_200)
+    await show.bid(ann, auction["id"], 2_300, 6_000)
+    await show.close_now(auction["id"])
+    done = (await show.read(auction["id"]))["auction"]
+    assert (done["status"], done["winner"]["username"], done["price_cents"]) == (
+        "sold",
+        "cat",
+        1_800,
+    )
+    cat_orders = (await show.rest.http.get("/api/orders", headers=auth(cat))).json()["orders"]
+    assert [(o["unit_price_cents"], o["source"]) for o in cat_orders] == [(1_800, "auction")]
+    for declined in (ann, ben):
+        mine = await show.rest.http.get("/api/orders", headers=auth(declined))
+        assert mine.json()["orders"] == []
+
+
+async def test_nobody_can_pay_unsold_and_the_unit_is_back(show: Show) -> None:
+    auction = await show.start()
+    ann = await show.bidder("ann", "tok_declined")
+    await show.bid(ann, auction["id"], 1_000)
+    await show.close_now(auction["id"])
+    done = (await show.read(auction["id"]))["auction"]
+    assert (done["status"], done["winner"], done["order_id"]) == ("unsold", None, None)
+    assert await show.stock() == 3
+    # An auction nobody bid on ends unsold too, and a new one may start.
+    again = await show.start()
+    await show.close_now(again["id"])
+    assert (await show.read(again["id"]))["auction"]["status"] == "unsold"
+    assert await show.stock() == 3
+
+
+async def test_the_close_happens_once_however_many_passes_run(show: Show) -> None:
+    auction = await show.start()
+    ann = await show.bidder("ann")
+    await show.bid(ann, auction["id"], 1_000)
+    await show.close_now(auction["id"])
+    for _ in range(3):
+        await show.server.state.auction_clock.run_once()
+    events = await show.rest.events(show.live["id"])
+    assert [e["type"] for e in events].count("auction_ended") == 1
+    orders = (await show.rest.http.get("/api/orders", headers=auth(ann))).json()["orders"]
+    assert len(orders) == 1
