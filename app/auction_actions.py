@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from app.accounts import User
 from app.auction_schemas import AuctionIn, BidIn
 from app.errors import ApiError
 from app.feed import card_for
-from app.live_actions import authorize_on_live, live_facts
+from app.live_actions import authorize_on_live
 from app.permissions import Action
 from app.state import AppState
 from checkout import catalog, orders, profile
 from checkout.errors import InsufficientStock
-from live import auctions, lives
+from common import keys
+from live import auctions, chat, lives
 from live.auction_rules import Bidder
 from live.auctions import AuctionTerms, BidRequest
 from live.pins import Actor
+
+# Bids per second and burst, per bidder per auction (shared by every process through
+# Redis): a bidder flooding bids is refused (429) before reaching the auction's batch,
+# so the room's bids are not slowed.
+BID_RATE = (5.0, 10)
 
 
 async def start_auction(state_: AppState, user: User | None, live_id: int, body: AuctionIn) -> Any:
@@ -51,12 +58,18 @@ async def place_bid(
         if on_live is not None and auction.live_id != on_live:
             raise ApiError(404, "not_found", "no such auction on this live")
         live = await lives.get_live(session, auction.live_id)
+        staff = user.uid == live.creator_id or await lives.is_moderator(
+            session, auction.live_id, user.uid
+        )
         saved = await profile.read_profile(session, user.uid)
-    facts = await live_facts(state_, live, user)
-    if user.uid == facts.owner_id or facts.is_moderator:
+    if staff:
         raise ApiError(403, "self_bidding", "the live's creator and moderators cannot bid")
     if not saved.complete:
         raise ApiError(409, "checkout_profile_required", "save an address and a card to bid")
+    wait = await chat.take_token(state_.hub, keys.bid_bucket(auction_id, user.uid), *BID_RATE)
+    if wait > 0:
+        raise ApiError(429, "rate_limited", "you are bidding too fast",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})  # fmt: skip
     request = BidRequest(Bidder(user.uid, user.username), body.amount_cents, body.max_cents)
     answer = await state_.bids.bid(auction_id, request)
     return answer.auction

@@ -76,6 +76,11 @@ def presence_seen(live_id: int) -> str:
     return f"{PREFIX}:presence-seen:{live_id}"
 
 
+def bid_bucket(auction_id: int, user_id: int) -> str:
+    """Token bucket (hash: tokens, stamp) limiting one bidder's bids on one auction."""
+    return f"{PREFIX}:bid-rate:{auction_id}:{user_id}"
+
+
 def chat_bucket(live_id: int, user_id: int) -> str:
     """Token bucket (hash: tokens, stamp) limiting one user's chat on one live."""
     return f"{PREFIX}:chat-rate:{live_id}:{user_id}"

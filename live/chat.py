@@ -161,6 +161,16 @@ async def _limit(
         return local(fallback)
 
 
+async def take_token(hub: Hub, key: str, rate: float, burst: int) -> float:
+    """A token from the shared bucket ``key`` (this process's own while Redis is
+    unreachable): 0.0 when allowed, else the seconds until one is available."""
+    return await _limit(
+        hub,
+        hub.broker.take_token(key, rate, burst),
+        lambda local: local.take_token(key, rate, burst),
+    )
+
+
 async def send(
     hub: Hub,
     live_id: int,
@@ -186,12 +196,7 @@ async def send(
         if contains_blocked(text, await blocked_words(session, live_id)):
             raise BlockedWordUsed("the message contains a blocked word and was not sent")
         slow_mode = live.slow_mode_s
-    bucket = keys.chat_bucket(live_id, sender.id)
-    wait = await _limit(
-        hub,
-        hub.broker.take_token(bucket, limits.rate, limits.burst),
-        lambda local: local.take_token(bucket, limits.rate, limits.burst),
-    )
+    wait = await take_token(hub, keys.chat_bucket(live_id, sender.id), limits.rate, limits.burst)
     if wait > 0:
         raise ChatRateLimited("you are sending messages too fast", retry_after=retry_after(wait))
     if slow_mode and not exempt_from_slow_mode:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -284,3 +285,40 @@ async def test_the_close_happens_once_however_many_passes_run(show: Show) -> Non
     assert [e["type"] for e in events].count("auction_ended") == 1
     orders = (await show.rest.http.get("/api/orders", headers=auth(ann))).json()["orders"]
     assert len(orders) == 1
+
+
+async def test_a_bid_flood_is_limited_per_bidder_and_others_still_bid(show: Show) -> None:
+    auction = await show.start()
+    ann, ben = await show.bidder("ann"), await show.bidder("ben")
+    answers = [await show.bid(ann, auction["id"], 1_000 + 100 * i) for i in range(14)]
+    codes = [r.status_code for r in answers]
+    assert codes[:10] == [201] * 10 and 429 in codes[10:], codes
+    limited = next(r for r in answers if r.status_code == 429)
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+    taken = (await show.read(auction["id"]))["auction"]
+    assert taken["bids"] == codes.count(201)
+    other = await show.bid(ben, auction["id"], taken["next_min_cents"])
+    assert other.status_code == 201, other.text
+
+
+async def test_a_bid_with_less_than_extend_s_left_extends_the_clock_for_everyone(
+    show: Show,
+) -> None:
+    auction = await show.start(extend_s=30)  # 60 s long: 30 s left is not yet "less"
+    ann = await show.bidder("ann")
+    async with watching(show) as room:
+        first = (await show.bid(ann, auction["id"], 1_000)).json()["auction"]
+        assert first["ends_at"] == auction["ends_at"]
+        async with show.server.state.db.write() as session:
+            soon = utcnow() + timedelta(seconds=2)
+            await session.exec(
+                update(Auction).where(Auction.id == auction["id"]).values(ends_at=soon)  # type: ignore[arg-type]
+            )
+        later = (await show.bid(ann, auction["id"], 1_100)).json()["auction"]
+        frames = [f for f in await until(room, "bid") if f["type"] == "bid"]
+        while frames[-1]["data"]["bids"] < 2:
+            frames += [f for f in await until(room, "bid") if f["type"] == "bid"]
+    extended = datetime.fromisoformat(later["ends_at"].replace("Z", "+00:00"))
+    assert extended - utcnow() > timedelta(seconds=25)  # back to 30 s left
+    assert frames[-1]["data"]["ends_at"] == later["ends_at"]
