@@ -75,6 +75,16 @@ class BidOut(BaseModel):
     at: str
 
 
+class Passed(BaseModel):
+    """A bidder the unit was offered to who could not pay."""
+
+    id: int
+    username: str
+    price_cents: int
+    reason: str  # the error code: payment_declined, checkout_profile_required
+
+
 class AuctionHistory(BaseModel):
     auction: AuctionOut
     history: list[BidOut]
+    passed: list[Passed]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -43,7 +45,8 @@ async def read(request: Request) -> Response:
          "price_cents": b.price_cents, "leader": b.leader_id, "at": iso_utc(b.at)}
         for b in bids
     ]  # fmt: skip
-    body = {"auction": auctions.auction_view(auction), "history": history}
+    passed = json.loads(auction.passed)
+    body = {"auction": auctions.auction_view(auction), "history": history, "passed": passed}
     return respond(AuctionHistory.model_validate(body))
 
 

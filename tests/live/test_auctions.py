@@ -225,7 +225,7 @@ async def test_the_winner_pays_the_final_price_with_the_saved_profile(show: Show
         ended = (await until(room, "auction_ended"))[-1]["data"]
     assert ended == {"auction_id": auction["id"], "status": "sold",
                      "winner": {"id": ann["user"]["id"], "username": "ann"},
-                     "price_cents": 2_600}  # fmt: skip
+                     "price_cents": 2_600, "passed": []}  # fmt: skip
     done = (await show.read(auction["id"]))["auction"]
     orders = (await show.rest.http.get("/api/orders", headers=auth(ann))).json()["orders"]
     assert [o["id"] for o in orders] == [done["order_id"]]
@@ -257,6 +257,14 @@ async def test_a_declined_winner_passes_the_unit_down_the_line(show: Show) -> No
     for declined in (ann, ben):
         mine = await show.rest.http.get("/api/orders", headers=auth(declined))
         assert mine.json()["orders"] == []
+    passed = (await show.read(auction["id"]))["passed"]
+    assert [(p["username"], p["price_cents"], p["reason"]) for p in passed] == [
+        ("ann", 2_300, "payment_declined"),
+        ("ben", 2_200, "payment_declined"),
+    ]
+    events = await show.rest.events(show.live["id"])
+    ended = [e["data"] for e in events if e["type"] == "auction_ended"]
+    assert ended[0]["passed"] == passed and ended[0]["winner"]["username"] == "cat"
 
 
 async def test_nobody_can_pay_unsold_and_the_unit_is_back(show: Show) -> None:
