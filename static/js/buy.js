@@ -62,7 +62,7 @@ function payWith() {
   const line = h(
     "div",
     { class: "buy-card", id: "buy-card" },
-    h("p", { class: "flush" }, text, " ", h("button", { type: "button", class: "btn btn-quiet btn-small", on: { click: () => openProfile() } }, "Checkout profile")),
+    h("p", { class: "flush" }, text, " ", h("button", { type: "button", class: "btn btn-small", on: { click: () => openProfile() } }, "Checkout profile")),
   );
   const show = () => {
     const profile = currentProfile();
