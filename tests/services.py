@@ -15,6 +15,7 @@ other's frames.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import shutil
@@ -45,9 +46,14 @@ def unavailable(reason: str) -> NoReturn:
 # Ports for test servers come from below Linux's ephemeral range (32768-60999): a port
 # that bind(0) hands out can be taken, before the server binds it, as the local port of
 # one of the thousands of client sockets a storm test opens (EADDRINUSE). Each xdist
-# worker has a block of its own, so workers never pick the same port.
-PORT_BLOCK = 1500
-_PORT_BASE = 10_000 + (int(WORKER.removeprefix("gw") or 0) % 14) * PORT_BLOCK
+# worker of a run has a block of its own, so workers never pick the same port; where the
+# blocks start depends on the run (and the process, without xdist), so two runs at once
+# on one machine rarely meet.
+PORT_BLOCK = 500
+_BLOCKS = 42  # 10000-30999
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+_FIRST_BLOCK = int(hashlib.sha256(_RUN.encode()).hexdigest(), 16) % _BLOCKS
+_PORT_BASE = 10_000 + (_FIRST_BLOCK + int(WORKER.removeprefix("gw") or 0)) % _BLOCKS * PORT_BLOCK
 _ports = itertools.count()
 
 
