@@ -33,14 +33,17 @@ async def start_auction(state_: AppState, user: User | None, live_id: int, body:
         product = await catalog.get_product(session, body.product_id)
     terms = AuctionTerms(body.start_cents, body.duration_s, body.extend_s, body.sudden_death)
     async with state_.commerce.transaction() as unit:
+        # The lock order of every transaction: lives (in id order), then the product.
+        showing = await unit.deals.lives_showing(unit.session, body.product_id)
+        told = sorted({*showing, live_id})
+        await unit.deals.lock_lives(unit.session, told)
         view = await auctions.start(
             unit.announcer.batch, live_id, card_for(product), Actor(user.uid, user.username), terms
         )
         line = await orders.move_stock(unit.session, body.product_id, -1)
         if line is None:
             raise InsufficientStock("no unit left to auction", product_id=body.product_id)
-        showing = await unit.deals.lives_showing(unit.session, body.product_id)
-        await unit.announcer.stock_changed(body.product_id, line.stock, line.sold, showing)
+        await unit.announcer.stock_changed(body.product_id, line.stock, line.sold, told)
     state_.auction_clock.poke()
     return view
 

@@ -114,13 +114,16 @@ class AuctionClock:
                 await auctions.settle(batch, auction_id, standing.bidder, price, order_id, passed)
             return
         async with self.commerce.transaction() as unit:
+            # Lives (in id order), then the product: the lock order of every transaction.
+            showing = await unit.deals.lives_showing(unit.session, auction.product_id)
+            told = sorted({*showing, auction.live_id})
+            await unit.deals.lock_lives(unit.session, told)
             batch = unit.announcer.batch
             if await auctions.settle(batch, auction_id, None, auction.price_cents, None, passed):
                 line = await orders.move_stock(unit.session, auction.product_id, 1)
                 if line is not None:
-                    showing = await unit.deals.lives_showing(unit.session, auction.product_id)
                     await unit.announcer.stock_changed(
-                        auction.product_id, line.stock, line.sold, showing
+                        auction.product_id, line.stock, line.sold, told
                     )
 
     async def _run(self) -> None:
