@@ -55,7 +55,7 @@ async def place_bid(
     staff of the live, a checkout profile), then the bid desk: refused bids raise the
     rules' errors."""
     if user is None:
-        raise ApiError(401, "unauthorized", "sign in to bid")
+        raise ApiError(401, "authentication_required", "sign in to bid")
     async with state_.db.read() as session:
         auction = await auctions.get(session, auction_id)
         if on_live is not None and auction.live_id != on_live:

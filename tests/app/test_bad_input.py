@@ -317,6 +317,10 @@ ID_ROUTES = [
     ("GET", "/api/lives/{id}/moderators", None),
     ("PUT", "/api/lives/{id}/moderators/mia", None),
     ("DELETE", "/api/lives/{id}/moderators/mia", None),
+    ("GET", "/api/lives/{id}/auctions", None),
+    ("POST", "/api/lives/{id}/auctions", {"product_id": 1, "start_cents": 100, "duration_s": 60}),
+    ("GET", "/api/auctions/{id}", None),
+    ("POST", "/api/auctions/{id}/bids", {"amount_cents": 100}),
 ]
 
 

@@ -263,6 +263,23 @@ def _check_profile(w: World, actor: str, resp: Response, allowed: bool) -> None:
         assert w.get("/api/me")["address"] is None and w.get("/api/me")["payment_method"] is None
 
 
+def _start_auction(w: World, actor: str) -> Response:
+    body = {"product_id": w.product["id"], "start_cents": 500, "duration_s": 60}
+    path = f"/api/lives/{w.running['id']}/auctions"
+    return w.api.client.post(path, json=body, headers=w.headers(actor))
+
+
+def _check_start_auction(w: World, actor: str, resp: Response, allowed: bool) -> None:
+    """An allowed start holds a unit; a refused one leaves no auction and the stock as it was."""
+    listed = w.get(f"/api/lives/{w.running['id']}/auctions")["auctions"]
+    stock = w.get(f"/api/products/{w.product['id']}")["product"]["stock"]
+    if allowed:
+        assert [a["id"] for a in listed] == [resp.json()["auction"]["id"]]
+        assert stock == 4
+    else:
+        assert (listed, stock) == ([], 5)
+
+
 ENDPOINTS: dict[str, Endpoint] = {
     "POST /api/products": Endpoint(_create_product, _check_create_product),
     "PATCH /api/products/{id}": Endpoint(_patch_product, _check_patch_product),
@@ -279,6 +296,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "PUT /api/me/address": Endpoint(_put_address, _check_profile),
     "PUT /api/me/payment-method": Endpoint(_put_payment_method, _check_profile),
     "GET /api/me": Endpoint(_get_me, _check_profile),
+    # Auctions are run like pins: the live's creator, its moderators, admins.
+    "POST /api/lives/{id}/auctions": Endpoint(_start_auction, _check_start_auction),
 }
 
 # endpoint → expected status for each actor, in ACTORS order:
@@ -295,6 +314,7 @@ MATRIX: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "PUT /api/me/address": (401, 200, 200, 200, 200, 200, 200),
     "PUT /api/me/payment-method": (401, 200, 200, 200, 200, 200, 200),
     "GET /api/me": (401, 200, 200, 200, 200, 200, 200),
+    "POST /api/lives/{id}/auctions": (401, 403, 403, 201, 201, 403, 201),
 }
 
 CASES = [
