@@ -26,7 +26,7 @@ from tests import services
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["fanout", "flashsale", "fulfillment", "guessing", "memprofile", "fanout_micro",
-                "refservers", "naive_shop", "orderload", "serverwatch"]  # fmt: skip
+                "refservers", "naive_shop", "orderload", "serverwatch", "auction"]  # fmt: skip
 
 
 def run_bench(module: str, *args: str, timeout: float = 120) -> str:
@@ -203,3 +203,17 @@ def test_memprofile() -> None:
 def test_fanout_micro() -> None:
     out = run_bench("fanout_micro", "--viewers", "50", "--repeat", "3")
     assert "livecart hub" in out and "bare loop (ref floor)" in out
+
+
+@pytest.mark.slow
+def test_auction_sqlite(tmp_path: Path) -> None:
+    # The shortest auction the contract allows (5 s); the bidders start with it.
+    out = run_bench("auction", "--variants", "sqlite", "--watchers", "20", "--bidders", "10",
+                    "--duration", "5", "--window", "5", "--extend", "2", "--sample", "5",
+                    "--out", str(tmp_path / "a.json"))  # fmt: skip
+    assert rows(out)["sqlite 20"][-1] == "yes"  # the replay, frames and log checks held
+    (run,) = results(tmp_path / "a.json")
+    assert run["bids"]["sent"] == 30 and run["bids"]["answered"] == 30
+    assert run["auction"]["status"] == "sold" and run["auction"]["bids"] >= 1
+    assert run["replay"]["history"] == run["auction"]["bids"] == run["latency"]["matched"]
+    assert run["reference_chat"]["delivered"] == 10  # the reference was measured too

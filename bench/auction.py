@@ -1,0 +1,399 @@
+"""Auction benchmark: W watchers, N bidders bidding in an auction's last seconds.
+
+    python -m bench.auction [--watchers 1000 10000] [--bidders 1000] [--bids 3]
+                            [--variants pg-redis sqlite] [--rest] [--duration 8]
+                            [--pg URL --redis URL --scratch-db NAME] [--out FILE]
+
+Per (variant, W), a fresh server: ``pg-redis`` is ``livecart serve --workers 2`` on
+PostgreSQL (``--scratch-db``, recreated) and Redis (``--redis``, flushed); ``sqlite``
+is ``livecart serve`` on its embedded defaults in a temp dir. Set-up over the API (a
+creator, a product, a running live; the N bidders' accounts are inserted in bulk as in
+``bench.flashsale``, then each saves an address and ``tok_visa`` over the API). The
+load generator is this process (``bench.auction_load``): the bidders' sockets, then the
+W anonymous watchers all at once; ``--sample`` of them (evenly spread over the join
+order) keep what they receive.
+
+Reference, same run, same sockets: each bidder sends one ``chat`` frame at once. A chat
+takes the same path as a bid frame (a signed-in frame, an event with a seq in the live's
+log, fan-out to the same W watchers) without the auction's locks, ledger and batches, so
+bid latency minus chat latency is what the auction adds.
+
+Then an auction of ``--duration`` s starts; in its last ``--window`` s every bidder bids
+``--bids`` times as fast as its answers come (a frame then a ``ping`` whose ``pong``
+marks it answered; ``--rest``: ``POST /api/auctions/{id}/bids``), each at the price the
+watchers last saw plus 0-2 increments, with a maximum 0-6 increments above. Latency of a
+bid: from its send to a sampled watcher's receipt of the ``bid`` frame reporting it
+(matched by the frame's ``bids`` counter against the auction's history): to the first
+sampled watcher, and to every sampled watcher (the fan-out's tail).
+
+Checks: the history replayed through ``live.auction_rules.Ledger`` with the maximums
+sent gives every recorded price and leader, the final price, winner and ``ends_at``;
+no bid accepted at or after the ``ends_at`` in force; the ``bid`` frames' seqs
+consecutive and their counters 1..bids on every sampled watcher; exactly one
+``auction_ended`` (each sampled watcher, and the replay log); no traceback in the logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench import auction_load as load
+from bench import benchkit as kit
+from bench.benchkit import Child, log
+from bench.flashsale import SHIPPING, insert_buyers, mint_tokens
+from live.auction_rules import Bidder, Ledger
+
+VARIANTS = ["pg-redis", "sqlite"]
+START_CENTS = 1_000
+
+
+def start_server(variant: str, args: argparse.Namespace, workdir: Path,
+                 kids: list[Child]) -> tuple[int, str, Child]:  # fmt: skip
+    """The server, ready: (port, database URL for the bulk insert, its child)."""
+    port, env = kit.free_port(), kit.base_env(LIVECART_ENV="production")
+    env.update(kit.ONE_LOAD_ADDRESS)
+    workers = 1 if variant == "sqlite" or args.cprofile else args.web_workers
+    db_url = f"sqlite+aiosqlite:///{workdir / 'livecart.db'}"
+    if variant == "pg-redis":
+        asyncio.run(kit.reset_database(args.pg, args.scratch_db))
+        kit.flush_redis(args.redis)
+        env.update(DATABASE_URL=kit.pg_url(args.pg, args.scratch_db), REDIS_URL=args.redis)
+        db_url = kit.pg_url(args.pg, args.scratch_db, "postgresql+asyncpg")
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    cmd = [kit.livecart_exe(), *serve]
+    if args.cprofile:  # one process, profiled; its stats are written when it stops
+        prof = str(workdir / "server.prof")
+        cmd = [sys.executable, "-m", "cProfile", "-o", prof, "-m", "app.cli", *serve]
+    server = Child("serve", cmd, env=env, cwd=workdir, logfile=workdir / "serve.log")
+    kids.append(server)
+    kit.wait_ready(port, server, started=workers)
+    return port, db_url, server
+
+
+def set_up(port: int, db_url: str, n: int) -> dict[str, Any]:
+    creator = kit.rest(port, "POST", "/api/auth/register",
+                       {"username": "au_creator", "password": "bench-password-1",
+                        "role": "creator"})["token"]  # fmt: skip
+    product = kit.rest(port, "POST", "/api/products",
+                       {"title": "Signed print", "price_cents": 5_000, "stock": 5},
+                       creator)["product"]  # fmt: skip
+    live = kit.rest(port, "POST", "/api/lives", {"title": "Auction show"}, creator)["live"]
+    kit.rest(port, "POST", f"/api/lives/{live['id']}/start", None, creator)
+    uids = asyncio.run(insert_buyers(db_url, n, prefix="aub"))
+    return {"creator": creator, "product_id": product["id"], "live_id": live["id"],
+            "uids": uids, "tokens": mint_tokens(uids)}  # fmt: skip
+
+
+async def save_profiles(port: int, tokens: list[str], lanes: int = 50) -> None:
+    """Each bidder saves an address and a card over the API (``lanes`` connections)."""
+
+    async def lane(mine: list[str]) -> None:
+        http = load.Http(port)
+        for token in mine:
+            for path, body in (("/api/me/address", SHIPPING),
+                               ("/api/me/payment-method", {"token": "tok_visa"})):  # fmt: skip
+                status, answer = await http.call("PUT", path, body, token)
+                if status != 200:
+                    raise RuntimeError(f"PUT {path}: {status} {answer}")
+        http.close()
+
+    await asyncio.gather(*(lane(tokens[i::lanes]) for i in range(lanes)))
+
+
+async def connect_all(port: int, s: dict[str, Any], w: int, args: argparse.Namespace,
+                      out: dict[str, Any]) -> tuple[list[Any], list[Any]]:  # fmt: skip
+    path = f"/ws/lives/{s['live_id']}"
+    bidders, failed, secs = await load.storm(
+        port, [f"{path}?token={t}" for t in s["tokens"]], load.BidderSock, set(), 60
+    )
+    if failed:
+        raise RuntimeError(f"bidder sockets failed: {failed}")
+    sample = set(range(0, w, max(1, w // args.sample)))
+    watchers, failed, secs = await load.storm(port, [path] * w, load.Sock, sample, 90)
+    out["watchers"] = {"joined": len(watchers), "failed": failed, "storm_s": secs}
+    log(f"  {len(bidders)} bidder sockets; {len(watchers)}/{w} watchers in {secs} s {failed}")
+    return bidders, [x for x in watchers if x.keep]
+
+
+async def reference(bidders: list[Any], sampled: list[Any]) -> dict[str, Any]:
+    sent = await load.chat_round(bidders, "ref")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # bounded: until every sampled watcher has them
+        if all(sum(b'"type":"chat"' in p[:20] for _, p in x.frames) >= len(sent) for x in sampled):
+            break
+        await asyncio.sleep(0.05)
+    first: dict[str, int] = {}
+    every = []
+    for watcher in sampled:
+        for t, frame in load.decoded(watcher):
+            text = frame["data"].get("text") if frame["type"] == "chat" else None
+            if text in sent:
+                first[text] = min(first.get(text, t), t)
+                every.append((t - sent[text]) / 1e6)
+    span = (max(first.values(), default=0) - min(sent.values())) / 1e9
+    return {"chats": len(sent), "delivered": len(first), "per_s": round(len(first) / span, 1)
+            if span > 0 else None, "first_ms": kit.summary((first[k] - sent[k]) / 1e6
+            for k in first), "every_sampled_ms": kit.summary(every)}  # fmt: skip
+
+
+async def bidding(port: int, s: dict[str, Any], bidders: list[Any], sampled: list[Any],
+                  args: argparse.Namespace, out: dict[str, Any]) -> list[load.Sent]:  # fmt: skip
+    http = load.Http(port)
+    status, started = await http.call(
+        "POST", f"/api/lives/{s['live_id']}/auctions",
+        {"product_id": s["product_id"], "start_cents": START_CENTS, "duration_s": args.duration,
+         "extend_s": args.extend, "sudden_death": args.sudden_death}, s["creator"])  # fmt: skip
+    if status != 201:
+        raise RuntimeError(f"auction not started: {status} {started}")
+    auction = out["auction_started"] = started["auction"]
+    market = load.Market(START_CENTS)
+    load.follow(sampled[0], market)
+    ends = datetime.fromisoformat(auction["ends_at"]).timestamp()
+    await asyncio.sleep(max(0.0, ends - args.window - time.time()))
+    cpu0 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks())
+    rng = random.Random(args.seed)
+    https = [load.Http(port) if args.rest else None for _ in bidders]
+    logs = await asyncio.gather(*(
+        load.bidder(i, b, https[i], s["tokens"][i], auction["id"], market, args.bids,
+                    random.Random(rng.random())) for i, b in enumerate(bidders)))  # fmt: skip
+    cpu1 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks())
+    out["cpu"] = {"server_s": round(cpu1[0] - cpu0[0], 2), "client_s": round(cpu1[1] - cpu0[1], 2),
+                  "machine_busy_pct": kit.busy_percent(cpu0[2], cpu1[2])}  # fmt: skip
+    await asyncio.wait_for(market.ended.wait(), args.duration + args.extend * args.bids + 120)
+    for h in [*https, http]:
+        if h is not None:
+            h.close()
+    return [sent for one in logs for sent in one]
+
+
+async def read_back(port: int, s: dict[str, Any], auction_id: int) -> dict[str, Any]:
+    http, events, after = load.Http(port), [], 0
+    _, body = await http.call("GET", f"/api/auctions/{auction_id}", None, s["creator"])
+    while True:
+        _, page = await http.call("GET", f"/api/lives/{s['live_id']}/events?after={after}"
+                                  "&limit=500", None, s["creator"])  # fmt: skip
+        if not page["events"]:
+            break
+        events += page["events"]
+        after = page["events"][-1]["seq"]
+    http.close()
+    return {**body, "events": events}
+
+
+def rates(sent: list[load.Sent]) -> dict[str, Any]:
+    """Bids sent, answered, accepted and refused (by code): counts and per second."""
+    t0 = min(x.sent_ns for x in sent)
+    send_s = max((max(x.sent_ns for x in sent) - t0) / 1e9, 1e-9)
+    answered = [x for x in sent if x.outcome]
+    span = max((max((x.answered_ns for x in answered), default=t0) - t0) / 1e9, 1e-9)
+    codes: dict[str, int] = {}
+    for x in answered:
+        codes[x.outcome] = codes.get(x.outcome, 0) + 1
+    return {"sent": len(sent), "sent_per_s": round(len(sent) / send_s, 1),
+            "answered": len(answered), "answer_window_s": round(span, 3),
+            "answered_per_s": round(len(answered) / span, 1), "outcomes": codes,
+            "per_s": {k: round(v / span, 1) for k, v in codes.items()},
+            "answer_ms": kit.summary((x.answered_ns - x.sent_ns) / 1e6
+                                     for x in answered)}  # fmt: skip
+
+
+def replay(done: dict[str, Any], by_key: dict[tuple[int, int], load.Sent],
+           started: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The history through the rules with the maximums this benchmark sent."""
+    a = done["auction"]
+    book = Ledger(START_CENTS, datetime.fromisoformat(started["ends_at"]), a["extend_s"],
+                  a["sudden_death"])  # fmt: skip
+    mismatches, late = [], 0
+    for k, h in enumerate(done["history"], 1):
+        at, who = datetime.fromisoformat(h["at"]), h["bidder"]
+        late += at >= datetime.fromisoformat(a["ends_at"])
+        sent = by_key.get((who["id"], h["amount_cents"]))
+        try:
+            got = book.bid(Bidder(who["id"], who["username"]), h["amount_cents"],
+                           sent.max_cents if sent else None, at)  # fmt: skip
+        except Exception as exc:
+            mismatches.append(f"bid {k}: {exc!r}")
+            continue
+        if (got.price_cents, got.leader.id) != (h["price_cents"], h["leader"]):
+            mismatches.append(f"bid {k}: replay {got.price_cents}/{got.leader.id}, server "
+                              f"{h['price_cents']}/{h['leader']}")  # fmt: skip
+    leader = book.leader
+    final_ok = (a["status"] == "sold" and a["price_cents"] == book.price_cents
+                and a["winner"]["id"] == (leader.id if leader else None)
+                and datetime.fromisoformat(a["ends_at"]) == book.ends_at)  # fmt: skip
+    return {"history": len(done["history"]), "mismatches": mismatches[:5],
+            "final_matches": final_ok if done["history"] else a["status"] == "unsold",
+            "accepted_at_or_after_ends_at": late}  # fmt: skip
+
+
+def frame_checks(sampled: list[Any], n_bids: int) -> tuple[dict[str, Any], list[Any]]:
+    """Per sampled watcher: bid counters 1..n, consecutive seqs, one ``auction_ended``."""
+    bad, ended, frames = 0, set(), []
+    for watcher in sampled:
+        mine = load.decoded(watcher)
+        bids = [(f["data"]["bids"], f["seq"], t) for t, f in mine if f["type"] == "bid"]
+        seqs = [q for _, q, _ in bids]
+        ok = [b for b, _, _ in bids] == list(range(1, n_bids + 1)) and seqs == list(
+            range(seqs[0], seqs[0] + len(seqs)) if seqs else []
+        )
+        bad += not ok
+        ended.add(sum(f["type"] == "auction_ended" for _, f in mine))
+        frames.append(bids)
+    return {"sampled_watchers": len(sampled), "watchers_with_bad_bid_frames": bad,
+            "auction_ended_per_watcher": sorted(ended)}, frames  # fmt: skip
+
+
+def latency(frames: list[Any], done: dict[str, Any], by_key: dict[Any, load.Sent],
+            uid_index: dict[int, int]) -> dict[str, Any]:  # fmt: skip
+    """Bid send -> the first sampled watcher's receipt, and -> every sampled watcher's."""
+    sent_at = {}
+    for k, h in enumerate(done["history"], 1):
+        sent = by_key.get((h["bidder"]["id"], h["amount_cents"]))
+        if sent is not None and uid_index.get(h["bidder"]["id"]) == sent.bidder:
+            sent_at[k] = sent.sent_ns
+    first: dict[int, int] = {}
+    every = []
+    for bids in frames:
+        for k, _seq, t in bids:
+            if k in sent_at:
+                first[k] = min(first.get(k, t), t)
+                every.append((t - sent_at[k]) / 1e6)
+    return {"matched": len(first), "first_ms": kit.summary((first[k] - sent_at[k]) / 1e6
+            for k in first), "every_sampled_ms": kit.summary(every)}  # fmt: skip
+
+
+async def measure(port: int, s: dict[str, Any], w: int, args: argparse.Namespace,
+                  out: dict[str, Any]) -> None:  # fmt: skip
+    await save_profiles(port, s["tokens"])
+    bidders, sampled = await connect_all(port, s, w, args, out)
+    try:
+        out["reference_chat"] = await reference(bidders, sampled)
+        sent = await bidding(port, s, bidders, sampled, args, out)
+        await asyncio.sleep(0.5)  # the last frames reach the other sampled watchers
+        done = await read_back(port, s, out["auction_started"]["id"])
+    finally:
+        for sock in [*bidders, *sampled]:
+            sock.close()
+    by_key = {(s["uids"][x.bidder], x.amount): x for x in sent}
+    out["bids"] = rates(sent)
+    out["auction"] = {k: done["auction"][k] for k in ("status", "price_cents", "bids", "ends_at",
+                                                      "winner", "order_id")}  # fmt: skip
+    out["replay"] = replay(done, by_key, out["auction_started"])
+    out["frames"], frames = frame_checks(sampled, len(done["history"]))
+    ended = sum(e["type"] == "auction_ended" for e in done["events"])
+    out["frames"]["auction_ended_in_log"] = ended
+    accepted = out["bids"]["outcomes"].get("accepted", 0)
+    out["replay"]["accepted_answers_match_history"] = accepted == len(done["history"])
+    uid_index = {uid: i for i, uid in enumerate(s["uids"])}
+    out["latency"] = latency(frames, done, by_key, uid_index)
+
+
+def run(variant: str, w: int, args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"auction-{variant}-"))
+    out: dict[str, Any] = {"variant": variant, "watchers_asked": w, "loadavg_1m": kit.loadavg()}
+    log(f"== {variant}, {w:,} watchers (workdir {workdir})")
+    with kit.children() as kids:
+        port, db_url, server = start_server(variant, args, workdir, kids)
+        out["server_pid"] = server.pid
+        s = set_up(port, db_url, args.bidders)
+        try:
+            uvloop.run(measure(port, s, w, args, out))
+        finally:
+            server.stop()
+            text = server.log_text()
+            out["tracebacks"] = text.count("Traceback")
+            out["error_lines"] = sum(ln.startswith("ERROR") for ln in text.splitlines())
+    out["loadavg_1m_after"] = kit.loadavg()
+    if args.cprofile:
+        out["profile"] = str(workdir / "server.prof")
+    elif not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+def ok(r: dict[str, Any]) -> bool:
+    rp, fr = r["replay"], r["frames"]
+    return (not rp["mismatches"] and rp["final_matches"] and not rp["accepted_at_or_after_ends_at"]
+            and rp["accepted_answers_match_history"] and not fr["watchers_with_bad_bid_frames"]
+            and fr["auction_ended_per_watcher"] == [1] and fr["auction_ended_in_log"] == 1
+            and r["tracebacks"] == 0)  # fmt: skip
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    cols = ["variant", "watchers", "bids sent", "sent/s", "answered/s", "accepted", "refused",
+            "bid→frame p50 ms", "p99 ms", "all sampled p99 ms", "chat p50 ms", "chat p99 ms",
+            "chat all p99 ms", "server CPU s", "client CPU s", "correct"]  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | {r.get('watchers_asked', '')} | failed: "
+                         f"{r['error'][:100]} |" + " |" * (len(cols) - 3))  # fmt: skip
+            continue
+        b, lat, ref = r["bids"], r["latency"], r["reference_chat"]
+        refused = ", ".join(f"{k} {v}" for k, v in b["outcomes"].items() if k != "accepted")
+        cells = [r["variant"], r["watchers"]["joined"], b["sent"], b["sent_per_s"],
+                 b["answered_per_s"], b["outcomes"].get("accepted", 0), refused or 0,
+                 lat["first_ms"]["p50"], lat["first_ms"]["p99"], lat["every_sampled_ms"]["p99"],
+                 ref["first_ms"]["p50"], ref["first_ms"]["p99"], ref["every_sampled_ms"]["p99"],
+                 r["cpu"]["server_s"], r["cpu"]["client_s"], "yes" if ok(r) else "NO"]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = p.add_argument
+    add("--watchers", type=int, nargs="+", default=[1000, 10000])
+    add("--bidders", type=int, default=1000)
+    add("--bids", type=int, default=3, help="bids per bidder")
+    add("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
+    add("--rest", action="store_true", help="bid over REST instead of socket frames")
+    add("--duration", type=int, default=8, help="the auction's duration_s")
+    add("--window", type=float, default=5.0, help="bidders start this long before ends_at")
+    add("--extend", type=int, default=10, help="extend_s (soft close)")
+    add("--sudden-death", action="store_true")
+    add("--sample", type=int, default=50, help="watchers that keep their frames")
+    add("--seed", type=int, default=13)
+    add("--web-workers", type=int, default=2, help="pg-redis: livecart serve --workers")
+    add("--pg", default=kit.DEFAULT_PG, help="PostgreSQL server URL (no database)")
+    add("--redis", default=kit.DEFAULT_REDIS, help="Redis URL (its database is flushed)")
+    add("--scratch-db", default="livecart_bench_auction", help="recreated for each run")
+    add("--cprofile", action="store_true", help="one server process under cProfile (kept)")
+    add("--keep", action="store_true", help="keep the temp dirs (server logs)")
+    add("--out", type=Path, default=kit.RESULTS / "auction.json")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    kit.raise_fd_limit()
+    info = {"machine": kit.machine(), "params": {k: str(v) for k, v in vars(args).items()}}
+    if "pg-redis" in args.variants:
+        info["services"] = asyncio.run(kit.service_versions(args.pg, args.redis))
+    jobs = [f"{v}/{w}" for w in args.watchers for v in args.variants]
+    try:
+        results = kit.run_variants(
+            jobs, lambda job: run(job.split("/")[0], int(job.split("/")[1]), args), 600
+        )
+    finally:
+        if "pg-redis" in args.variants:
+            kit.clean_up(args.pg, [args.scratch_db], args.redis)
+    kit.write_json(args.out, {**info, "results": results})
+    print(markdown(results))
+    print(f"\nJSON: {args.out}")
+    return 0 if all("error" not in r and ok(r) for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
