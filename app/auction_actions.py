@@ -12,10 +12,10 @@ from app.feed import card_for
 from app.live_actions import authorize_on_live
 from app.permissions import Action
 from app.state import AppState
-from checkout import catalog, orders, profile
+from checkout import catalog, orders
 from checkout.errors import InsufficientStock
 from common import keys
-from live import auctions, chat, lives
+from live import auctions, chat
 from live.auction_rules import Bidder
 from live.auctions import AuctionTerms, BidRequest
 from live.pins import Actor
@@ -56,18 +56,12 @@ async def place_bid(
     rules' errors."""
     if user is None:
         raise ApiError(401, "authentication_required", "sign in to bid")
-    async with state_.db.read() as session:
-        auction = await auctions.get(session, auction_id)
-        if on_live is not None and auction.live_id != on_live:
-            raise ApiError(404, "not_found", "no such auction on this live")
-        live = await lives.get_live(session, auction.live_id)
-        staff = user.uid == live.creator_id or await lives.is_moderator(
-            session, auction.live_id, user.uid
-        )
-        saved = await profile.read_profile(session, user.uid)
-    if staff:
+    facts = await state_.bid_gate.facts(state_.db, auction_id)
+    if on_live is not None and facts.live_id != on_live:
+        raise ApiError(404, "not_found", "no such auction on this live")
+    if await state_.bid_gate.is_staff(state_.db, facts, user.uid):
         raise ApiError(403, "self_bidding", "the live's creator and moderators cannot bid")
-    if not saved.complete:
+    if not await state_.bid_gate.has_profile(state_.db, user.uid):
         raise ApiError(409, "checkout_profile_required", "save an address and a card to bid")
     wait = await chat.take_token(state_.hub, keys.bid_bucket(auction_id, user.uid), *BID_RATE)
     if wait > 0:

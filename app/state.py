@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from app.admission import Admission
 from app.auction_clock import AuctionClock
+from app.bid_gate import BidGate
 from app.commerce import Commerce
 from app.db import Database
 from app.revocation import Revocations
@@ -41,3 +42,4 @@ class AppState:
     redis: Redis | None = None
     queue: StreamQueue | None = None  # with Redis: web processes only push to the stream
     users: UserCache = field(default_factory=UserCache)
+    bid_gate: BidGate = field(default_factory=BidGate)

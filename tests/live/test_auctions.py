@@ -330,3 +330,11 @@ async def test_a_bid_with_less_than_extend_s_left_extends_the_clock_for_everyone
     extended = datetime.fromisoformat(later["ends_at"].replace("Z", "+00:00"))
     assert extended - utcnow() > timedelta(seconds=25)  # back to 30 s left
     assert frames[-1]["data"]["ends_at"] == later["ends_at"]
+
+
+async def test_a_bidder_who_saves_a_profile_can_bid_at_once(show: Show) -> None:
+    auction = await show.start()
+    dan = await show.rest.register("dan")
+    assert_error(await show.bid(dan, auction["id"], 1_000), 409, "checkout_profile_required")
+    await with_profile(show.rest, dan)
+    assert (await show.bid(dan, auction["id"], 1_000)).status_code == 201
