@@ -7,11 +7,12 @@ export const SESSION_EVENT = "livecart:session";
 const USER_KEY = "livecart.user";
 
 export class ApiError extends Error {
-  constructor(status, code, message, fields = null) {
+  constructor(status, code, message, fields = null, details = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.fields = fields;
+    this.details = details; // the whole error object (e.g. next_min_cents of bid_too_low)
   }
 }
 
@@ -76,7 +77,7 @@ export async function api(path, { method = "GET", body, headers = {}, auth = tru
     signOut();
     if (method === "GET") return api(path, { method, headers, auth: false });
   }
-  throw new ApiError(resp.status, code, err.message || resp.statusText, err.fields || null);
+  throw new ApiError(resp.status, code, err.message || resp.statusText, err.fields || null, err);
 }
 
 /** A human sentence for an ApiError, naming the bad fields if any. */

@@ -2,6 +2,8 @@
 // page never reloads to show a pin, a stock change, an order status or chat.
 
 import { api, currentSession, pageId } from "./api.js";
+import { AuctionCard } from "./auction.js";
+import { BidControls, viewerOutcome } from "./auction-bid.js";
 import { mountHeader, openSignIn } from "./auth.js";
 import { openBuy } from "./buy.js";
 import { ProductCard } from "./card.js";
@@ -24,6 +26,7 @@ const socket = new LiveSocket(liveId, {
   onSnapshot: applySnapshot,
   onEvent: applyEvent,
   onFrame: applyFrame,
+  onResumed: () => auction.load(liveId),
   onStatus: showStatus,
 });
 const card = new ProductCard($("#card"), {
@@ -36,6 +39,20 @@ const chat = new Chat($("#chat"), {
   onSignIn: () => signIn("Sign in to chat."),
 });
 const orders = new OrderTracker($("#orders-panel"), $("#orders"));
+const auction = new AuctionCard($("#auction"), {
+  serverNow: () => socket.serverNow(),
+  me: user,
+  productFor: (id) => (card.product?.id === id ? card.product : null),
+  outcome: viewerOutcome,
+});
+const bids = new BidControls(auction, {
+  me: user,
+  watchOnly: hostOrModerator,
+  onSignIn: (reason) => openSignIn({ reason, onSignedIn: () => location.reload() }),
+  onProfile: () => openProfile(),
+});
+card.watch(sideBySide);
+auction.watch(sideBySide);
 let live = null;
 let streamUrl;
 
@@ -52,7 +69,22 @@ function applySnapshot(data) {
   chat.reset(data.recent_chat || []);
   if (typeof data.slow_mode === "number") chat.setSlowMode(data.slow_mode);
   if (data.recovered === false) toast("Reconnected. The page is up to date again.");
+  auction.load(liveId);
   resumeBuy();
+}
+
+/** The host and moderators watch the auction without bidding (the server refuses their bids).
+ * A moderator is known when it pinned the product; otherwise from the server's 403. */
+function hostOrModerator() {
+  if (!user || !live) return false;
+  return user.id === live.creator_id || card.pinned?.by?.id === user.id;
+}
+
+/** While an auction runs on the pinned product, its card stands in for the product card. */
+function sideBySide() {
+  const a = auction.auction;
+  const running = Boolean(a) && a.status === "running" && card.product?.id === a.product_id;
+  $("#card").classList.toggle("behind-auction", running);
 }
 
 function applyEvent(frame) {
@@ -85,6 +117,15 @@ function applyEvent(frame) {
     case "slow_mode":
       chat.setSlowMode(d.seconds);
       break;
+    case "auction_started":
+      auction.show(d.auction);
+      break;
+    case "bid":
+      auction.bid(d);
+      break;
+    case "auction_ended":
+      auction.ended(d);
+      break;
     default:
       break; // the protocol grows: unknown events are ignored
   }
@@ -93,6 +134,7 @@ function applyEvent(frame) {
 function applyFrame(frame) {
   if (frame.type === "viewers") setViewers(frame.data.count);
   else if (frame.type === "order") orders.update(frame.data.order);
+  else if (frame.type === "outbid") bids.outbid(frame.data);
   else if (frame.type === "error" && !chat.error(frame.data)) {
     toast(frame.data.message, { kind: "warn" });
   }

@@ -44,9 +44,9 @@ const ANONYMOUS_CODES = { 4401: "unauthorized", 4403: "banned" };
 
 export class LiveSocket {
   /**
-   * handlers: onSnapshot(data, frame), onEvent(frame) for broadcast events (in
-   * seq order, once each), onFrame(frame) for seq-less frames (viewers, order,
-   * error, pong, ...), onStatus(status, detail) with status one of
+   * handlers: onSnapshot(data, frame), onResumed(data, frame) after the missed events of a
+   * resume, onEvent(frame) for broadcast events (in seq order, once each), onFrame(frame)
+   * for seq-less frames (viewers, order, error, pong, ...), onStatus(status, detail) with status one of
    * "connecting" | "live" | "reconnecting" | "offline" | "gone" | "banned" | "unauthorized".
    * "reconnecting" comes with {attempt, code, delay} when the socket closes (code:
    * the close code, BUSY_CODE when the server is overloaded; delay: ms until the
@@ -153,6 +153,7 @@ export class LiveSocket {
     if (frame.type === "resumed") {
       if (typeof frame.data.to === "number") this.lastSeq = Math.max(this.lastSeq, frame.data.to);
       this.connected();
+      this.handlers.onResumed?.(frame.data, frame);
       return;
     }
     if (typeof frame.seq === "number") {

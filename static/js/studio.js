@@ -4,6 +4,7 @@
 import { api, currentSession, describe, pageId } from "./api.js";
 import { mountHeader, openSignIn } from "./auth.js";
 import { ProductCard } from "./card.js";
+import { AuctionDesk } from "./studio-auction.js";
 import { Chat } from "./chat.js";
 import { $, h, label, replace, toast } from "./dom.js";
 import { LiveSocket } from "./socket.js";
@@ -59,6 +60,7 @@ function setStatus(status) {
   badge.textContent = status === "live" ? "LIVE" : label(status);
   badge.className = `badge badge-${status}`;
   shelf.setCanPin(status === "live");
+  desk?.setCanStart(status === "live");
   if (!isCreator) return;
   const box = $("#lifecycle");
   if (status === "scheduled") {
@@ -93,6 +95,7 @@ async function lifecycle(action) {
 }
 
 let shelf;
+let desk;
 let card;
 let stats;
 let chat;
@@ -106,10 +109,11 @@ function showPinned(pinned) {
 
 function onEvent(frame) {
   const d = frame.data;
+  if (desk.event(frame)) return;
   switch (frame.type) {
     case "pinned": showPinned(d); break;
     case "unpinned": showPinned(null); break;
-    case "stock": card.stock(d); shelf.stock(d); break;
+    case "stock": card.stock(d); shelf.stock(d); desk.refresh(); break;
     case "deal_ended": card.dealEnded(d); break;
     case "live_started": setStatus("live"); break;
     case "live_ended": setStatus("ended"); break;
@@ -137,11 +141,13 @@ async function main() {
     onSnapshot: (data) => {
       setStatus(data.live.status);
       showPinned(data.pinned);
+      desk.load();
       stats.setViewers(data.viewers);
       chat.reset(data.recent_chat || []);
       if (typeof data.slow_mode === "number") chat.setSlowMode(data.slow_mode);
     },
     onEvent,
+    onResumed: () => desk.load(),
     onFrame: (frame) => {
       if (frame.type === "viewers") stats.setViewers(frame.data.count);
       else if (frame.type === "error" && !chat.error(frame.data)) toast(frame.data.message, { kind: "warn" });
@@ -149,6 +155,7 @@ async function main() {
     onStatus,
   });
   card = new ProductCard($("#pinned-card"), { serverNow: () => socket.serverNow(), showBuy: false });
+  desk = new AuctionDesk($("#auction-panel"), { liveId: live.id, serverNow: () => socket.serverNow(), products: () => shelf.products });
   stats = new LiveStats(live.id, { currency: "USD" });
   chat = new Chat($("#chat"), { socket, user, moderator: true, creatorId: live.creator_id });
   $("#slow-mode").addEventListener("change", (event) => {
@@ -163,13 +170,14 @@ async function main() {
       toast(describe(error), { kind: "warn" });
     }
   });
-  for (const id of ["#pinned-panel", "#stats-panel", "#products-panel", "#chat"]) $(id).hidden = false;
+  for (const id of ["#pinned-panel", "#auction-panel", "#stats-panel", "#products-panel", "#chat"]) $(id).hidden = false;
   setStatus(live.status);
   if (isCreator) {
     $("#new-product").append(shelf.newProductForm());
     new ModeratorPanel(live.id).load();
   }
   await shelf.load().catch((error) => toast(describe(error), { kind: "warn" }));
+  desk.refresh();
   shelf.setPinned(live.pinned ? live.pinned.product.id : null);
   stats.currency = shelf.products[0]?.currency || "USD";
   socket.start();

@@ -1,0 +1,238 @@
+"""Auctions on the pages (contract "Auctions"; issue #13 item 5): the creator starts one in the
+studio, viewers bid with the one-tap button and see the price, the leader, the countdown and
+the private "outbid" alert; the close shows the winner banner to everyone and the outcome
+(winner, price, order) in the studio. Refusals: no checkout profile opens it, a bid under the
+minimum says the new minimum, hosts and moderators get no bid controls, anonymous viewers are
+asked to sign in. The close is moved to now in the database, as tests/live/test_auctions.py
+does, so no test waits for an auction's clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from app import demo
+from app.settings import Settings
+from common.times import utcnow
+from live.models import Auction
+from tests.http_helpers import http_client
+from tests.live_server import LiveServer, serve
+from tests.pages_helpers import (
+    DESKTOP,
+    Browser,
+    Site,
+    accessibility_problems,
+    expect,
+    focus_is_visible,
+    require_browser,
+)
+
+pytestmark = pytest.mark.browser
+
+ADDRESS = {"name": "Bea Bidder", "line1": "1 Main St", "city": "Springfield",
+           "postal_code": "12345", "country": "US"}  # fmt: skip
+LAMP = "Red desk lamp"
+# Chromium reports every 4xx answer on the console; these tests provoke some on purpose.
+REFUSED = re.compile(r"status of (403|409) ")
+
+
+@pytest.fixture(autouse=True)
+def _browser_available() -> None:
+    require_browser()
+
+
+@pytest.fixture
+async def served(page_settings: Settings) -> AsyncIterator[LiveServer]:
+    async with serve(page_settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def site(served: LiveServer) -> Site:
+    """The demo shop (as tests/conftest.py's ``site``), on a server this module can reach
+    into to close an auction now."""
+    shop = await demo.seed(served.state)
+    return Site(served.url, shop, served.state.tokens)
+
+
+async def close_now(server: LiveServer, auction_id: int) -> None:
+    """Move the auction's end to now and run the clock's pass (what it does at ends_at)."""
+    async with server.state.db.write() as session:
+        await session.exec(
+            update(Auction).where(Auction.id == auction_id).values(ends_at=utcnow())  # type: ignore[arg-type]
+        )
+    await server.state.auction_clock.run_once()
+
+
+async def register(site: Site, username: str, *, profile: bool = True) -> dict[str, Any]:
+    """A new viewer ({token, user}), with a saved address and test card if ``profile``."""
+    async with http_client(site.url) as http:
+        body = {"username": username, "password": "correct horse", "role": "viewer"}
+        resp = await http.post("/api/auth/register", json=body)
+        assert resp.status_code == 201, resp.text
+        session: dict[str, Any] = resp.json()
+        headers = {"Authorization": f"Bearer {session['token']}"}
+        if profile:
+            put = await http.put("/api/me/address", json=ADDRESS, headers=headers)
+            assert put.status_code == 200, put.text
+            card = await http.put(
+                "/api/me/payment-method", json={"token": "tok_visa"}, headers=headers
+            )
+            assert card.status_code == 200, card.text
+        return session
+
+
+def lamp_id(site: Site) -> int:
+    titles = [title for title, *_ in demo.PRODUCTS]
+    return site.shop.product_ids[titles.index(LAMP)]
+
+
+async def api_auction(site: Site, **terms: Any) -> dict[str, Any]:
+    lamp = lamp_id(site)
+    body = {"product_id": lamp, "start_cents": 2_000, "duration_s": 600, **terms}
+    async with http_client(site.url) as http:
+        resp = await http.post(
+            f"/api/lives/{site.shop.live_id}/auctions", json=body, headers=site.auth(demo.CREATOR)
+        )
+        assert resp.status_code == 201, resp.text
+        auction: dict[str, Any] = resp.json()["auction"]
+        return auction
+
+
+async def read_auction(site: Site) -> dict[str, Any]:
+    async with http_client(site.url) as http:
+        resp = await http.get(f"/api/lives/{site.shop.live_id}/auctions")
+        assert resp.status_code == 200, resp.text
+        auction: dict[str, Any] = resp.json()["auctions"][0]
+        return auction
+
+
+async def test_an_auction_from_the_studio_to_the_winner(
+    site: Site, served: LiveServer, browser: Browser
+) -> None:
+    ann, bea = await register(site, "ann_bids"), await register(site, "bea_bids")
+    studio = await browser.page(
+        "studio", site.studio, session=site.session(demo.CREATOR), viewport=DESKTOP
+    )
+    first = await browser.page("ann", site.live, session=ann)
+    second = await browser.page("bea", site.live, session=bea)
+    form = studio.get_by_role("form", name="Start an auction")
+    await expect(form.get_by_label("Product")).to_contain_text(LAMP)
+    assert await accessibility_problems(studio) == []
+    await form.get_by_label("Product").select_option(str(lamp_id(site)))
+    await form.get_by_label("Start price ($)").fill("20")
+    await form.get_by_label("Duration (seconds)").fill("600")
+    await form.get_by_role("button", name="Start auction").click()
+    await expect(form).to_be_hidden()
+    await expect(studio.locator("#auction .card-title")).to_have_text(LAMP)
+    await expect(studio.locator("#auction-timer")).to_have_text(
+        re.compile(r"^Ends in (10|9):\d\d$")
+    )
+
+    # The viewers' card: the product card steps aside, the one-tap button bids the minimum.
+    for page in (first, second):
+        await expect(page.locator("#auction .card-title")).to_have_text(LAMP)
+        await expect(page.locator("#card")).to_be_hidden()
+        await expect(page.locator("#auction-meta")).to_have_text("No bids yet · starts at $20.00")
+        await expect(page.locator("#auction-timer")).to_have_text(
+            re.compile(r"^Ends in (10|9):\d\d$")
+        )
+    await first.locator("#bid-now").click()
+    await expect(first.locator("#bid-note")).to_have_text("Your bid of $20.00 is in. You lead.")
+    await expect(second.locator("#auction-meta")).to_have_text("Leader: ann_bids · 1 bid")
+    await second.get_by_role("button", name="Bid $21.00").click()
+    await expect(second.locator("#auction-meta")).to_have_text("You lead · 2 bids")
+    await expect(first.locator("#auction-alert")).to_have_text(
+        "You've been outbid! The price is now $21.00."
+    )
+    await expect(first.get_by_role("button", name="Bid $22.00")).to_be_enabled()
+    await expect(studio.locator("#auction-price")).to_have_text("$21.00")
+    await expect(studio.locator("#auction-meta")).to_have_text("Leader: bea_bids · 2 bids")
+    await expect(studio.locator("#auction-bids li")).to_have_count(2)
+    for name, page in (("ann", first), ("bea", second), ("studio", studio)):
+        assert await accessibility_problems(page) == [], name
+    await browser.screenshot(first, "auction-outbid-phone")
+    await browser.screenshot(studio, "auction-running-studio")
+    await first.set_viewport_size(DESKTOP)
+    await browser.screenshot(first, "auction-outbid-desktop")
+
+    auction = await read_auction(site)
+    await close_now(served, auction["id"])
+    done = await read_auction(site)
+    assert (done["status"], done["winner"]["username"], done["price_cents"]) == (
+        "sold",
+        "bea_bids",
+        2_100,
+    )
+    await expect(second.locator("#auction-outcome")).to_have_text(
+        f"You won! Order #{done['order_id']}"
+    )
+    await expect(first.locator("#auction-outcome")).to_have_text("Sold to bea_bids for $21.00")
+    await expect(first.locator("#bid-now")).to_be_hidden()
+    await expect(first.locator("#card")).to_be_visible()  # the product card is back
+    await expect(studio.locator("#auction-outcome")).to_have_text(
+        f"Sold to bea_bids for $21.00 · Order #{done['order_id']}"
+    )
+    await expect(form).to_be_visible()  # ready for the next one
+    await browser.screenshot(second, "auction-won-phone")
+    await browser.screenshot(studio, "auction-sold-studio")
+    for name, page in (("ann", first), ("bea", second), ("studio", studio)):
+        assert await accessibility_problems(page) == [], name
+    browser.assert_no_console_errors()
+
+
+async def test_who_cannot_bid_and_refused_bids(site: Site, browser: Browser) -> None:
+    await api_auction(site)
+    anonymous = await browser.page("anonymous", site.live)
+    await expect(anonymous.locator("#auction .card-title")).to_have_text(LAMP)
+    await anonymous.get_by_role("button", name="Sign in to bid").click()
+    await expect(anonymous.get_by_role("dialog", name="Sign in")).to_contain_text("Sign in to bid")
+
+    # No checkout profile: the profile screen opens instead of a bid.
+    cal = await register(site, "cal_bids", profile=False)
+    bare = await browser.page("no-profile", site.live, session=cal)
+    bare.livecart_log.allowed.append(REFUSED)
+    await bare.get_by_role("button", name="Bid $20.00").click()
+    await expect(bare.get_by_role("dialog", name="Checkout profile")).to_be_visible()
+    await expect(bare.locator("#auction-alert")).to_contain_text(
+        "Save a shipping address and a card"
+    )
+
+    # An amount under the minimum: the server's next minimum is said and on the button.
+    dee = await browser.page("custom", site.live, session=await register(site, "dee_bids"))
+    dee.livecart_log.allowed.append(REFUSED)
+    await dee.get_by_text("Your own amount or a secret maximum").click()
+    await dee.get_by_label("Your bid ($)").fill("25")
+    await dee.get_by_label("Secret maximum ($, optional)").fill("40")
+    await dee.get_by_role("button", name="Place bid").click()
+    await expect(dee.locator("#auction-meta")).to_have_text("You lead · 1 bid")
+    await expect(dee.get_by_role("button", name="Bid $26.00")).to_be_visible()
+    await dee.get_by_label("Your bid ($)").fill("21")
+    await dee.get_by_role("button", name="Place bid").click()
+    await expect(dee.locator("#auction-alert")).to_have_text(
+        "Someone bid first. The least bid is now $26.00."
+    )
+    assert await accessibility_problems(dee) == []
+    assert await focus_is_visible(dee, presses=12) == []
+    await browser.screenshot(dee, "auction-custom-bid")
+
+    # The host sees the card without controls; a moderator's bid is refused and hides them.
+    host = await browser.page("host", site.live, session=site.session(demo.CREATOR))
+    await expect(host.locator("#auction-meta")).to_have_text("Leader: dee_bids · 1 bid")
+    await expect(host.locator("#auction")).to_contain_text(
+        "Hosts and moderators of this live cannot bid."
+    )
+    await expect(host.locator("#bid-now")).to_have_count(0)
+    mod = await browser.page("moderator", site.live, session=site.session(demo.MODERATOR))
+    mod.livecart_log.allowed.append(REFUSED)
+    await mod.get_by_role("button", name="Bid $26.00").click()
+    await expect(mod.locator("#auction")).to_contain_text(
+        "Hosts and moderators of this live cannot bid."
+    )
+    await expect(mod.locator("#bid-now")).to_have_count(0)
+    browser.assert_no_console_errors()
