@@ -50,9 +50,9 @@ import uvloop
 
 from bench import auction_load as load
 from bench import benchkit as kit
+from bench.auction_checks import frame_checks, latency, rates, replay
 from bench.benchkit import Child, log
 from bench.flashsale import SHIPPING, insert_buyers, mint_tokens
-from live.auction_rules import Bidder, Ledger
 
 VARIANTS = ["pg-redis", "sqlite"]
 START_CENTS = 1_000
@@ -126,13 +126,19 @@ async def connect_all(port: int, s: dict[str, Any], w: int, args: argparse.Names
     return bidders, [x for x in watchers if x.keep]
 
 
-async def reference(bidders: list[Any], sampled: list[Any]) -> dict[str, Any]:
-    sent = await load.chat_round(bidders, "ref")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # bounded: until every sampled watcher has them
-        if all(sum(b'"type":"chat"' in p[:20] for _, p in x.frames) >= len(sent) for x in sampled):
-            break
-        await asyncio.sleep(0.05)
+async def reference(bidders: list[Any], sampled: list[Any], probes: int) -> dict[str, Any]:
+    """Pings as the bids will come (the frame path's floor), then ``probes`` chat frames one
+    at a time, each until every sampled watcher has it (one event's fan-out floor)."""
+    pings = await load.ping_round(bidders, 3)
+    sent: dict[str, int] = {}
+    for i in range(probes):
+        sent_text = f"ref-{i}"
+        sent[sent_text] = time.time_ns()
+        bidders[i % len(bidders)].send({"type": "chat", "text": sent_text})
+        for _ in range(1000):  # at most 10 s: until every sampled watcher has it
+            if all(any(sent_text.encode() in p for _, p in x.frames[-20:]) for x in sampled):
+                break
+            await asyncio.sleep(0.01)
     first: dict[str, int] = {}
     every = []
     for watcher in sampled:
@@ -141,10 +147,9 @@ async def reference(bidders: list[Any], sampled: list[Any]) -> dict[str, Any]:
             if text in sent:
                 first[text] = min(first.get(text, t), t)
                 every.append((t - sent[text]) / 1e6)
-    span = (max(first.values(), default=0) - min(sent.values())) / 1e9
-    return {"chats": len(sent), "delivered": len(first), "per_s": round(len(first) / span, 1)
-            if span > 0 else None, "first_ms": kit.summary((first[k] - sent[k]) / 1e6
-            for k in first), "every_sampled_ms": kit.summary(every)}  # fmt: skip
+    return {"pings": pings, "chats": len(sent), "delivered": len(first),
+            "first_ms": kit.summary((first[k] - sent[k]) / 1e6 for k in first),
+            "every_sampled_ms": kit.summary(every)}  # fmt: skip
 
 
 async def bidding(port: int, s: dict[str, Any], bidders: list[Any], sampled: list[Any],
@@ -161,15 +166,19 @@ async def bidding(port: int, s: dict[str, Any], bidders: list[Any], sampled: lis
     load.follow(sampled[0], market)
     ends = datetime.fromisoformat(auction["ends_at"]).timestamp()
     await asyncio.sleep(max(0.0, ends - args.window - time.time()))
-    cpu0 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks())
+    cpu0 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks(),
+            kit.cpu_by_command())  # fmt: skip
     rng = random.Random(args.seed)
     https = [load.Http(port) if args.rest else None for _ in bidders]
     logs = await asyncio.gather(*(
         load.bidder(i, b, https[i], s["tokens"][i], auction["id"], market, args.bids,
                     random.Random(rng.random())) for i, b in enumerate(bidders)))  # fmt: skip
-    cpu1 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks())
+    cpu1 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks(),
+            kit.cpu_by_command())  # fmt: skip
     out["cpu"] = {"server_s": round(cpu1[0] - cpu0[0], 2), "client_s": round(cpu1[1] - cpu0[1], 2),
-                  "machine_busy_pct": kit.busy_percent(cpu0[2], cpu1[2])}  # fmt: skip
+                  "machine_busy_pct": kit.busy_percent(cpu0[2], cpu1[2]),
+                  "machine_busy_s": round(kit.busy_seconds(cpu0[2], cpu1[2]), 2),
+                  **{f"{k}_s": round(cpu1[3][k] - cpu0[3][k], 2) for k in cpu0[3]}}  # fmt: skip
     await asyncio.wait_for(market.ended.wait(), args.duration + args.extend * args.bids + 120)
     for h in [*https, http]:
         if h is not None:
@@ -191,94 +200,12 @@ async def read_back(port: int, s: dict[str, Any], auction_id: int) -> dict[str, 
     return {**body, "events": events}
 
 
-def rates(sent: list[load.Sent]) -> dict[str, Any]:
-    """Bids sent, answered, accepted and refused (by code): counts and per second."""
-    t0 = min(x.sent_ns for x in sent)
-    send_s = max((max(x.sent_ns for x in sent) - t0) / 1e9, 1e-9)
-    answered = [x for x in sent if x.outcome]
-    span = max((max((x.answered_ns for x in answered), default=t0) - t0) / 1e9, 1e-9)
-    codes: dict[str, int] = {}
-    for x in answered:
-        codes[x.outcome] = codes.get(x.outcome, 0) + 1
-    return {"sent": len(sent), "sent_per_s": round(len(sent) / send_s, 1),
-            "answered": len(answered), "answer_window_s": round(span, 3),
-            "answered_per_s": round(len(answered) / span, 1), "outcomes": codes,
-            "per_s": {k: round(v / span, 1) for k, v in codes.items()},
-            "answer_ms": kit.summary((x.answered_ns - x.sent_ns) / 1e6
-                                     for x in answered)}  # fmt: skip
-
-
-def replay(done: dict[str, Any], by_key: dict[tuple[int, int], load.Sent],
-           started: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """The history through the rules with the maximums this benchmark sent."""
-    a = done["auction"]
-    book = Ledger(START_CENTS, datetime.fromisoformat(started["ends_at"]), a["extend_s"],
-                  a["sudden_death"])  # fmt: skip
-    mismatches, late = [], 0
-    for k, h in enumerate(done["history"], 1):
-        at, who = datetime.fromisoformat(h["at"]), h["bidder"]
-        late += at >= datetime.fromisoformat(a["ends_at"])
-        sent = by_key.get((who["id"], h["amount_cents"]))
-        try:
-            got = book.bid(Bidder(who["id"], who["username"]), h["amount_cents"],
-                           sent.max_cents if sent else None, at)  # fmt: skip
-        except Exception as exc:
-            mismatches.append(f"bid {k}: {exc!r}")
-            continue
-        if (got.price_cents, got.leader.id) != (h["price_cents"], h["leader"]):
-            mismatches.append(f"bid {k}: replay {got.price_cents}/{got.leader.id}, server "
-                              f"{h['price_cents']}/{h['leader']}")  # fmt: skip
-    leader = book.leader
-    final_ok = (a["status"] == "sold" and a["price_cents"] == book.price_cents
-                and a["winner"]["id"] == (leader.id if leader else None)
-                and datetime.fromisoformat(a["ends_at"]) == book.ends_at)  # fmt: skip
-    return {"history": len(done["history"]), "mismatches": mismatches[:5],
-            "final_matches": final_ok if done["history"] else a["status"] == "unsold",
-            "accepted_at_or_after_ends_at": late}  # fmt: skip
-
-
-def frame_checks(sampled: list[Any], n_bids: int) -> tuple[dict[str, Any], list[Any]]:
-    """Per sampled watcher: bid counters 1..n, consecutive seqs, one ``auction_ended``."""
-    bad, ended, frames = 0, set(), []
-    for watcher in sampled:
-        mine = load.decoded(watcher)
-        bids = [(f["data"]["bids"], f["seq"], t) for t, f in mine if f["type"] == "bid"]
-        seqs = [q for _, q, _ in bids]
-        ok = [b for b, _, _ in bids] == list(range(1, n_bids + 1)) and seqs == list(
-            range(seqs[0], seqs[0] + len(seqs)) if seqs else []
-        )
-        bad += not ok
-        ended.add(sum(f["type"] == "auction_ended" for _, f in mine))
-        frames.append(bids)
-    return {"sampled_watchers": len(sampled), "watchers_with_bad_bid_frames": bad,
-            "auction_ended_per_watcher": sorted(ended)}, frames  # fmt: skip
-
-
-def latency(frames: list[Any], done: dict[str, Any], by_key: dict[Any, load.Sent],
-            uid_index: dict[int, int]) -> dict[str, Any]:  # fmt: skip
-    """Bid send -> the first sampled watcher's receipt, and -> every sampled watcher's."""
-    sent_at = {}
-    for k, h in enumerate(done["history"], 1):
-        sent = by_key.get((h["bidder"]["id"], h["amount_cents"]))
-        if sent is not None and uid_index.get(h["bidder"]["id"]) == sent.bidder:
-            sent_at[k] = sent.sent_ns
-    first: dict[int, int] = {}
-    every = []
-    for bids in frames:
-        for k, _seq, t in bids:
-            if k in sent_at:
-                first[k] = min(first.get(k, t), t)
-                every.append((t - sent_at[k]) / 1e6)
-    return {"matched": len(first), "first_ms": kit.summary((first[k] - sent_at[k]) / 1e6
-            for k in first), "every_sampled_ms": kit.summary(every)}  # fmt: skip
-
-
 async def measure(port: int, s: dict[str, Any], w: int, args: argparse.Namespace,
                   out: dict[str, Any]) -> None:  # fmt: skip
     await save_profiles(port, s["tokens"])
     bidders, sampled = await connect_all(port, s, w, args, out)
     try:
-        out["reference_chat"] = await reference(bidders, sampled)
+        out["reference"] = await reference(bidders, sampled, args.probes)
         sent = await bidding(port, s, bidders, sampled, args, out)
         await asyncio.sleep(0.5)  # the last frames reach the other sampled watchers
         done = await read_back(port, s, out["auction_started"]["id"])
@@ -287,6 +214,9 @@ async def measure(port: int, s: dict[str, Any], w: int, args: argparse.Namespace
             sock.close()
     by_key = {(s["uids"][x.bidder], x.amount): x for x in sent}
     out["bids"] = rates(sent)
+    out["bid_log"] = [[x.bidder, x.amount, x.max_cents, x.sent_ns, x.answered_ns, x.outcome]
+                      for x in sent]  # fmt: skip
+    out["history_at"] = [h["at"] for h in done["history"]]
     out["auction"] = {k: done["auction"][k] for k in ("status", "price_cents", "bids", "ends_at",
                                                       "winner", "order_id")}  # fmt: skip
     out["replay"] = replay(done, by_key, out["auction_started"])
@@ -332,21 +262,22 @@ def ok(r: dict[str, Any]) -> bool:
 
 def markdown(results: list[dict[str, Any]]) -> str:
     cols = ["variant", "watchers", "bids sent", "sent/s", "answered/s", "accepted", "refused",
-            "bid→frame p50 ms", "p99 ms", "all sampled p99 ms", "chat p50 ms", "chat p99 ms",
-            "chat all p99 ms", "server CPU s", "client CPU s", "correct"]  # fmt: skip
+            "bid→frame p50 ms", "p99 ms", "all sampled p99 ms", "ping answered/s", "ping p99 ms",
+            "chat→frame p50 ms", "chat all sampled p99 ms", "server CPU s", "correct"]  # fmt: skip
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['variant']} | {r.get('watchers_asked', '')} | failed: "
                          f"{r['error'][:100]} |" + " |" * (len(cols) - 3))  # fmt: skip
             continue
-        b, lat, ref = r["bids"], r["latency"], r["reference_chat"]
+        b, lat, ref = r["bids"], r["latency"], r["reference"]
         refused = ", ".join(f"{k} {v}" for k, v in b["outcomes"].items() if k != "accepted")
         cells = [r["variant"], r["watchers"]["joined"], b["sent"], b["sent_per_s"],
                  b["answered_per_s"], b["outcomes"].get("accepted", 0), refused or 0,
                  lat["first_ms"]["p50"], lat["first_ms"]["p99"], lat["every_sampled_ms"]["p99"],
-                 ref["first_ms"]["p50"], ref["first_ms"]["p99"], ref["every_sampled_ms"]["p99"],
-                 r["cpu"]["server_s"], r["cpu"]["client_s"], "yes" if ok(r) else "NO"]  # fmt: skip
+                 ref["pings"].get("answered_per_s"), ref["pings"].get("rtt_ms", {}).get("p99"),
+                 ref["first_ms"]["p50"], ref["every_sampled_ms"]["p99"], r["cpu"]["server_s"],
+                 "yes" if ok(r) else "NO"]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -365,6 +296,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--sudden-death", action="store_true")
     add("--sample", type=int, default=50, help="watchers that keep their frames")
     add("--seed", type=int, default=13)
+    add("--probes", type=int, default=5, help="reference chat frames, one at a time")
     add("--web-workers", type=int, default=2, help="pg-redis: livecart serve --workers")
     add("--pg", default=kit.DEFAULT_PG, help="PostgreSQL server URL (no database)")
     add("--redis", default=kit.DEFAULT_REDIS, help="Redis URL (its database is flushed)")

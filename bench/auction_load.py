@@ -13,6 +13,7 @@ order, the ``pong`` marks the bid as answered — refused if an ``error`` came f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import struct
@@ -20,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.benchkit import summary as kit_summary
 from bench.wsclient import ACCEPT, OP_CLOSE, OP_PING, OP_PONG, client_frame, handshake_request
 from live.auction_rules import increment
 
@@ -174,7 +176,7 @@ class Http:
         self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def call(self, method: str, path: str, body: Any, token: str) -> tuple[int, Any]:
-        if self.stream is None:
+        if self.stream is None or self.stream[0].at_eof() or self.stream[1].is_closing():
             self.stream = await asyncio.open_connection("127.0.0.1", self.port)
         reader, writer = self.stream
         raw = json.dumps(body).encode() if body is not None else b""
@@ -228,8 +230,8 @@ def follow(watcher: Sock, market: Market) -> None:
 
 
 def next_bid(rng: random.Random, base: int, raise_steps: int) -> tuple[int, int]:
-    """A bid at ``base`` plus 0..2 increments, its maximum 0..``raise_steps`` more."""
-    amount = base + rng.randint(0, 2) * increment(base)
+    """A bid at ``base`` plus 0..4 increments, its maximum 0..``raise_steps`` more."""
+    amount = base + rng.randint(0, 4) * increment(base)
     return amount, amount + rng.randint(0, raise_steps) * increment(amount)
 
 
@@ -275,17 +277,28 @@ async def bidder(i: int, sock: BidderSock, http: Http | None, token: str, auctio
     return log
 
 
-async def chat_round(socks: list[BidderSock], tag: str) -> dict[str, int]:
-    """The reference: each bidder sends one chat frame (text ``tag-i``) at once; returns
-    text -> send time (ns). Their pongs are awaited, so every chat was handled."""
-    sent = {}
-    loop = asyncio.get_running_loop()
-    for i, sock in enumerate(socks):
-        sock.pong = loop.create_future()
-        sent[f"{tag}-{i}"] = time.time_ns()
-        sock.send({"type": "chat", "text": f"{tag}-{i}"})
-    await asyncio.wait([s.pong for s in socks if s.pong is not None], timeout=30)
-    return sent
+async def ping_round(socks: list[BidderSock], rounds: int) -> dict[str, Any]:
+    """The reference for bids/s: the same sockets send ``rounds`` pings each as fast as
+    the pongs come, as the bids will (same frame path, no database). Round trips in ms
+    and answers per second."""
+
+    async def one(sock: BidderSock) -> list[tuple[int, int]]:
+        times = []
+        for _ in range(rounds):
+            sock.pong = asyncio.get_running_loop().create_future()
+            sent = time.time_ns()
+            if sock.transport is not None:
+                sock.transport.write(PING)
+            with contextlib.suppress(TimeoutError):
+                times.append((sent, await asyncio.wait_for(sock.pong, 30)))
+        return times
+
+    got = [t for one_sock in await asyncio.gather(*(one(s) for s in socks)) for t in one_sock]
+    if not got:
+        return {"answered": 0}
+    span = (max(b for _, b in got) - min(a for a, _ in got)) / 1e9
+    return {"answered": len(got), "answered_per_s": round(len(got) / max(span, 1e-9), 1),
+            "rtt_ms": kit_summary([(b - a) / 1e6 for a, b in got])}  # fmt: skip
 
 
 def decoded(watcher: Sock) -> list[tuple[int, dict[str, Any]]]:
