@@ -182,7 +182,7 @@ export class BidControls {
     if (error.code === "bid_too_low") {
       const next = error.details?.next_min_cents;
       if (typeof next === "number" && this.card.auction?.id === a.id) a.next_min_cents = Math.max(a.next_min_cents, next);
-      this.say(`Someone bid first. The least bid is now ${money(a.next_min_cents, a.currency || "USD")}.`);
+      this.say(`Too low: the next bid must be at least ${money(a.next_min_cents, a.currency || "USD")}.`);
       this.card.refresh();
       return;
     }

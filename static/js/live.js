@@ -92,6 +92,8 @@ function applyEvent(frame) {
   switch (frame.type) {
     case "pinned":
       card.set(d, { since: frame.ts ?? null });
+      // An ended auction's banner stays until something else is pinned.
+      if (auction.auction && auction.auction.status !== "running" && auction.auction.product_id !== d.product.id) auction.clear();
       break;
     case "unpinned":
       if (card.product?.id === d.product_id) card.set(null);
