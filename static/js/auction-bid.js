@@ -8,7 +8,7 @@
 import { api, ApiError, describe } from "./api.js";
 import { field } from "./auth.js";
 import { setText } from "./auction.js";
-import { busy, formValues, h, money, replace } from "./dom.js";
+import { formValues, h, money, replace } from "./dom.js";
 
 /** The banner once the auction ended, as this viewer sees it. */
 export function viewerOutcome(a, me) {
@@ -94,11 +94,14 @@ export class BidControls {
     if (more) more.hidden = !running;
     if (!this.me) setText(quick, "Sign in to bid");
     else setText(quick, open ? `Bid ${money(a.next_min_cents, a.currency || "USD")}` : "Bidding closed");
-    quick.disabled = Boolean(this.me) && (!open || this.sending);
+    // Not disabled while a bid is on its way: a disabled button would drop the keyboard focus.
+    quick.disabled = Boolean(this.me) && !open;
+    quick.setAttribute("aria-disabled", String(this.sending));
     if (more) {
-      const amount = more.querySelector("#bid-amount");
-      amount.placeholder = dollars(a.next_min_cents);
-      more.querySelector("button[type=submit]").disabled = !open || this.sending;
+      more.querySelector("#bid-amount").placeholder = dollars(a.next_min_cents);
+      const submit = more.querySelector("button[type=submit]");
+      submit.disabled = !open;
+      submit.setAttribute("aria-disabled", String(this.sending));
     }
   }
 
@@ -116,10 +119,11 @@ export class BidControls {
       this.onSignIn("Sign in to bid. It takes a few seconds to create an account.");
       return;
     }
-    if (a) this.place(a.next_min_cents);
+    if (a && !this.sending) this.place(a.next_min_cents);
   }
 
   async custom(form) {
+    if (this.sending) return;
     const values = formValues(form);
     const amount = cents(values.amount);
     if (!values.amount || !(amount >= 1)) {
@@ -128,8 +132,7 @@ export class BidControls {
       return;
     }
     const max = values.max ? cents(values.max) : null;
-    const done = await busy(form, () => this.place(amount, max));
-    if (done) form.reset();
+    if (await this.place(amount, max)) form.reset();
   }
 
   /** POST the bid; true when it was taken. */

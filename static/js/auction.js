@@ -181,6 +181,7 @@ export class AuctionCard {
     setText(meta, this.metaLine(a));
     setText(timer, timerText(a, this.serverNow()));
     setText(outcome, a.status === "running" ? "" : this.outcome(a, this.me));
+    outcome.classList.toggle("is-unsold", a.status === "unsold");
     for (const fn of this.watchers) fn(a);
   }
 

@@ -71,7 +71,9 @@ async def close_now(server: LiveServer, auction_id: int) -> None:
     await server.state.auction_clock.run_once()
 
 
-async def register(site: Site, username: str, *, profile: bool = True) -> dict[str, Any]:
+async def register(
+    site: Site, username: str, *, profile: bool = True, card: str = "tok_visa"
+) -> dict[str, Any]:
     """A new viewer ({token, user}), with a saved address and test card if ``profile``."""
     async with http_client(site.url) as http:
         body = {"username": username, "password": "correct horse", "role": "viewer"}
@@ -82,10 +84,8 @@ async def register(site: Site, username: str, *, profile: bool = True) -> dict[s
         if profile:
             put = await http.put("/api/me/address", json=ADDRESS, headers=headers)
             assert put.status_code == 200, put.text
-            card = await http.put(
-                "/api/me/payment-method", json={"token": "tok_visa"}, headers=headers
-            )
-            assert card.status_code == 200, card.text
+            saved = await http.put("/api/me/payment-method", json={"token": card}, headers=headers)
+            assert saved.status_code == 200, saved.text
         return session
 
 
@@ -271,6 +271,27 @@ async def test_a_bid_the_page_had_not_seen_moves_the_button(site: Site, browser:
     )
     # The frame never came (else fay_bids would lead here): the button moved on the error.
     await expect(eve.locator("#auction-meta")).to_have_text("No bids yet · starts at $20.00")
-    await eve.get_by_role("button", name="Bid $21.00").click()
+    bid = eve.get_by_role("button", name="Bid $21.00")
+    await bid.focus()
+    await eve.keyboard.press("Enter")
     await expect(eve.locator("#bid-note")).to_have_text("Your bid of $21.00 is in. You lead.")
+    await expect(eve.get_by_role("button", name="Bid $22.00")).to_be_focused()  # kept the focus
+    browser.assert_no_console_errors()
+
+
+async def test_unsold_when_nobody_can_pay(site: Site, served: LiveServer, browser: Browser) -> None:
+    auction = await api_auction(site)
+    studio = await browser.page("studio", site.studio, session=site.session(demo.CREATOR))
+    gus = await register(site, "gus_bids", card="tok_declined")
+    page = await browser.page("gus", site.live, session=gus)
+    await page.get_by_role("button", name="Bid $20.00").click()
+    await expect(studio.locator("#auction-meta")).to_have_text("Leader: gus_bids · 1 bid")
+    await close_now(served, auction["id"])
+    await expect(page.locator("#auction-outcome")).to_have_text("Unsold")
+    await expect(page.locator("#auction-meta")).to_have_text("Nobody could pay · 1 bid")
+    await expect(studio.locator("#auction-outcome")).to_have_text(
+        "Unsold: nobody could pay. The unit is back in stock. (gus_bids could not pay $20.00)"
+    )
+    await browser.screenshot(studio, "auction-unsold-studio-phone")
+    assert await accessibility_problems(studio) == []
     browser.assert_no_console_errors()
