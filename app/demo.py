@@ -21,15 +21,13 @@ from app.live_actions import pin_product
 from app.schemas import PinIn
 from app.settings import Settings
 from app.state import AppState
-from checkout import catalog, profile
+from checkout import catalog
 from checkout.models import Product
 from live import lives
 from live.models import Live, LiveStatus
 
 PASSWORD = "livecart-demo"
 CREATOR, MODERATOR, STAFF, VIEWER = "demo_creator", "demo_mod", "demo_staff", "demo_viewer"
-DEMO_ADDRESS = {"name": "Dee Viewer", "line1": "1 Demo Street", "city": "Springfield",
-                "postal_code": "12345", "country": "US"}  # fmt: skip
 ACCOUNTS: tuple[tuple[str, Role], ...] = (
     (CREATOR, Role.CREATOR),
     (MODERATOR, Role.VIEWER),
@@ -96,20 +94,6 @@ async def _live(state: AppState, creator: User) -> tuple[Live, bool]:
     return started, True
 
 
-async def _checkout_profile(state: AppState, viewer: User) -> None:
-    """The demo viewer can bid in one tap: an address and the test provider's Visa."""
-    async with state.db.read() as session:
-        saved = await profile.read_profile(session, viewer.uid)
-    if saved.complete:
-        return
-    method = await state.payments.save_method(
-        "tok_visa", None, profile.account_reference(viewer.uid)
-    )
-    async with state.db.write() as session:
-        await profile.save_address(session, viewer.uid, DEMO_ADDRESS)
-        await profile.save_method(session, viewer.uid, method)
-
-
 async def seed(state: AppState) -> DemoShop:
     """Create (or find) the demo accounts, products and running live."""
     users = {name: await _user(state, name, role) for name, role in ACCOUNTS}
@@ -121,7 +105,6 @@ async def seed(state: AppState) -> DemoShop:
         await lives.add_moderator(session, live, users[MODERATOR].uid)
     if fresh or live.pin_id is None:
         await pin_product(state, creator, live_id, PinIn(product_id=products[0].id or 0))
-    await _checkout_profile(state, users[VIEWER])
     return DemoShop(
         live_id=live_id,
         product_ids=[p.id or 0 for p in products],
@@ -151,7 +134,7 @@ def banner(shop: DemoShop, base_url: str) -> str:
         f"    {CREATOR:<14} creator: studio, pins and deals",
         f"    {MODERATOR:<14} moderator of the demo live: studio without start/end",
         f"    {STAFF:<14} staff: fulfillment board",
-        f"    {VIEWER:<14} viewer: buy, bid and chat (address and test card saved)",
+        f"    {VIEWER:<14} viewer: buy and chat",
         "",
         "  Tip: open the viewer page on a phone-sized window and the studio beside it.",
         "",
