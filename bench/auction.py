@@ -243,6 +243,8 @@ def run(variant: str, w: int, args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
             text = server.log_text()
             out["tracebacks"] = text.count("Traceback")
+            if out["tracebacks"]:  # the first one, kept whatever happens to the workdir
+                out["first_traceback"] = text[text.index("Traceback") - 200 :][:4000]
             out["error_lines"] = sum(ln.startswith("ERROR") for ln in text.splitlines())
     out["loadavg_1m_after"] = kit.loadavg()
     if args.cprofile:
