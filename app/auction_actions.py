@@ -59,7 +59,8 @@ async def place_bid(
     facts = await state_.bid_gate.facts(state_.db, auction_id)
     if on_live is not None and facts.live_id != on_live:
         raise ApiError(404, "not_found", "no such auction on this live")
-    if await state_.bid_gate.is_staff(state_.db, facts, user.uid):
+    served = state_.hub.roster_of(facts.live_id)
+    if await state_.bid_gate.is_staff(state_.db, served, facts, user.uid):
         raise ApiError(403, "self_bidding", "the live's creator and moderators cannot bid")
     if not await state_.bid_gate.has_profile(state_.db, user.uid):
         raise ApiError(409, "checkout_profile_required", "save an address and a card to bid")

@@ -6,10 +6,11 @@ would be four queries a bid, on the path every bidder takes at once. A process
 keeps each auction's live and creator (they never change) and, for ``ttl_s``
 seconds, which bidders have a complete checkout profile (only complete ones: a
 bidder who just saved a card is seen at once). Whether the bidder moderates the
-live is read for every bid (one query), so a moderator made a moment ago cannot
-bid. A profile changed meanwhile is read again at the settlement, which passes
-the unit on if its owner cannot pay. Memory is bounded: entries past their time
-are dropped once a map holds ``size`` of them.
+live comes from the roster of a live this process serves (kept current by control
+messages, as for joins), else from the database, so a moderator made a moment ago
+cannot bid. A profile changed meanwhile is read again at the settlement, which
+passes the unit on if its owner cannot pay. Memory is bounded: entries past their
+time are dropped once a map holds ``size`` of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TypeVar
 from app.db import Database
 from checkout import profile
 from live import auctions, lives
+from live.roster import Roster
 
 T = TypeVar("T")
 
@@ -51,10 +53,15 @@ class BidGate:
         self._auctions[auction_id] = (float("inf"), found)
         return found
 
-    async def is_staff(self, db: Database, facts: AuctionFacts, user_id: int) -> bool:
-        """The live's creator or, as the database says now, one of its moderators."""
+    async def is_staff(
+        self, db: Database, served: Roster | None, facts: AuctionFacts, user_id: int
+    ) -> bool:
+        """The live's creator or one of its moderators: from the roster of a live this
+        process serves (kept current by control messages), else from the database."""
         if user_id == facts.creator_id:
             return True
+        if served is not None:
+            return served.is_staff(user_id)
         async with db.read() as session:
             return await lives.is_moderator(session, facts.live_id, user_id)
 

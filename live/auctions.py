@@ -137,11 +137,21 @@ async def _lock(session: AsyncSession, auction_id: int) -> Auction:
     return (await session.exec(query)).one()
 
 
-async def _ledger(session: AsyncSession, a: Auction) -> Ledger:
-    rows = await session.exec(select(AuctionStanding).where(AuctionStanding.auction_id == a.id))
+async def _ledger(session: AsyncSession, a: Auction, bidders: set[int] | None = None) -> Ledger:
+    """The auction as the rules see it. With ``bidders`` (a batch's), only the standings
+    that batch can touch or be ranked against: the best two, and the batch's own — the
+    new best two are among them, as only the batch's maximums change."""
+    query = select(AuctionStanding).where(AuctionStanding.auction_id == a.id)
+    if bidders is None:
+        rows = list((await session.exec(query)).all())
+    else:
+        ranked = (col(AuctionStanding.max_cents).desc(), col(AuctionStanding.since))
+        best = query.order_by(*ranked).limit(2)
+        mine = query.where(col(AuctionStanding.bidder_id).in_(sorted(bidders)))
+        rows = [*(await session.exec(best)).all(), *(await session.exec(mine)).all()]
     book = Ledger(a.start_cents, utc(a.ends_at), a.extend_s, a.sudden_death, a.price_cents,
                   a.bids)  # fmt: skip
-    for s in rows.all():
+    for s in rows:
         bidder = Bidder(s.bidder_id, s.bidder_name)
         book.standings[s.bidder_id] = Standing(bidder, s.amount_cents, s.max_cents, s.since)
     return book
@@ -165,7 +175,8 @@ async def take_bids(batch: EventBatch, auction_id: int, requests: Sequence[BidRe
     if a.status != "running" or a.closed_at is not None:
         refused = AuctionClosed("the auction has ended", auction_id=auction_id)
         return Taken([refused] * len(requests), [], auction_view(a))
-    book, now = await _ledger(session, a), utcnow()
+    book = await _ledger(session, a, {r.bidder.id for r in requests})
+    now = utcnow()
     results: list[Accepted | LiveError] = []
     events: list[tuple[str, dict[str, Any]]] = []
     outbid: list[tuple[int, int, int]] = []

@@ -122,12 +122,15 @@ class Hub:
 
     # ---- viewers
 
+    def roster_of(self, live_id: int) -> Roster | None:
+        """A served live's roster, kept current by control messages; None if not served."""
+        return live.roster if (live := self._lives.get(live_id)) is not None else None
+
     def viewers_of(self, live_id: int) -> int:
         """This hub's best knowledge of the live's viewers over all processes."""
         live = self._lives.get(live_id)
-        if live is None:
-            return 0
-        return max(live.total or 0, live.watching())  # the local count is a floor
+        # The local count is a floor.
+        return 0 if live is None else max(live.total or 0, live.watching())
 
     async def viewer_totals(self, live_ids: list[int]) -> dict[int, int]:
         try:
@@ -386,8 +389,7 @@ class Hub:
     async def _reload_rosters(self) -> None:
         for live in [lv for lv in self._lives.values() if lv.roster is not None]:
             async with self.sessions.read() as session:
-                loaded, _head = await roster.load(session, live.live_id)
-            live.roster = loaded
+                live.roster, _head = await roster.load(session, live.live_id)
 
     # ---- presence
 

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -162,6 +163,8 @@ class Session:
             if isinstance(exc.data.get("field"), str):
                 extra["fields"] = {exc.data["field"]: exc.message}
             self.error(exc.code, exc.message, **extra)
+        except PoolTimeout:  # every database connection stayed busy: too much at once
+            self.error("busy", "the server is busy; retry shortly", retry_after=1)
         except ValidationError as exc:
             fields = {
                 ".".join(str(p) for p in err["loc"]) or "frame": err["msg"] for err in exc.errors()

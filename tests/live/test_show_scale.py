@@ -232,6 +232,30 @@ async def test_exhausted_pool_closes_new_joins_1013_then_recovers(settings: Sett
     assert any("join refused" in m for m in log.messages())
 
 
+async def test_a_frame_that_finds_the_database_busy_gets_a_busy_error(settings: Settings) -> None:
+    """A chat frame waiting past the pool's timeout is answered ``busy`` on its socket,
+    which stays open; no traceback (it was ``internal_error`` with one)."""
+    async with serve_logged(settings) as (server, log), rest_for(server.url, 30) as rest:
+        owner = await rest.register("cara", "creator")
+        live = await rest.live(owner, start=True)
+        async with connect(server.ws_url(live["id"], token=owner["token"])) as ws:
+            await snapshot(ws)
+            pool: Any = server.state.db.engine.pool
+            pool._timeout = 0.2  # the production wait is 10 s
+            held = await hold_every_connection(server)
+            try:
+                await send(ws, {"type": "chat", "text": "anyone there?"})
+                error = await next_frame(ws, within=10)
+            finally:
+                for conn in held:
+                    await conn.close()
+            assert (error["type"], error["data"]["code"]) == ("error", "busy")
+            assert error["data"]["retry_after"] == 1
+            await send(ws, {"type": "ping"})
+            assert (await next_frame(ws))["type"] == "pong"
+    assert log.problems() == []
+
+
 # ---- socket caps
 
 
