@@ -64,6 +64,7 @@ async def place_bid(
         raise ApiError(403, "self_bidding", "the live's creator and moderators cannot bid")
     if not await state_.bid_gate.has_profile(state_.db, user.uid):
         raise ApiError(409, "checkout_profile_required", "save an address and a card to bid")
+    state_.bids.refuse_if_too_low(auction_id, body.amount_cents)  # no Redis, no database
     wait = await chat.take_token(state_.hub, keys.bid_bucket(auction_id, user.uid), *BID_RATE)
     if wait > 0:
         raise ApiError(429, "rate_limited", "you are bidding too fast",

@@ -24,7 +24,7 @@ from common.tasks import cancel_and_wait
 from live import auctions
 from live.auction_rules import Accepted
 from live.auctions import BidRequest
-from live.errors import LiveError
+from live.errors import BidTooLow, LiveError
 from live.frames import Frame
 from live.publisher import Publisher
 
@@ -37,6 +37,7 @@ class BidAnswer:
     auction: dict[str, Any]  # the auction as the bid's batch left it
 
 
+_MAX_FLOORS = 10_000
 _Waiting = tuple[BidRequest, "asyncio.Future[BidAnswer]"]
 
 
@@ -46,9 +47,20 @@ class BidDesk:
         self.max_batch = max_batch
         self._queues: dict[int, list[_Waiting]] = {}
         self._writers: dict[int, asyncio.Task[None]] = {}
+        # The least next bid each auction had after this process's last batch on it. Prices
+        # only rise, so a bid under it is too low whatever happened since: refused here,
+        # without a transaction (in a rush most bids are, offering a price already passed).
+        self._floors: dict[int, int] = {}
+
+    def refuse_if_too_low(self, auction_id: int, amount_cents: int) -> None:
+        """Raise ``BidTooLow`` for an amount under the auction's last known next minimum."""
+        floor = self._floors.get(auction_id, 0)
+        if amount_cents < floor:
+            raise BidTooLow(f"the next bid must be at least {floor} cents", next_min_cents=floor)
 
     async def bid(self, auction_id: int, request: BidRequest) -> BidAnswer:
         """Queue a bid and wait for its batch; raises the ``LiveError`` refusing it."""
+        self.refuse_if_too_low(auction_id, request.amount_cents)
         answer: asyncio.Future[BidAnswer] = asyncio.get_running_loop().create_future()
         self._queues.setdefault(auction_id, []).append((request, answer))
         if auction_id not in self._writers:
@@ -83,6 +95,12 @@ class BidDesk:
                     answer.set_exception(exc)
             return
         live_id = int(taken.auction["live_id"])
+        if taken.auction["status"] == "running":
+            if len(self._floors) >= _MAX_FLOORS:  # auctions that ended elsewhere: forget all
+                self._floors.clear()
+            self._floors[auction_id] = int(taken.auction["next_min_cents"])
+        else:
+            self._floors.pop(auction_id, None)
         if taken.outbid:
             frames = [
                 (user_id, Frame.make("outbid", live_id,
