@@ -180,8 +180,6 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         hub=hub,
         commerce=commerce,
         deals=deals,
-        bids=bids,
-        auction_clock=auction_clock,
         payments=payments,
         desk=desk,
         admission=Admission(
@@ -189,6 +187,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
             settings.max_sockets_per_user,
             settings.max_joins_in_flight,
         ),
+        bids=bids,
+        auction_clock=auction_clock,
         throttle=Throttle(settings, hub.broker),
         revocations=revocations,
         users=users,

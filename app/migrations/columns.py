@@ -25,6 +25,11 @@ def text(name: str, length: int | None = None, *, null: bool = False) -> sa.Colu
     return sa.Column(name, AutoString(length=length), nullable=null)
 
 
+def flag(name: str) -> sa.Column[Any]:
+    """A boolean column, NOT NULL."""
+    return sa.Column(name, sa.Boolean(), nullable=False)
+
+
 def at(name: str, *, null: bool = False) -> sa.Column[Any]:
     """A timezone-aware timestamp."""
     return sa.Column(name, sa.DateTime(timezone=True), nullable=null)

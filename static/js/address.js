@@ -6,39 +6,35 @@ import { h } from "./dom.js";
 
 export const ADDRESS_KEYS = ["name", "line1", "city", "postal_code", "country"];
 
+// Each input: its name, label, autocomplete token and the server's length limit.
+const INPUTS = {
+  name: ["Full name", "name", 200],
+  line1: ["Address", "address-line1", 200],
+  city: ["City", "address-level2", 100],
+  postal_code: ["Postal code", "postal-code", 20],
+};
+
 /** The address fields, ids prefixed with `prefix`, filled from `values`. */
 export function addressFields(prefix, values = {}) {
-  const id = (name) => `${prefix}-${name}`;
+  const input = (name, idName = name) => {
+    const [label, autocomplete, maxlength] = INPUTS[name];
+    const attrs = { name, autocomplete, required: true, maxlength, value: values[name] || "" };
+    return field(`${prefix}-${idName}`, label, attrs);
+  };
+  const country = field(`${prefix}-country`, "Country (2 letters)", {
+    name: "country",
+    autocomplete: "country",
+    required: true,
+    pattern: "[A-Za-z]{2}",
+    maxlength: 2,
+    value: values.country || "US",
+    class: "input-short",
+  });
   return [
-    field(id("name"), "Full name", { name: "name", autocomplete: "name", required: true, maxlength: 200, value: values.name || "" }),
-    field(id("line1"), "Address", {
-      name: "line1",
-      autocomplete: "address-line1",
-      required: true,
-      maxlength: 200,
-      value: values.line1 || "",
-    }),
-    field(id("city"), "City", { name: "city", autocomplete: "address-level2", required: true, maxlength: 100, value: values.city || "" }),
-    h(
-      "div",
-      { class: "row" },
-      field(id("postal"), "Postal code", {
-        name: "postal_code",
-        autocomplete: "postal-code",
-        required: true,
-        maxlength: 20,
-        value: values.postal_code || "",
-      }),
-      field(id("country"), "Country (2 letters)", {
-        name: "country",
-        autocomplete: "country",
-        required: true,
-        pattern: "[A-Za-z]{2}",
-        maxlength: 2,
-        value: values.country || "US",
-        class: "input-short",
-      }),
-    ),
+    input("name"),
+    input("line1"),
+    input("city"),
+    h("div", { class: "row" }, input("postal_code", "postal"), country),
   ];
 }
 

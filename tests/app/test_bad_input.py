@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from httpx2 import Response
@@ -20,6 +20,7 @@ from app.settings import Settings
 from tests.http_helpers import Api, assert_error
 
 MAX_BODY = 64 * 1024
+F = TypeVar("F")
 
 
 @pytest.fixture
@@ -67,6 +68,14 @@ BODY_ENDPOINTS = [
     ("POST", "/api/lives", {"title": "Show"}),
 ]
 BODY_IDS = [f"{m} {p}" for m, p, _ in BODY_ENDPOINTS]
+
+
+def every_body_endpoint(test: F) -> F:
+    """The test once per endpoint with a body (``method``, ``path``, ``_valid``), on SQLite
+    alone: a body is refused before any query."""
+    cases = pytest.mark.parametrize(("method", "path", "_valid"), BODY_ENDPOINTS, ids=BODY_IDS)
+    marked: F = pytest.mark.one_database(cases(test))
+    return marked
 
 
 def send(world: World, method: str, path: str, **kwargs: Any) -> Response:
@@ -132,8 +141,7 @@ class Cases:
         )
 
 
-@pytest.mark.one_database
-@pytest.mark.parametrize(("method", "path", "_valid"), BODY_ENDPOINTS, ids=BODY_IDS)
+@every_body_endpoint
 def test_invalid_or_empty_json_is_400(
     world: World, method: str, path: str, _valid: dict[str, Any]
 ) -> None:
@@ -147,8 +155,7 @@ def test_invalid_or_empty_json_is_400(
     cases.assert_all_passed()
 
 
-@pytest.mark.one_database
-@pytest.mark.parametrize(("method", "path", "_valid"), BODY_ENDPOINTS, ids=BODY_IDS)
+@every_body_endpoint
 def test_non_object_body_is_422(
     world: World, method: str, path: str, _valid: dict[str, Any]
 ) -> None:

@@ -1,12 +1,11 @@
-"""live auctions: auctions, auction_standings (secret maximums), auction_bids
-(revision 0007, created 2026-12-05)"""
+"""Revision 0007 (2026-12-05): live auctions — the auctions, each bidder's standing
+(public amount, secret maximum) and every accepted bid."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from app.migrations.columns import at, integer, keyed, table, text
+from app.migrations.columns import at, flag, integer, keyed, table, text
 
 revision = "0007"
 down_revision = "0006"
@@ -15,7 +14,7 @@ down_revision = "0006"
 def upgrade() -> None:
     table(
         "auctions",
-        sa.Column("id", sa.Integer(), nullable=False),
+        integer("id"),
         integer("live_id"),
         integer("product_id"),
         integer("started_by"),
@@ -26,7 +25,7 @@ def upgrade() -> None:
         integer("price_cents"),
         integer("bids"),
         integer("extend_s"),
-        sa.Column("sudden_death", sa.Boolean(), nullable=False),
+        flag("sudden_death"),
         at("ends_at"),
         integer("leader_id", null=True),
         text("leader_name", 32, null=True),
@@ -52,7 +51,7 @@ def upgrade() -> None:
     )
     table(
         "auction_bids",
-        sa.Column("id", sa.Integer(), nullable=False),
+        integer("id"),
         integer("auction_id"),
         integer("bidder_id"),
         text("bidder_name", 32),
