@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +23,7 @@ from app.db import Database
 from app.settings import Settings
 from app.tokens import TokenSigner
 from checkout.models import Order
-from live.auction_rules import Bidder, Ledger
+from live.auction_rules import Bidder, Ledger, increment
 from tests.live.test_auctions import with_profile
 from tests.live_server import (
     Listening,
@@ -102,11 +103,15 @@ class Tap:
 
 
 @contextlib.asynccontextmanager
-async def tapped(server: Listening, live_id: int, who: Who | None = None) -> AsyncIterator[Tap]:
-    """A socket on ``server``'s live (as ``who``), joined (snapshot read), then tapped."""
-    url = server.ws_url(live_id, token=who["token"] if who else None)
+async def tapped(
+    server: Listening, live_id: int, who: Who | None = None, after: int | None = None
+) -> AsyncIterator[Tap]:
+    """A socket on ``server``'s live (as ``who``), joined (snapshot read), then tapped;
+    resuming ``after`` a seq, what it missed is replayed and tapped with the rest."""
+    url = server.ws_url(live_id, token=who["token"] if who else None, after=after)
     async with connect(url, max_queue=None) as ws:
-        await snapshot(ws)
+        if after is None:
+            await snapshot(ws)
         tap = Tap(ws)
         try:
             yield tap
@@ -257,3 +262,55 @@ async def assert_sold_once(
         (final["order_id"], winner_id, final["price_cents"], 1)
     ]
     return final
+
+
+# ---- a crowd bidding in waves
+
+
+@dataclass(frozen=True)
+class Planned:
+    bidder: int  # index into the bidders
+    amount: int
+    top: int
+    by_frame: bool
+
+
+def plan(count: int, waves: int, rng: random.Random) -> list[list[Planned]]:
+    """``count`` // 2 bidders a wave (both instances, half by frame, each bidder REST and
+    frames in turn); amounts ascending over the whole plan, far enough apart that a bid
+    processed in the order sent is taken, so every (bidder, amount) names one bid; secret
+    maximums up to two increments above the amount."""
+    planned, amount = [], 1_000
+    for w in range(waves):
+        wave = []
+        for i in range(count):
+            if (i // 2) % 2 != w % 2:
+                continue
+            top = amount + increment(amount) * rng.randrange(3)
+            wave.append(Planned(i, amount, top, by_frame=(i + w // 2) % 2 == 1))
+            amount += 4 * increment(amount + 4 * increment(amount))
+        planned.append(wave)
+    return planned
+
+
+@dataclass
+class Crowd:
+    """Bidders on two instances: bidder i talks to instance i % 2 (REST and socket)."""
+
+    rests: list[Rest]
+    who: list[Who]
+    taps: list[Tap]
+    auction_id: int
+
+    async def fire(self, wave: list[Planned]) -> list[asyncio.Task[Any]]:
+        """Send a wave: frames at once, REST requests as tasks (returned)."""
+        tasks = []
+        for p in wave:
+            if p.by_frame:
+                frame = {"type": "bid", "auction_id": self.auction_id, "amount_cents": p.amount,
+                         "max_cents": p.top}  # fmt: skip
+                await send(self.taps[p.bidder].ws, frame)
+            else:
+                rest, who = self.rests[p.bidder % 2], self.who[p.bidder]
+                tasks.append(asyncio.create_task(bid(rest, who, self.auction_id, p.amount, p.top)))
+        return tasks

@@ -7,20 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
 
 from app.auction_clock import AuctionClock
 from app.settings import Settings
 from common.times import utcnow
 from live import auctions
-from live.auction_rules import increment
 from tests.auction_helpers import (
+    Crowd,
+    Planned,
     Stage,
     Tap,
     assert_sold_once,
@@ -28,13 +29,15 @@ from tests.auction_helpers import (
     bidders,
     database,
     parse_utc,
+    plan,
     replay,
     tapped,
     two_instances,
     two_processes,
 )
+from tests.http_helpers import assert_error
 from tests.live.test_auctions import with_profile
-from tests.live_server import LiveServer, serve
+from tests.live_server import ServerProcess, process_env, serve, with_redis
 from tests.ws_helpers import Rest, Who, assert_consecutive, rest_for, send
 
 pytestmark = pytest.mark.slow
@@ -48,55 +51,6 @@ async def sleep_until(moment: datetime) -> None:
 
 
 # ---- 1. the last second, two instances
-
-
-@dataclass(frozen=True)
-class Planned:
-    bidder: int  # index into the bidders
-    amount: int
-    top: int
-    by_frame: bool
-
-
-def plan(count: int, waves: int, rng: random.Random) -> list[list[Planned]]:
-    """``count`` // 2 bidders a wave (both instances, half by frame, each bidder REST and
-    frames in turn); amounts ascending over the whole plan, far enough apart that a bid
-    processed in the order sent is taken, so every (bidder, amount) names one bid; secret
-    maximums up to two increments above the amount."""
-    planned, amount = [], 1_000
-    for w in range(waves):
-        wave = []
-        for i in range(count):
-            if (i // 2) % 2 != w % 2:
-                continue
-            top = amount + increment(amount) * rng.randrange(3)
-            wave.append(Planned(i, amount, top, by_frame=(i + w // 2) % 2 == 1))
-            amount += 4 * increment(amount + 4 * increment(amount))
-        planned.append(wave)
-    return planned
-
-
-@dataclass
-class Crowd:
-    """Bidders on two instances: bidder i talks to instance i % 2 (REST and socket)."""
-
-    rests: list[Rest]
-    who: list[Who]
-    taps: list[Tap]
-    auction_id: int
-
-    async def fire(self, wave: list[Planned]) -> list[asyncio.Task[Any]]:
-        """Send a wave: frames at once, REST requests as tasks (returned)."""
-        tasks = []
-        for p in wave:
-            if p.by_frame:
-                frame = {"type": "bid", "auction_id": self.auction_id, "amount_cents": p.amount,
-                         "max_cents": p.top}  # fmt: skip
-                await send(self.taps[p.bidder].ws, frame)
-            else:
-                rest, who = self.rests[p.bidder % 2], self.who[p.bidder]
-                tasks.append(asyncio.create_task(bid(rest, who, self.auction_id, p.amount, p.top)))
-        return tasks
 
 
 async def test_hundreds_of_last_second_bids_over_two_instances(
@@ -243,7 +197,7 @@ async def test_an_auction_that_ended_while_down_closes_once_on_the_first_pass(
     async with (
         serve(settings) as second,
         rest_for(second.url) as rest,
-        tapped_after(second, stage.live_id, seq) as tap,
+        tapped(second, stage.live_id, after=seq) as tap,
     ):
         stage.rest = rest
         ended = await tap.wait_type("auction_ended")
@@ -256,15 +210,40 @@ async def test_an_auction_that_ended_while_down_closes_once_on_the_first_pass(
         assert [e["type"] for e in events] == ["auction_ended"]
 
 
-@contextlib.asynccontextmanager
-async def tapped_after(server: LiveServer, live_id: int, seq: int) -> Any:
-    """A socket resuming after ``seq`` (the frames it missed replayed), then tapped."""
-    async with connect(server.ws_url(live_id, after=seq), max_queue=None) as ws:
-        tap = Tap(ws)
-        try:
-            yield tap
-        finally:
-            await tap.stop()
+async def test_a_crashed_server_s_auction_closes_once_when_two_processes_come_back(
+    settings: Settings, redis_url: str, tmp_path: Path
+) -> None:
+    first = ServerProcess(process_env(with_redis(settings, redis_url)), tmp_path)
+    await asyncio.to_thread(first.start)
+    try:
+        async with database(settings) as db, rest_for(first.url, 30) as rest:
+            stage = await Stage.make(rest)
+            ann, ben = await bidders([rest], 2, "p", made_in=(db, settings.secret_key))
+            start = await stage.start(duration_s=5, extend_s=1)
+            assert (await bid(rest, ann, start["id"], 1_000, 5_000)).status_code == 201
+            assert (await bid(rest, ben, start["id"], 2_000, 2_500)).status_code == 201
+            seq = (await rest.events(stage.live_id))[-1]["seq"]
+    finally:
+        first.stop(signal.SIGKILL)  # a crash, not a shutdown
+    ends = parse_utc(start["ends_at"])  # no bid came within extend_s of it
+    assert utcnow() < ends
+    await sleep_until(ends + timedelta(seconds=0.2))
+
+    async with (
+        two_processes(settings, redis_url, tmp_path) as (a, b),
+        database(settings) as db,
+        rest_for(a.url, 30) as rest,
+        tapped(a, stage.live_id, after=seq) as tap_a,
+        tapped(b, stage.live_id, after=seq) as tap_b,
+    ):
+        stage.rest = rest
+        for tap in (tap_a, tap_b):
+            ended = await tap.wait_type("auction_ended")
+            assert (ended["seq"], ended["data"]["winner"]["id"]) == (seq + 1, ann["user"]["id"])
+        final = await assert_sold_once(stage, db, start["id"], ann["user"]["id"])
+        assert final["price_cents"] == 2_600
+        events = await rest.events(stage.live_id, after=seq)
+        assert [e["type"] for e in events] == ["auction_ended"]
 
 
 # ---- 3. a bid racing the close
@@ -337,16 +316,46 @@ async def test_bids_racing_a_sudden_death_close(settings: Settings, redis_url: s
         assert len(at) == len(history) == len(took) == final["bids"]
         for s in took:
             assert s.sent < ends and at[(s.bidder, s.amount)] < ends
-        first_closed = min(s.answered for s in late)
+        first_closed = min(late, key=lambda s: s.answered)
         for s in shots:
-            if s.sent >= ends or s.sent > first_closed:
-                assert s.code == "auction_closed", s
-            if s.code == "auction_closed":  # refused by the server's clock at ends_at or later
-                assert s.answered >= ends, s
+            # refused by the server's clock at ends_at or later
+            assert s.code != "auction_closed" or s.answered >= ends, (s, ends)
+        for s in shots:
+            if s.sent >= ends or s.sent > first_closed.answered:
+                # bid_too_low here is the bug pinned by the xfail test below (a process's
+                # cached floor answers before the clock): tighten once that one passes.
+                assert s.code in ("auction_closed", "bid_too_low"), (s, first_closed, ends)
+                assert s.code == "auction_closed" or s.amount < final["next_min_cents"], s
         assert parse_utc(final["ends_at"]) == ends  # sudden death: never extended
         assert (await stage.event_types()).count("bid") == len(history)
         await room.wait_type("auction_ended")
         await assert_sold_once(stage, a.state.db, start["id"], history[-1]["leader"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="live/bid_desk.py BidDesk.refuse_if_too_low (deada0e): the floor a process "
+    "cached from its last batch outlives the auction, so after the end a bid under it is "
+    "answered 409 bid_too_low (with a next_min_cents) instead of auction_closed",
+)
+async def test_a_low_bid_after_the_end_is_auction_closed(
+    settings: Settings, redis_url: str
+) -> None:
+    async with (
+        two_instances(settings, redis_url) as (a, b),
+        rest_for(a.url) as rest_a,
+        rest_for(b.url) as rest_b,
+    ):
+        stage = await Stage.make(rest_a)
+        ann, ben = await bidders([rest_a, rest_b], 2, "p")
+        async with tapped(b, stage.live_id) as room:
+            start = await stage.start(duration_s=5, sudden_death=True)
+            b.state.auction_clock.poke()
+            assert (await bid(rest_a, ann, start["id"], 1_000)).status_code == 201
+            await room.wait_type("auction_ended")
+        # Through B (which took no bid on it) and through A (whose last batch left 1_100).
+        for rest in (rest_b, rest_a):
+            assert_error(await bid(rest, ben, start["id"], 1_000), 409, "auction_closed")
 
 
 # ---- 4. outbid across instances
