@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from common.tasks import cancel_and_wait
+from common.times import utcnow
 from live import auctions
 from live.auction_rules import Accepted
 from live.auctions import BidRequest
@@ -47,16 +49,20 @@ class BidDesk:
         self.max_batch = max_batch
         self._queues: dict[int, list[_Waiting]] = {}
         self._writers: dict[int, asyncio.Task[None]] = {}
-        # The least next bid each auction had after this process's last batch on it. Prices
-        # only rise, so a bid under it is too low whatever happened since: refused here,
-        # without a transaction (in a rush most bids are, offering a price already passed).
-        self._floors: dict[int, int] = {}
+        # The least next bid each auction had after this process's last batch on it, and its
+        # ends_at then. Prices only rise and an auction cannot close before its ends_at, so
+        # until then a bid under it is too low whatever happened since: refused here, with
+        # no transaction (in a rush most bids offer a price already passed). From ends_at on
+        # the database answers (auction_closed, or the extended clock).
+        self._floors: dict[int, tuple[int, datetime]] = {}
 
     def refuse_if_too_low(self, auction_id: int, amount_cents: int) -> None:
         """Raise ``BidTooLow`` for an amount under the auction's last known next minimum."""
-        floor = self._floors.get(auction_id, 0)
-        if amount_cents < floor:
-            raise BidTooLow(f"the next bid must be at least {floor} cents", next_min_cents=floor)
+        known = self._floors.get(auction_id)
+        if known is None or amount_cents >= known[0] or utcnow() >= known[1]:
+            return
+        floor = known[0]
+        raise BidTooLow(f"the next bid must be at least {floor} cents", next_min_cents=floor)
 
     async def bid(self, auction_id: int, request: BidRequest) -> BidAnswer:
         """Queue a bid and wait for its batch; raises the ``LiveError`` refusing it."""
@@ -98,7 +104,8 @@ class BidDesk:
         if taken.auction["status"] == "running":
             if len(self._floors) >= _MAX_FLOORS:  # auctions that ended elsewhere: forget all
                 self._floors.clear()
-            self._floors[auction_id] = int(taken.auction["next_min_cents"])
+            ends_at = datetime.fromisoformat(str(taken.auction["ends_at"]))
+            self._floors[auction_id] = (int(taken.auction["next_min_cents"]), ends_at)
         else:
             self._floors.pop(auction_id, None)
         if taken.outbid:

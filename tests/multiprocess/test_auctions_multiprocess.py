@@ -322,22 +322,13 @@ async def test_bids_racing_a_sudden_death_close(settings: Settings, redis_url: s
             assert s.code != "auction_closed" or s.answered >= ends, (s, ends)
         for s in shots:
             if s.sent >= ends or s.sent > first_closed.answered:
-                # bid_too_low here is the bug pinned by the xfail test below (a process's
-                # cached floor answers before the clock): tighten once that one passes.
-                assert s.code in ("auction_closed", "bid_too_low"), (s, first_closed, ends)
-                assert s.code == "auction_closed" or s.amount < final["next_min_cents"], s
+                assert s.code == "auction_closed", (s, first_closed, ends)
         assert parse_utc(final["ends_at"]) == ends  # sudden death: never extended
         assert (await stage.event_types()).count("bid") == len(history)
         await room.wait_type("auction_ended")
         await assert_sold_once(stage, a.state.db, start["id"], history[-1]["leader"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="live/bid_desk.py BidDesk.refuse_if_too_low (deada0e): the floor a process "
-    "cached from its last batch outlives the auction, so after the end a bid under it is "
-    "answered 409 bid_too_low (with a next_min_cents) instead of auction_closed",
-)
 async def test_a_low_bid_after_the_end_is_auction_closed(
     settings: Settings, redis_url: str
 ) -> None:
