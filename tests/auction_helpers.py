@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -21,10 +22,13 @@ from websockets.exceptions import ConnectionClosed
 from app.accounts import Role, create_user
 from app.db import Database
 from app.settings import Settings
+from app.state import AppState
 from app.tokens import TokenSigner
 from checkout.models import Order
+from common.times import utcnow
+from live import auctions
 from live.auction_rules import Bidder, Ledger, increment
-from tests.live.test_auctions import with_profile
+from live.models import Auction
 from tests.live_server import (
     Listening,
     LiveServer,
@@ -36,6 +40,35 @@ from tests.live_server import (
 from tests.ws_helpers import Frame, Rest, Who, auth, check_envelope, send, snapshot
 
 WAIT = 10.0
+
+
+ADDRESS = {"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield",
+           "postal_code": "12345", "country": "US"}  # fmt: skip
+
+
+async def with_profile(rest: Rest, who: Who, token: str = "tok_visa") -> Who:
+    put = await rest.http.put("/api/me/address", json=ADDRESS, headers=auth(who))
+    assert put.status_code == 200, put.text
+    card = await rest.http.put("/api/me/payment-method", json={"token": token}, headers=auth(who))
+    assert card.status_code == 200, card.text
+    return who
+
+
+async def close_now(state: AppState, auction_id: int) -> None:
+    """Move the auction's end to now and run the clock's pass (what it does at ends_at);
+    return once it is sold or unsold. The server's own clock may win the close and settle
+    it in the background: then this pass has nothing to do, and the wait covers it."""
+    async with state.db.write() as session:
+        await session.exec(
+            update(Auction).where(Auction.id == auction_id).values(ends_at=utcnow())  # type: ignore[arg-type]
+        )
+    await state.auction_clock.run_once()
+    for _ in range(500):  # up to 10 s
+        async with state.db.read() as session:
+            if (await auctions.get(session, auction_id)).status != "running":
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"auction {auction_id} was not settled within 10 s")
 
 
 def parse_utc(value: str) -> datetime:

@@ -15,20 +15,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from common.times import utcnow
 from live.models import Auction
+from tests.auction_helpers import ADDRESS, close_now, with_profile
 from tests.http_helpers import assert_error
 from tests.live_server import LiveServer
 from tests.ws_helpers import Rest, Who, auth, next_frame, send, snapshot, until
-
-ADDRESS = {"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield",
-           "postal_code": "12345", "country": "US"}  # fmt: skip
-
-
-async def with_profile(rest: Rest, who: Who, token: str = "tok_visa") -> Who:
-    put = await rest.http.put("/api/me/address", json=ADDRESS, headers=auth(who))
-    assert put.status_code == 200, put.text
-    card = await rest.http.put("/api/me/payment-method", json={"token": token}, headers=auth(who))
-    assert card.status_code == 200, card.text
-    return who
 
 
 @dataclass
@@ -63,12 +53,7 @@ class Show:
         return await with_profile(self.rest, await self.rest.register(name), token)
 
     async def close_now(self, auction_id: int) -> None:
-        """Move the auction's end to now and run the clock's pass (what it does at ends_at)."""
-        async with self.server.state.db.write() as session:
-            await session.exec(
-                update(Auction).where(Auction.id == auction_id).values(ends_at=utcnow())  # type: ignore[arg-type]
-            )
-        await self.server.state.auction_clock.run_once()
+        await close_now(self.server.state, auction_id)
 
     async def read(self, auction_id: int) -> dict[str, Any]:
         resp = await self.rest.http.get(f"/api/auctions/{auction_id}")

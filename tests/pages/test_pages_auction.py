@@ -14,12 +14,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 
 from app import demo
 from app.settings import Settings
-from common.times import utcnow
-from live.models import Auction
+from tests.auction_helpers import close_now as settled_now
 from tests.http_helpers import http_client
 from tests.live_server import LiveServer, serve
 from tests.pages_helpers import (
@@ -63,12 +61,7 @@ async def site(served: LiveServer) -> Site:
 
 
 async def close_now(server: LiveServer, auction_id: int) -> None:
-    """Move the auction's end to now and run the clock's pass (what it does at ends_at)."""
-    async with server.state.db.write() as session:
-        await session.exec(
-            update(Auction).where(Auction.id == auction_id).values(ends_at=utcnow())  # type: ignore[arg-type]
-        )
-    await server.state.auction_clock.run_once()
+    await settled_now(server.state, auction_id)
 
 
 async def register(
