@@ -1,20 +1,23 @@
 """What a bid is checked against before it joins its auction's batch, partly kept.
 
-In an auction's last seconds the same bidders bid again and again on one auction:
-reading the auction, its live and each bidder's checkout profile for every bid
-would be four queries a bid, on the path every bidder takes at once. A process
-keeps each auction's live and creator (they never change) and, for ``ttl_s``
-seconds, which bidders have a complete checkout profile (only complete ones: a
-bidder who just saved a card is seen at once). Whether the bidder moderates the
-live comes from the roster of a live this process serves (kept current by control
-messages, as for joins), else from the database, so a moderator made a moment ago
-cannot bid. A profile changed meanwhile is read again at the settlement, which
-passes the unit on if its owner cannot pay. Memory is bounded: entries past their
-time are dropped once a map holds ``size`` of them.
+In an auction's last seconds the same bidders bid again and again on one auction,
+all at once: reading the auction, its live and each bidder's checkout profile for
+every bid would be four queries a bid, on the path every bidder takes together. A
+process keeps each auction's live and creator (they never change; read once, however
+many bids ask at the same moment) and, for ``ttl_s`` seconds, which bidders have a
+complete checkout profile (only complete ones, so a bidder who just saved a card is
+seen at once; the API has no way to remove one). Bidders not known yet are read
+together, in one query for all that wait at that moment. Whether the bidder
+moderates the live comes from the roster of a live this process serves (kept current
+by control messages, as for joins), else from the database, so a moderator made a
+moment ago cannot bid. A profile is read again at the settlement, which passes the
+unit on if its owner cannot pay. Memory is bounded: entries past their time are
+dropped once a map holds ``size`` of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import TypeVar
@@ -34,24 +37,40 @@ class AuctionFacts:
 
 
 class BidGate:
-    def __init__(self, ttl_s: float = 5.0, size: int = 50_000) -> None:
+    def __init__(self, ttl_s: float = 300.0, size: int = 50_000) -> None:
         self.ttl_s = ttl_s
         self.size = size
         self._auctions: dict[int, tuple[float, AuctionFacts]] = {}
+        self._loading: dict[int, asyncio.Future[AuctionFacts]] = {}
         self._profiles: dict[int, tuple[float, bool]] = {}
+        self._asked: dict[int, asyncio.Future[bool]] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     async def facts(self, db: Database, auction_id: int) -> AuctionFacts:
         """The auction's live and its creator (``LiveNotFound`` for an unknown auction)."""
         kept = self._auctions.get(auction_id)
         if kept is not None:
             return kept[1]
-        async with db.read() as session:
-            auction = await auctions.get(session, auction_id)
-            live = await lives.get_live(session, auction.live_id)
-        found = AuctionFacts(auction.live_id, live.creator_id)
-        self._prune(self._auctions, time.monotonic())
-        self._auctions[auction_id] = (float("inf"), found)
-        return found
+        loading = self._loading.get(auction_id)
+        if loading is not None:  # another bid is reading it: share that read
+            return await asyncio.shield(loading)
+        future: asyncio.Future[AuctionFacts] = asyncio.get_running_loop().create_future()
+        self._loading[auction_id] = future
+        try:
+            async with db.read() as session:
+                auction = await auctions.get(session, auction_id)
+                live = await lives.get_live(session, auction.live_id)
+            found = AuctionFacts(auction.live_id, live.creator_id)
+            self._prune(self._auctions, time.monotonic())
+            self._auctions[auction_id] = (float("inf"), found)
+            future.set_result(found)
+            return found
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a read nobody else waited for logs nothing
+            raise
+        finally:
+            del self._loading[auction_id]
 
     async def is_staff(
         self, db: Database, served: Roster | None, facts: AuctionFacts, user_id: int
@@ -67,16 +86,37 @@ class BidGate:
 
     async def has_profile(self, db: Database, user_id: int) -> bool:
         """Whether the bidder has saved both an address and a payment method."""
-        now = time.monotonic()
         kept = self._profiles.get(user_id)
-        if kept is not None and kept[0] > now:
+        if kept is not None and kept[0] > time.monotonic():
             return True
-        async with db.read() as session:
-            complete = (await profile.read_profile(session, user_id)).complete
-        if complete:
-            self._prune(self._profiles, now)
-            self._profiles[user_id] = (now + self.ttl_s, True)
-        return complete
+        asked = self._asked.get(user_id)
+        if asked is None:
+            asked = self._asked[user_id] = asyncio.get_running_loop().create_future()
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_profiles(db), name="livecart-bid-gate")
+        return await asyncio.shield(asked)
+
+    async def _read_profiles(self, db: Database) -> None:
+        """Read every bidder asked about so far in one query, until nobody waits."""
+        try:
+            while self._asked:
+                asked, self._asked = self._asked, {}
+                try:
+                    async with db.read() as session:
+                        complete = await profile.with_complete_profiles(session, list(asked))
+                except Exception as exc:  # each waiting bid hears why
+                    for future in asked.values():
+                        future.set_exception(exc)
+                        future.exception()
+                    continue
+                now = time.monotonic()
+                self._prune(self._profiles, now)
+                for user_id, future in asked.items():
+                    if user_id in complete:
+                        self._profiles[user_id] = (now + self.ttl_s, True)
+                    future.set_result(user_id in complete)
+        finally:
+            self._reader = None
 
     def _prune(self, entries: dict[int, tuple[float, T]], now: float) -> None:
         if len(entries) < self.size:

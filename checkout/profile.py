@@ -9,10 +9,12 @@ ships to the saved address; a buyer with a saved method is authorized with it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.models import BuyerProfile
@@ -51,6 +53,17 @@ def _profile(row: BuyerProfile | None, user_id: int) -> Profile:
 async def read_profile(session: AsyncSession, user_id: int) -> Profile:
     """The buyer's profile (empty when nothing was saved): one primary-key read."""
     return _profile(await session.get(BuyerProfile, user_id), user_id)
+
+
+async def with_complete_profiles(session: AsyncSession, user_ids: Sequence[int]) -> set[int]:
+    """Which of ``user_ids`` have saved both an address and a payment method: one query."""
+    query = select(BuyerProfile.user_id).where(
+        col(BuyerProfile.user_id).in_(sorted(set(user_ids))),
+        col(BuyerProfile.address).is_not(None),
+        col(BuyerProfile.customer_ref).is_not(None),
+        col(BuyerProfile.method_ref).is_not(None),
+    )
+    return {int(i) for i in (await session.exec(query)).all()}
 
 
 async def _upsert(session: AsyncSession, user_id: int, values: dict[str, Any]) -> None:

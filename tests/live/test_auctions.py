@@ -3,6 +3,7 @@ pays (contract: Auctions). In-process server, real sockets, SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ import pytest
 from sqlalchemy import update
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.bid_gate import BidGate
+from checkout import profile
 from common.times import utcnow
 from live.models import Auction
 from tests.auction_helpers import ADDRESS, close_now, with_profile
@@ -323,3 +326,32 @@ async def test_a_bidder_who_saves_a_profile_can_bid_at_once(show: Show) -> None:
     assert_error(await show.bid(dan, auction["id"], 1_000), 409, "checkout_profile_required")
     await with_profile(show.rest, dan)
     assert (await show.bid(dan, auction["id"], 1_000)).status_code == 201
+
+
+async def test_bidders_arriving_together_are_checked_in_one_read(
+    show: Show, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bid gate reads the profiles of every bidder waiting at that moment in one query,
+    and an auction's facts once, however many bids ask at once."""
+    auction = await show.start()
+    with_cards = [await show.bidder(f"card{i}") for i in range(6)]
+    without = [await show.rest.register(f"bare{i}") for i in range(6)]
+    reads: list[list[int]] = []
+    real = profile.with_complete_profiles
+
+    async def counted(session: Any, user_ids: Any) -> set[int]:
+        reads.append(sorted(user_ids))
+        return await real(session, user_ids)
+
+    monkeypatch.setattr(profile, "with_complete_profiles", counted)
+    gate, db = BidGate(), show.server.state.db
+    people = [*with_cards, *without]
+    facts = await asyncio.gather(*(gate.facts(db, auction["id"]) for _ in people))
+    answers = await asyncio.gather(*(gate.has_profile(db, p["user"]["id"]) for p in people))
+    assert {f.live_id for f in facts} == {show.live["id"]}
+    assert answers == [True] * 6 + [False] * 6
+    assert reads == [sorted(p["user"]["id"] for p in people)]
+    # Known complete profiles are not read again; the others are, at once.
+    again = await asyncio.gather(*(gate.has_profile(db, p["user"]["id"]) for p in people))
+    assert again == answers
+    assert reads[1:] == [sorted(p["user"]["id"] for p in without)]
