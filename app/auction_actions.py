@@ -12,8 +12,9 @@ from app.feed import card_for
 from app.live_actions import authorize_on_live
 from app.permissions import Action
 from app.state import AppState
-from checkout import catalog, orders
+from checkout import catalog
 from checkout.errors import InsufficientStock
+from checkout.stock import lock_showing, move_and_tell
 from common import keys
 from live import auctions, chat
 from live.auction_rules import Bidder
@@ -34,16 +35,13 @@ async def start_auction(state_: AppState, user: User | None, live_id: int, body:
     terms = AuctionTerms(body.start_cents, body.duration_s, body.extend_s, body.sudden_death)
     async with state_.commerce.transaction() as unit:
         # The lock order of every transaction: lives (in id order), then the product.
-        showing = await unit.deals.lives_showing(unit.session, body.product_id)
-        told = sorted({*showing, live_id})
-        await unit.deals.lock_lives(unit.session, told)
+        told = await lock_showing(unit.session, unit.deals, body.product_id, live_id)
         view = await auctions.start(
             unit.announcer.batch, live_id, card_for(product), Actor(user.uid, user.username), terms
         )
-        line = await orders.move_stock(unit.session, body.product_id, -1)
-        if line is None:
+        held = await move_and_tell(unit.session, unit.announcer, body.product_id, -1, told)
+        if held is None:
             raise InsufficientStock("no unit left to auction", product_id=body.product_id)
-        await unit.announcer.stock_changed(body.product_id, line.stock, line.sold, told)
     state_.auction_clock.poke()
     return view
 

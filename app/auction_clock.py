@@ -22,12 +22,12 @@ from datetime import timedelta
 from typing import Any
 
 from app.commerce import Commerce
-from checkout import orders
 from checkout.awards import Award, place_award
 from checkout.desk import OnPlaced
 from checkout.errors import CheckoutError
 from checkout.models import OrderSource
 from checkout.ports import PaymentProvider
+from checkout.stock import lock_showing, move_and_tell
 from common.tasks import cancel_and_wait, loop_step, nap
 from common.times import utcnow
 from live import auctions
@@ -115,16 +115,10 @@ class AuctionClock:
             return
         async with self.commerce.transaction() as unit:
             # Lives (in id order), then the product: the lock order of every transaction.
-            showing = await unit.deals.lives_showing(unit.session, auction.product_id)
-            told = sorted({*showing, auction.live_id})
-            await unit.deals.lock_lives(unit.session, told)
+            told = await lock_showing(unit.session, unit.deals, auction.product_id, auction.live_id)
             batch = unit.announcer.batch
             if await auctions.settle(batch, auction_id, None, auction.price_cents, None, passed):
-                line = await orders.move_stock(unit.session, auction.product_id, 1)
-                if line is not None:
-                    await unit.announcer.stock_changed(
-                        auction.product_id, line.stock, line.sold, told
-                    )
+                await move_and_tell(unit.session, unit.announcer, auction.product_id, 1, told)
 
     async def _run(self) -> None:
         while True:

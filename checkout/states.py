@@ -22,8 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.errors import InvalidTransition, OrderNotFound, TrackingRequired
 from checkout.models import Order, OrderEvent, OrderStatus, OutboxEntry, PaymentStatus
-from checkout.orders import move_stock
 from checkout.ports import Announcer, DealDesk, PaymentProvider
+from checkout.stock import lock_showing, move_and_tell
 from common.times import utcnow
 
 S = OrderStatus
@@ -152,12 +152,8 @@ async def _restock_once(session: AsyncSession, order: Order, effects: Effects) -
     )  # fmt: skip
     if flagged.rowcount != 1:
         return
-    lives = sorted(await effects.deals.lives_showing(session, order.product_id))
-    await effects.deals.lock_lives(session, lives)  # lives before products, as everywhere
-    line = await move_stock(session, order.product_id, order.quantity)
-    if line is None:  # pragma: no cover - adding never goes below zero
-        return
-    await effects.announcer.stock_changed(line.product_id, line.stock, line.sold, lives)
+    lives = await lock_showing(session, effects.deals, order.product_id)
+    await move_and_tell(session, effects.announcer, order.product_id, order.quantity, lives)
 
 
 async def accept(

@@ -31,6 +31,7 @@ from app.schemas import (
 )
 from checkout import catalog
 from checkout.models import Product
+from checkout.stock import lock_showing
 
 
 def product_out(product: Product) -> ProductOut:
@@ -97,8 +98,7 @@ async def update_product(request: Request) -> Response:
         authorize(user, Action.EDIT_PRODUCT, Facts(owner_id=product.creator_id))
         lives: list[int] = []
         if "stock" in changes:  # a restock: the lives showing it are told, locked first
-            lives = sorted(await unit.deals.lives_showing(unit.session, product_id))
-            await unit.deals.lock_lives(unit.session, lives)
+            lives = await lock_showing(unit.session, unit.deals, product_id)
         product = await catalog.update_product(unit.session, product, changes)
         if "stock" in changes:
             await unit.announcer.stock_changed(product_id, product.stock, product.sold, lives)
