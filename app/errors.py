@@ -100,8 +100,19 @@ _HTTP_CODES = {
 
 
 # Domain error data a client can act on, added to the error object (``bid_too_low``
-# says the least bid that would be taken).
+# says the least bid that would be taken). Socket error frames also carry
+# ``retry_after``; HTTP answers say it in a ``Retry-After`` header instead.
 ERROR_EXTRAS = ("next_min_cents",)
+
+
+def domain_details(
+    exc: live_errors.LiveError | checkout_errors.CheckoutError, extras: tuple[str, ...]
+) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """A domain error's field error (``data["field"]`` names it) and the ``extras`` of its
+    data, for an error answer or an error frame."""
+    field = exc.data.get("field")
+    fields = {field: exc.message} if isinstance(field, str) else None
+    return fields, {k: exc.data[k] for k in extras if k in exc.data}
 
 
 def error_body(
@@ -141,9 +152,7 @@ async def handle_api_error(_request: Request, exc: Exception) -> Response:
 async def handle_domain_error(_request: Request, exc: Exception) -> Response:
     if not isinstance(exc, live_errors.LiveError | checkout_errors.CheckoutError):
         raise exc  # pragma: no cover - registered for domain roots only
-    extra = {k: exc.data[k] for k in ERROR_EXTRAS if k in exc.data}
-    field = exc.data.get("field")
-    fields = {field: exc.message} if isinstance(field, str) else None
+    fields, extra = domain_details(exc, ERROR_EXTRAS)
     return error_response(_status_for(exc), exc.code, exc.message, fields, **extra)
 
 

@@ -32,7 +32,7 @@ from app.accounts import User
 from app.admission import Ticket
 from app.auction_actions import place_bid
 from app.auction_schemas import BidFrameIn
-from app.errors import ApiError
+from app.errors import ERROR_EXTRAS, ApiError, domain_details
 from app.http import parse_id
 from app.live_actions import pin_product, unpin_product
 from app.schemas import ChatIn, DeleteChatIn, MuteIn, PinIn, SlowModeIn, TargetIn
@@ -159,10 +159,8 @@ class Session:
         except ApiError as exc:
             self.error(exc.code, exc.message, **({"fields": exc.fields} if exc.fields else {}))
         except (LiveError, CheckoutError) as exc:
-            extra = {k: exc.data[k] for k in _ERROR_EXTRAS if k in exc.data}
-            if isinstance(exc.data.get("field"), str):
-                extra["fields"] = {exc.data["field"]: exc.message}
-            self.error(exc.code, exc.message, **extra)
+            fields, extra = domain_details(exc, FRAME_EXTRAS)
+            self.error(exc.code, exc.message, **extra, **({"fields": fields} if fields else {}))
         except PoolTimeout:  # every database connection stayed busy: too much at once
             self.error("busy", "the server is busy; retry shortly", retry_after=1)
         except ValidationError as exc:
@@ -176,7 +174,7 @@ class Session:
 
 
 # Error data a client can act on, copied into the error frame.
-_ERROR_EXTRAS = ("retry_after", "next_min_cents")
+FRAME_EXTRAS = ("retry_after", *ERROR_EXTRAS)
 
 
 async def _ping(session: Session, _payload: dict[str, Any]) -> None:
