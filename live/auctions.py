@@ -41,7 +41,7 @@ from live.errors import (
     LiveNotFound,
 )
 from live.log import EventBatch
-from live.models import Auction, AuctionBid, AuctionStanding, Live, LiveStatus
+from live.models import Auction, AuctionBid, AuctionStanding, LiveStatus
 from live.pins import Actor, ProductCard
 
 
@@ -321,7 +321,3 @@ async def bids_of(session: AsyncSession, auction_id: int) -> Sequence[AuctionBid
         select(AuctionBid).where(AuctionBid.auction_id == auction_id).order_by(col(AuctionBid.id))
     )
     return (await session.exec(query)).all()
-
-
-def is_live_running(live: Live) -> bool:
-    return live.status == LiveStatus.LIVE
