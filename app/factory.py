@@ -162,6 +162,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     )
     stack.push_async_callback(desk.close)
     bids = BidDesk(hub.publisher)
+    hub.fanout.read_along(bids.read)
     stack.push_async_callback(bids.stop)
     on_placed = hand_over(queue, local)
     auction_clock = AuctionClock(

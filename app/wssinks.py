@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 from starlette.websockets import WebSocket
 
@@ -31,11 +32,17 @@ class DirectSink:
             self._writer.write(frame.wire)
             self._grace = self._writer.buffered()
             return True
+        return self._write(frame.wire)
+
+    def offer_all(self, frames: Sequence[Frame], wire: bytes) -> bool:
+        return True if self._close_task is not None else self._write(wire)
+
+    def _write(self, wire: bytes) -> bool:
         buffered = self._writer.buffered()
         self._grace = min(self._grace, buffered)  # shrinks as the backlog drains
         if buffered - self._grace > self._writer.high_water:
             return False  # behind by more than the allowance, besides its backlog
-        self._writer.write(frame.wire)
+        self._writer.write(wire)
         return True
 
     def close(self, code: int, reason: str = "") -> None:

@@ -1,8 +1,5 @@
 """Live auctions in the database: start, take bids in batches, close exactly once, settle.
 
-(WIP for issue #13: the app side — routes, frames, the clock that closes and the
-winner's order through checkout — is not wired yet.)
-
 Every change locks the live's row first, then the auction's (the lock order of the
 whole code base: lives before what hangs off them), applies ``live.auction_rules``
 and appends its events in the same transaction, so:
@@ -127,14 +124,20 @@ async def start(
     return view
 
 
-async def _lock(session: AsyncSession, auction_id: int) -> Auction:
-    """Lock the auction's live, then the auction (the code base's lock order)."""
-    found = (await session.exec(select(Auction.live_id).where(Auction.id == auction_id))).first()
-    if found is None:
-        raise LiveNotFound("auction not found", auction_id=auction_id)
-    await pins.lock_live(session, found)
+async def _lock(session: AsyncSession, auction_id: int, live_id: int | None = None) -> Auction:
+    """Lock the auction's live, then the auction (the code base's lock order). ``live_id``
+    (the auction's, which never changes) saves a query when known."""
+    if live_id is None:
+        query_live = select(Auction.live_id).where(Auction.id == auction_id)
+        live_id = (await session.exec(query_live)).first()
+        if live_id is None:
+            raise LiveNotFound("auction not found", auction_id=auction_id)
+    await pins.lock_live(session, live_id)
     query = select(Auction).where(Auction.id == auction_id).with_for_update()
-    return (await session.exec(query)).one()
+    a = (await session.exec(query)).first()
+    if a is None or a.live_id != live_id:
+        raise LiveNotFound("auction not found", auction_id=auction_id)
+    return a
 
 
 async def _ledger(session: AsyncSession, a: Auction, bidders: set[int] | None = None) -> Ledger:
@@ -146,9 +149,16 @@ async def _ledger(session: AsyncSession, a: Auction, bidders: set[int] | None = 
         rows = list((await session.exec(query)).all())
     else:
         ranked = (col(AuctionStanding.max_cents).desc(), col(AuctionStanding.since))
-        best = query.order_by(*ranked).limit(2)
-        mine = query.where(col(AuctionStanding.bidder_id).in_(sorted(bidders)))
-        rows = [*(await session.exec(best)).all(), *(await session.exec(mine)).all()]
+        best = (
+            select(AuctionStanding.bidder_id)
+            .where(AuctionStanding.auction_id == a.id)
+            .order_by(*ranked)
+            .limit(2)
+        )
+        ours = col(AuctionStanding.bidder_id).in_(sorted(bidders))
+        rows = list(
+            (await session.exec(query.where(ours | col(AuctionStanding.bidder_id).in_(best)))).all()
+        )
     book = Ledger(a.start_cents, utc(a.ends_at), a.extend_s, a.sudden_death, a.price_cents,
                   a.bids)  # fmt: skip
     for s in rows:
@@ -168,10 +178,17 @@ class Taken:
     auction: dict[str, Any]
 
 
-async def take_bids(batch: EventBatch, auction_id: int, requests: Sequence[BidRequest]) -> Taken:
-    """Take several bids on one auction in one transaction, in order."""
+async def take_bids(
+    batch: EventBatch,
+    auction_id: int,
+    requests: Sequence[BidRequest],
+    *,
+    live_id: int | None = None,
+) -> Taken:
+    """Take several bids on one auction in one transaction, in order (``live_id``: the
+    auction's, when the caller knows it)."""
     session = batch.session
-    a = await _lock(session, auction_id)
+    a = await _lock(session, auction_id, live_id)
     if a.status != "running" or a.closed_at is not None:
         refused = AuctionClosed("the auction has ended", auction_id=auction_id)
         return Taken([refused] * len(requests), [], auction_view(a))

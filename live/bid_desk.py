@@ -1,11 +1,19 @@
 """Bids taken in batches: one transaction per auction at a time, however many arrive.
 
-(WIP for issue #13.) A bid joins its auction's queue; if no batch is being written
-for that auction, one starts. A batch takes every bid queued so far (up to
-``max_batch``), in arrival order, in one transaction (``live.auctions.take_bids``);
-bids arriving meanwhile wait for the next one — group commit. In the last seconds
-of an auction hundreds of bidders then cost a few transactions a second, not one
-each, and the order of bids on one auction is the order this process queued them.
+A bid joins its auction's queue; if no batch is being written for that auction,
+one starts. A batch takes every bid queued so far (up to ``max_batch``), in arrival
+order, in one transaction (``live.auctions.take_bids``); bids arriving meanwhile
+wait for the next one — group commit. In the last seconds of an auction hundreds of
+bidders then cost a few transactions a second, not one each, and the order of bids
+on one auction is the order this process queued them.
+
+Most bids in a rush offer a price already passed. Each process keeps every
+auction's *floor* — the least next bid and the ``ends_at`` it holds until — from
+its own batches and from the ``bid`` broadcasts of all processes, and refuses a bid
+under it without Redis or the database: when it arrives, and again when its batch
+starts. A batch that finds the live locked by another transaction does not queue in
+the database: it waits for the next floor change, drops what that made stale and
+tries again, with the bids that arrived meanwhile.
 
 Guarantees: every bid gets exactly one answer — its ``Accepted`` with the auction
 as the batch left it, or the ``LiveError`` refusing it, or the error that failed
@@ -16,6 +24,7 @@ commit, at most once (``live.publisher``).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +49,7 @@ class BidAnswer:
 
 
 _MAX_FLOORS = 10_000
+_BID_FRAME = '{"type":"bid",'  # how a ``bid`` broadcast's text starts (``live.frames``)
 _Waiting = tuple[BidRequest, "asyncio.Future[BidAnswer]"]
 
 
@@ -55,6 +65,7 @@ class BidDesk:
         # no transaction (in a rush most bids offer a price already passed). From ends_at on
         # the database answers (auction_closed, or the extended clock).
         self._floors: dict[int, tuple[int, datetime]] = {}
+        self._live_of: dict[int, int] = {}  # auction id -> its live's (never changes)
 
     def refuse_if_too_low(self, auction_id: int, amount_cents: int) -> None:
         """Raise ``BidTooLow`` for an amount under the auction's last known next minimum."""
@@ -63,6 +74,29 @@ class BidDesk:
             return
         floor = known[0]
         raise BidTooLow(f"the next bid must be at least {floor} cents", next_min_cents=floor)
+
+    def read(self, frames: list[Frame]) -> None:
+        """Raise floors from the ``bid`` broadcasts of every process (``Fanout.read_along``):
+        a bid another process took makes the bids queued here at its price stale at once,
+        refused before their batch rather than by it."""
+        for frame in frames:
+            if not frame.text.startswith(_BID_FRAME):
+                continue
+            try:
+                data = json.loads(frame.text)["data"]
+                floor = (int(data["next_min_cents"]), datetime.fromisoformat(data["ends_at"]))
+                auction_id = int(data["auction_id"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not ours to judge: the database stays the authority
+            self._learn(auction_id, floor)
+
+    def _learn(self, auction_id: int, floor: tuple[int, datetime]) -> None:
+        known = self._floors.get(auction_id)
+        if known is None or floor[0] >= known[0]:
+            if known is None and len(self._floors) >= _MAX_FLOORS:
+                self._floors.clear()  # auctions that ended elsewhere: forget all
+                self._live_of.clear()
+            self._floors[auction_id] = floor
 
     async def bid(self, auction_id: int, request: BidRequest) -> BidAnswer:
         """Queue a bid and wait for its batch; raises the ``LiveError`` refusing it."""
@@ -85,27 +119,41 @@ class BidDesk:
                 batch, rest = queued[: self.max_batch], queued[self.max_batch :]
                 if rest:
                     self._queues[auction_id] = rest + self._queues.get(auction_id, [])
-                await self._one_batch(auction_id, batch)
+                if batch := self._still_in_time(auction_id, batch):
+                    await self._one_batch(auction_id, batch)
         finally:
             self._writers.pop(auction_id, None)
             for _request, answer in self._queues.pop(auction_id, []):
                 answer.cancel()
 
+    def _still_in_time(self, auction_id: int, waiting: list[_Waiting]) -> list[_Waiting]:
+        """Answer now the bids that a price taken since they queued made too low."""
+        kept = []
+        for request, answer in waiting:
+            try:
+                self.refuse_if_too_low(auction_id, request.amount_cents)
+            except BidTooLow as exc:
+                if not answer.done():
+                    answer.set_exception(exc)
+                continue
+            kept.append((request, answer))
+        return kept
+
     async def _one_batch(self, auction_id: int, waiting: list[_Waiting]) -> None:
+        requests = [r for r, _ in waiting]
+        live_id = self._live_of.get(auction_id)
         try:
             async with self.publisher.transaction() as tx:
-                taken = await auctions.take_bids(tx, auction_id, [r for r, _ in waiting])
+                taken = await auctions.take_bids(tx, auction_id, requests, live_id=live_id)
         except Exception as exc:  # nothing of this batch was written: each bidder hears why
             for _request, answer in waiting:
                 if not answer.done():
                     answer.set_exception(exc)
             return
-        live_id = int(taken.auction["live_id"])
+        live_id = self._live_of[auction_id] = int(taken.auction["live_id"])
         if taken.auction["status"] == "running":
-            if len(self._floors) >= _MAX_FLOORS:  # auctions that ended elsewhere: forget all
-                self._floors.clear()
             ends_at = datetime.fromisoformat(str(taken.auction["ends_at"]))
-            self._floors[auction_id] = (int(taken.auction["next_min_cents"]), ends_at)
+            self._learn(auction_id, (int(taken.auction["next_min_cents"]), ends_at))
         else:
             self._floors.pop(auction_id, None)
         if taken.outbid:

@@ -7,6 +7,7 @@ Guarantees to each viewer:
   from the database log (after a broker reconnect, or a frame ahead of a missing one);
 - a slow viewer never delays others: frames are *offered* to its sink without
   waiting, and a viewer whose sink is full is evicted with close code 4408;
+- fan-out coalesces and yields between slices of viewers (``live.fanout``);
 - ``viewers`` counts (``live.presence``) at most once per ``presence_interval``.
 
 Joins stay off the database at show scale: what a join needs — the live exists,
@@ -34,6 +35,7 @@ from live import close_codes, log, metrics, presence, roster
 from live.broker import Broker
 from live.channel import Channel
 from live.errors import Banned, LiveNotFound, Unavailable
+from live.fanout import Fanout
 from live.frames import Frame
 from live.publisher import Publisher
 from live.refill import HEAD_CHECK_S, Refiller
@@ -63,6 +65,7 @@ class Hub:
         self._listeners: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
         self.refill = Refiller(sessions, self._lives, self._fanout, self._reset)
         self.publisher = Publisher(broker, sessions, self._here)
+        self.fanout = Fanout(self._spawn, self._refused)
 
     # ---- lifecycle
 
@@ -172,7 +175,7 @@ class Hub:
             # A presence tick during the awaits above announced a new count to the
             # others only: this viewer would keep its older count until the next change.
             if live.announced is not None and live.announced != announced:
-                self._offer(viewer, Frame.make("viewers", live.live_id, {"count": live.announced}))
+                self.offer(viewer, Frame.make("viewers", live.live_id, {"count": live.announced}))
         finally:
             live.users -= 1
             self._maybe_release(live)
@@ -324,7 +327,7 @@ class Hub:
             live.roster.apply(op, user_id)
         if op == "ban":
             for viewer in [v for v in live.viewers if v.user_id == user_id]:
-                self._offer(viewer, Frame.make("banned", live.live_id, {"message": "banned"}))
+                self.offer(viewer, Frame.make("banned", live.live_id, {"message": "banned"}))
                 self.evict(viewer, close_codes.BANNED, "banned")
 
     def _deliver_private(self, user_id: int, text: str) -> None:
@@ -349,33 +352,30 @@ class Hub:
             frame = framed.get(viewer.live_id)
             if frame is None:
                 frame = framed[viewer.live_id] = Frame.make(type_, viewer.live_id, data, ts=ts)
-            self._offer(viewer, frame)
+            self.offer(viewer, frame)
             if isinstance(close, int):
                 self.evict(viewer, close)
 
     def _fanout(self, live: ServedLive, frames: list[Frame]) -> None:
-        for frame in frames:
-            seq = frame.seq or 0
-            sent = 0
-            for viewer in list(live.viewers):
-                if seq > viewer.floor:
-                    viewer.floor = seq
-                    self._offer(viewer, frame)
-                    sent += 1
-            metrics.FRAMES_SENT.inc(sent)
+        self.fanout.push(live, frames)
         if live.core.missing:
             self.refill.retry(live)
 
-    def _offer(self, viewer: Viewer, frame: Frame) -> None:
-        if viewer.closed:
-            return
-        if not viewer.sink.offer(frame):
-            logger.info("evicting a viewer of live %s that stopped reading", viewer.live_id)
-            self.evict(viewer)
+    def offer(self, viewer: Viewer, frame: Frame) -> None:
+        """A frame of the viewer's own (a reply, a private one) after its broadcasts."""
+        if not viewer.closed and not self.fanout.offer(
+            self._lives.get(viewer.live_id), viewer, frame
+        ):
+            self._refused(viewer)
+
+    def _refused(self, viewer: Viewer) -> None:
+        logger.info("evicting a viewer of live %s that stopped reading", viewer.live_id)
+        self.evict(viewer)
 
     def _reset(self, live: ServedLive) -> None:
         """The live lost frames beyond the log: its viewers resume with a fresh snapshot."""
         live.snapshot = None
+        live.outbox.clear()
         for viewer in list(live.viewers):
             self.evict(viewer)
 
@@ -396,5 +396,5 @@ class Hub:
     async def tick_presence(self) -> None:
         """Report local watchers, learn totals, send ``viewers`` where the total changed."""
         await presence.tick(
-            self._lives, self._reported, self.broker.report_presence, self._offer, self.sessions
+            self._lives, self._reported, self.broker.report_presence, self.offer, self.sessions
         )

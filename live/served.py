@@ -86,6 +86,9 @@ class ServedLive:
     total: int | None = None  # viewers over all processes, as last reported
     announced: int | None = None  # the count last sent in a ``viewers`` frame
     peak: int = 0
+    outbox: list[Frame] = field(default_factory=list)  # frames waiting for a pass (live.fanout)
+    passing: list[Frame] = field(default_factory=list)  # the frames of the running pass
+    pumping: bool = False  # a fan-out pass is running
 
     @property
     def live_id(self) -> int:

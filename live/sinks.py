@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from live.frames import Frame
@@ -28,6 +28,11 @@ class Sink(Protocol):
         up to date: they are always accepted and do not count against the limit, so
         a resume of a thousand missed events is never cut short.
         """
+        ...
+
+    def offer_all(self, frames: Sequence[Frame], wire: bytes) -> bool:
+        """``offer`` for several frames in order, as one write where the sink can
+        (``wire`` is their WebSocket bytes joined); ``False`` as for ``offer``."""
         ...
 
     def close(self, code: int, reason: str = "") -> None:
@@ -67,6 +72,9 @@ class QueuedSink:
         self._queue.append(frame)
         self._wake.set()
         return True
+
+    def offer_all(self, frames: Sequence[Frame], wire: bytes) -> bool:
+        return all(self.offer(frame) for frame in frames)  # one ASGI send each, whatever
 
     def close(self, code: int, reason: str = "") -> None:
         if self._closing is None:

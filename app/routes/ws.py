@@ -89,8 +89,7 @@ class Session:
         self._last_throttle_error = 0.0
 
     def reply(self, type_: str, data: dict[str, Any]) -> None:
-        if not self.viewer.sink.offer(Frame.make(type_, self.viewer.live_id, data)):
-            self.state.hub.evict(self.viewer)
+        self.state.hub.offer(self.viewer, Frame.make(type_, self.viewer.live_id, data))
 
     def error(self, code: str, message: str, **extra: Any) -> None:
         self.reply("error", {"code": code, "message": message, **extra})

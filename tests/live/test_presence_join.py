@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from live import log
@@ -23,6 +24,9 @@ class Recorder:
     def offer(self, frame: Frame, *, backlog: bool = False) -> bool:
         self.frames.append(json.loads(frame.text))
         return True
+
+    def offer_all(self, frames: Sequence[Frame], wire: bytes) -> bool:
+        return all(self.offer(frame) for frame in frames)
 
     def close(self, code: int, reason: str = "") -> None:
         return None
