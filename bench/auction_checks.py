@@ -89,5 +89,6 @@ def latency(frames: list[Any], done: dict[str, Any], by_key: dict[Any, load.Sent
             if k in sent_at:
                 first[k] = min(first.get(k, t), t)
                 every.append((t - sent_at[k]) / 1e6)
-    return {"matched": len(first), "first_ms": kit.summary((first[k] - sent_at[k]) / 1e6
-            for k in first), "every_sampled_ms": kit.summary(every)}  # fmt: skip
+    values = sorted(round((first[k] - sent_at[k]) / 1e6, 2) for k in first)
+    return {"matched": len(first), "first_ms": kit.summary(values), "first_values_ms": values,
+            "every_sampled_ms": kit.summary(every)}  # fmt: skip

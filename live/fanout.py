@@ -6,10 +6,11 @@ viewers holds the process for 75 ms, during which it answers nothing else
 (``docs/benchmarks.md``, Auctions). Two things keep a busy live from turning
 that into a queue:
 
-- **Coalescing.** Frames handed in while a pass is writing wait for the next
-  pass, which gives each viewer all of them in one write. However fast events
-  come, a viewer costs one write per pass, and passes follow each other as fast
-  as the process can write them.
+- **Coalescing.** Frames handed in while a pass is writing join it for the
+  viewers it has not reached yet, and go to the viewers it has passed in the next
+  pass; either way each viewer gets everything it is owed in one write. However
+  fast events come, a viewer costs one write per pass, and passes follow each
+  other as fast as the process can write them.
 - **Slices.** A pass yields to the event loop every ``slice_size`` viewers, so
   bids, joins and pings are served between slices, not after the whole live.
 
@@ -111,8 +112,9 @@ class Fanout:
         try:
             while live.outbox:
                 live.passing, live.outbox = live.outbox, []
-                await self._pass(live, live.passing)
-                live.passing = []
+                joined = await self._pass(live)
+                # Frames that joined the pass midway: the viewers before that point need them.
+                live.outbox, live.passing = joined + live.outbox, []
         except Exception:  # a sink's bug: its viewers miss frames, the live goes on
             logger.exception("fan-out to live %s failed", live.live_id)
         finally:
@@ -122,13 +124,20 @@ class Fanout:
                 frames, live.outbox = live.outbox, []
                 self.push(live, frames)
 
-    async def _pass(self, live: ServedLive, frames: list[Frame]) -> None:
-        cuts = _Cuts(frames)
+    async def _pass(self, live: ServedLive) -> list[Frame]:
+        """Write ``live.passing`` to every viewer, slice by slice. Frames pushed meanwhile
+        join it for the viewers still ahead; returned, for the viewers already behind."""
+        cuts = _Cuts(live.passing)
+        joined: list[Frame] = []
         viewers = list(live.viewers)
         sent = 0
         for start in range(0, len(viewers), self.slice_size):
             if start:
                 await asyncio.sleep(0)  # what else is ready runs before the next slice
+                if live.outbox:
+                    joined += live.outbox
+                    live.passing, live.outbox = live.passing + live.outbox, []
+                    cuts = _Cuts(live.passing)
             for viewer in viewers[start : start + self.slice_size]:
                 bundle = None if viewer.closed else cuts.after(viewer.floor)
                 if bundle is None:
@@ -138,3 +147,4 @@ class Fanout:
                 if not viewer.sink.offer_all(bundle.frames, bundle.wire):
                     self._refuse(viewer)
         metrics.FRAMES_SENT.inc(sent)
+        return joined

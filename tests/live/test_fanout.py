@@ -83,14 +83,14 @@ async def test_frames_pushed_during_a_pass_reach_everyone_once_in_order() -> Non
     rig = Rig(viewers=5, slice_size=2)
     rig.fanout.push(rig.live, frames(1))
     await asyncio.sleep(0)  # the pass has written its first slice
-    assert [bool(sink.writes) for sink in rig.sinks].count(True) == 2
+    behind = [sink for sink in rig.sinks if sink.writes]
+    assert len(behind) == 2
     rig.fanout.push(rig.live, frames(2))
     rig.fanout.push(rig.live, frames(3))
     await rig.drained()
-    for sink in rig.sinks:
-        assert sink.seqs() == [1, 2, 3]
-    # The next pass carried both frames pushed during the first, in one write each.
-    assert rig.sinks[0].writes == [[1], [2, 3]]
+    for sink in rig.sinks:  # the viewers ahead of the pass got all three in one write;
+        # those it had passed got the two new ones in the next pass
+        assert sink.writes == ([[1], [2, 3]] if sink in behind else [[1, 2, 3]])
 
 
 async def test_a_pass_yields_between_slices() -> None:
