@@ -18,16 +18,22 @@ dropped once a map holds ``size`` of them.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from app.db import Database
 from checkout import profile
 from live import auctions, lives
+from live.frames import Frame
+from live.hub import Hub
 from live.roster import Roster
 
 T = TypeVar("T")
+_READ_AT_ONCE = 5_000  # profiles per query
+_STARTED = '{"type":"auction_started",'  # how an ``auction_started`` broadcast's text starts
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,8 @@ class BidGate:
         self._auctions: dict[int, tuple[float, AuctionFacts]] = {}
         self._loading: dict[int, asyncio.Future[AuctionFacts]] = {}
         self._profiles: dict[int, tuple[float, bool]] = {}
-        self._asked: dict[int, asyncio.Future[bool]] = {}
+        self._asked: dict[int, asyncio.Future[bool]] = {}  # for the next read
+        self._reading: dict[int, asyncio.Future[bool]] = {}  # in the read under way
         self._reader: asyncio.Task[None] | None = None
 
     async def facts(self, db: Database, auction_id: int) -> AuctionFacts:
@@ -72,6 +79,22 @@ class BidGate:
         finally:
             del self._loading[auction_id]
 
+    def warm(self, db: Database, auction_id: int, facts: AuctionFacts, users: set[int]) -> None:
+        """An auction started: keep its facts, and read now, together, the profiles of
+        ``users`` (the accounts watching it here) that are not known, before they bid."""
+        now = time.monotonic()
+        self._prune(self._auctions, now)
+        self._auctions[auction_id] = (float("inf"), facts)
+        loop = asyncio.get_running_loop()
+        for user_id in users:
+            kept = self._profiles.get(user_id)
+            if (kept is None or kept[0] <= now) and not (
+                user_id in self._asked or user_id in self._reading
+            ):
+                self._asked[user_id] = loop.create_future()  # nobody waits: the reader fills it
+        if self._asked and self._reader is None:
+            self._reader = asyncio.create_task(self._read_profiles(db), name="livecart-bid-gate")
+
     async def is_staff(
         self, db: Database, served: Roster | None, facts: AuctionFacts, user_id: int
     ) -> bool:
@@ -89,7 +112,7 @@ class BidGate:
         kept = self._profiles.get(user_id)
         if kept is not None and kept[0] > time.monotonic():
             return True
-        asked = self._asked.get(user_id)
+        asked = self._asked.get(user_id) or self._reading.get(user_id)
         if asked is None:
             asked = self._asked[user_id] = asyncio.get_running_loop().create_future()
         if self._reader is None:
@@ -100,7 +123,8 @@ class BidGate:
         """Read every bidder asked about so far in one query, until nobody waits."""
         try:
             while self._asked:
-                asked, self._asked = self._asked, {}
+                ids = list(self._asked)[:_READ_AT_ONCE]  # bound the query's parameters
+                asked = self._reading = {user_id: self._asked.pop(user_id) for user_id in ids}
                 try:
                     async with db.read() as session:
                         complete = await profile.with_complete_profiles(session, list(asked))
@@ -109,6 +133,8 @@ class BidGate:
                         future.set_exception(exc)
                         future.exception()
                     continue
+                finally:
+                    self._reading = {}
                 now = time.monotonic()
                 self._prune(self._profiles, now)
                 for user_id, future in asked.items():
@@ -125,3 +151,27 @@ class BidGate:
             del entries[key]
         while len(entries) >= self.size:  # all still valid: drop the oldest
             del entries[next(iter(entries))]
+
+
+def warm_on_start(gate: BidGate, hub: Hub, db: Database) -> Callable[[list[Frame]], None]:
+    """A reader of every broadcast (``Fanout.read_along``) that warms ``gate`` when an
+    auction starts on a live this process serves: the first bids of a rush, all at
+    once, then find what they are checked against already kept."""
+
+    def read(frames: list[Frame]) -> None:
+        for frame in frames:
+            if not frame.text.startswith(_STARTED):
+                continue
+            try:
+                parsed = json.loads(frame.text)
+                live_id, auction_id = int(parsed["live_id"]), int(parsed["data"]["auction"]["id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            roster = hub.roster_of(live_id)
+            if roster is None:
+                continue
+            users = {v.user_id for v in hub.viewers(live_id) if v.user_id is not None}
+            users = {u for u in users if not roster.is_staff(u)}
+            gate.warm(db, auction_id, AuctionFacts(live_id, roster.creator_id), users)
+
+    return read

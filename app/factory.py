@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from app import feed, migrate
 from app.admission import Admission
 from app.auction_clock import AuctionClock, placer
+from app.bid_gate import BidGate, warm_on_start
 from app.commerce import Commerce
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
@@ -174,6 +175,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     revocations = Revocations(db, users, hub)
     await revocations.start()
     stack.push_async_callback(revocations.stop)
+    gate = BidGate()
+    hub.fanout.read_along(warm_on_start(gate, hub, db))
     return AppState(
         settings=settings,
         db=db,
@@ -189,6 +192,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
             settings.max_joins_in_flight,
         ),
         bids=bids,
+        bid_gate=gate,
         auction_clock=auction_clock,
         throttle=Throttle(settings, hub.broker),
         revocations=revocations,

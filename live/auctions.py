@@ -16,7 +16,7 @@ and appends its events in the same transaction, so:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -184,11 +184,14 @@ async def take_bids(
     requests: Sequence[BidRequest],
     *,
     live_id: int | None = None,
+    locked: Callable[[], None] | None = None,
 ) -> Taken:
     """Take several bids on one auction in one transaction, in order (``live_id``: the
-    auction's, when the caller knows it)."""
+    auction's, when the caller knows it; ``locked`` is called once the live's lock is held)."""
     session = batch.session
     a = await _lock(session, auction_id, live_id)
+    if locked is not None:
+        locked()
     if a.status != "running" or a.closed_at is not None:
         refused = AuctionClosed("the auction has ended", auction_id=auction_id)
         return Taken([refused] * len(requests), [], auction_view(a))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,7 +50,8 @@ class BidAnswer:
 
 
 _MAX_FLOORS = 10_000
-_BID_FRAME = '{"type":"bid",'  # how a ``bid`` broadcast's text starts (``live.frames``)
+# How the broadcasts that set a floor start (``live.frames``): ``auction_started``, ``bid``.
+_FLOOR_FRAMES = ('{"type":"auction_started",', '{"type":"bid",')
 _Waiting = tuple[BidRequest, "asyncio.Future[BidAnswer]"]
 
 
@@ -66,6 +68,8 @@ class BidDesk:
         # the database answers (auction_closed, or the extended clock).
         self._floors: dict[int, tuple[int, datetime]] = {}
         self._live_of: dict[int, int] = {}  # auction id -> its live's (never changes)
+        self._arrived: dict[int, asyncio.Event] = {}  # set when a bid joins the queue
+        self._batches: set[asyncio.Task[None]] = set()
 
     def refuse_if_too_low(self, auction_id: int, amount_cents: int) -> None:
         """Raise ``BidTooLow`` for an amount under the auction's last known next minimum."""
@@ -76,14 +80,15 @@ class BidDesk:
         raise BidTooLow(f"the next bid must be at least {floor} cents", next_min_cents=floor)
 
     def read(self, frames: list[Frame]) -> None:
-        """Raise floors from the ``bid`` broadcasts of every process (``Fanout.read_along``):
-        a bid another process took makes the bids queued here at its price stale at once,
-        refused before their batch rather than by it."""
+        """Raise floors from the ``auction_started`` and ``bid`` broadcasts of every process
+        (``Fanout.read_along``): a bid another process took makes the bids queued here at
+        its price stale at once, refused before their batch rather than by it."""
         for frame in frames:
-            if not frame.text.startswith(_BID_FRAME):
+            if not frame.text.startswith(_FLOOR_FRAMES):
                 continue
             try:
                 data = json.loads(frame.text)["data"]
+                data = data.get("auction", data)  # auction_started: {auction}; bid: flat
                 floor = (int(data["next_min_cents"]), datetime.fromisoformat(data["ends_at"]))
                 auction_id = int(data["auction_id"])
             except (ValueError, KeyError, TypeError):
@@ -103,6 +108,8 @@ class BidDesk:
         self.refuse_if_too_low(auction_id, request.amount_cents)
         answer: asyncio.Future[BidAnswer] = asyncio.get_running_loop().create_future()
         self._queues.setdefault(auction_id, []).append((request, answer))
+        if (arrived := self._arrived.get(auction_id)) is not None:
+            arrived.set()
         if auction_id not in self._writers:
             self._writers[auction_id] = asyncio.create_task(
                 self._write(auction_id), name=f"livecart-bids-{auction_id}"
@@ -111,20 +118,44 @@ class BidDesk:
 
     async def stop(self) -> None:
         """Cancel the batches being written (their bidders get ``CancelledError``)."""
-        await cancel_and_wait(list(self._writers.values()), what="bid batches")
+        await cancel_and_wait([*self._writers.values(), *self._batches], what="bid batches")
 
     async def _write(self, auction_id: int) -> None:
+        """Start the auction's batches one after another. Each starts once the one before
+        holds the live's lock: its own lock request then waits in the database and it
+        runs the moment that one commits, while that one's answers and broadcasts go out."""
+        running: set[asyncio.Task[None]] = set()
+        arrived = self._arrived[auction_id] = asyncio.Event()
         try:
-            while queued := self._queues.pop(auction_id, None):
+            while True:
+                queued = self._queues.pop(auction_id, None)
+                if not queued:
+                    if not running:
+                        return
+                    arrived.clear()
+                    await _first_of(arrived.wait(), *running)
+                    continue
                 batch, rest = queued[: self.max_batch], queued[self.max_batch :]
                 if rest:
                     self._queues[auction_id] = rest + self._queues.get(auction_id, [])
                 if batch := self._still_in_time(auction_id, batch):
-                    await self._one_batch(auction_id, batch)
+                    await self._start(auction_id, batch, running)
         finally:
             self._writers.pop(auction_id, None)
+            self._arrived.pop(auction_id, None)
             for _request, answer in self._queues.pop(auction_id, []):
                 answer.cancel()
+
+    async def _start(
+        self, auction_id: int, batch: list[_Waiting], running: set[asyncio.Task[None]]
+    ) -> None:
+        """Start a batch; return once it holds the live's lock (or is done)."""
+        locked = asyncio.Event()
+        task = asyncio.create_task(self._one_batch(auction_id, batch, locked.set))
+        for tasks in (running, self._batches):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await _first_of(locked.wait(), task)
 
     def _still_in_time(self, auction_id: int, waiting: list[_Waiting]) -> list[_Waiting]:
         """Answer now the bids that a price taken since they queued made too low."""
@@ -139,12 +170,16 @@ class BidDesk:
             kept.append((request, answer))
         return kept
 
-    async def _one_batch(self, auction_id: int, waiting: list[_Waiting]) -> None:
+    async def _one_batch(
+        self, auction_id: int, waiting: list[_Waiting], locked: Callable[[], None]
+    ) -> None:
         requests = [r for r, _ in waiting]
         live_id = self._live_of.get(auction_id)
         try:
             async with self.publisher.transaction() as tx:
-                taken = await auctions.take_bids(tx, auction_id, requests, live_id=live_id)
+                taken = await auctions.take_bids(
+                    tx, auction_id, requests, live_id=live_id, locked=locked
+                )
         except Exception as exc:  # nothing of this batch was written: each bidder hears why
             for _request, answer in waiting:
                 if not answer.done():
@@ -156,13 +191,6 @@ class BidDesk:
             self._learn(auction_id, (int(taken.auction["next_min_cents"]), ends_at))
         else:
             self._floors.pop(auction_id, None)
-        if taken.outbid:
-            frames = [
-                (user_id, Frame.make("outbid", live_id,
-                                     {"auction_id": a_id, "price_cents": price}))
-                for user_id, a_id, price in taken.outbid
-            ]  # fmt: skip
-            await self.publisher.send_private_many(frames)
         for (_request, answer), result in zip(waiting, taken.results, strict=True):
             if answer.done():  # its bidder went away
                 continue
@@ -170,3 +198,21 @@ class BidDesk:
                 answer.set_exception(result)
             else:
                 answer.set_result(BidAnswer(result, taken.auction))
+        if taken.outbid:
+            frames = [
+                (user_id, Frame.make("outbid", live_id,
+                                     {"auction_id": a_id, "price_cents": price}))
+                for user_id, a_id, price in taken.outbid
+            ]  # fmt: skip
+            await self.publisher.send_private_many(frames)
+
+
+async def _first_of(*waits: Awaitable[Any]) -> None:
+    """Wait until one of ``waits`` is done; cancel the other waits this created."""
+    futures = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future, wait in zip(futures, waits, strict=True):
+            if future is not wait:
+                future.cancel()
