@@ -134,6 +134,9 @@ return 0
 """
 
 
+_TAKES_AT_ONCE = 1_000  # token takes per pipeline
+
+
 def redis_client(url: str) -> Redis:
     """A client that retries a command on a dropped connection (say, after Redis restarted:
     pooled connections are dead, and the first command on each would otherwise fail)."""
@@ -177,6 +180,8 @@ class RedisBroker(Broker):
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._sent: dict[int, LocalPresence] = {}  # what the last report said, per live
+        self._takes: list[tuple[str, float, int, asyncio.Future[float]]] = []
+        self._taker: asyncio.Task[None] | None = None
 
     @property
     def redis(self) -> Redis:
@@ -189,6 +194,12 @@ class RedisBroker(Broker):
         self._reader = asyncio.create_task(self._read_forever(), name="livecart-redis-reader")
 
     async def close(self) -> None:
+        if self._taker is not None:
+            self._taker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._taker
+        for *_args, taken in self._takes:
+            taken.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -296,8 +307,38 @@ class RedisBroker(Broker):
         return {live_id: int(total) for live_id, total in zip(local, answers, strict=True)}
 
     async def take_token(self, key: str, rate: float, burst: int) -> float:
-        wait = await self.redis.eval(_TOKEN_SCRIPT, 1, key, rate, burst)
-        return float(wait)
+        """One token from ``key``'s bucket. Takes asked for at the same moment (a rush of
+        bids or chats) go to Redis together: one pipeline, one connection, one round trip."""
+        taken: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._takes.append((key, rate, burst, taken))
+        if self._taker is None:
+            self._taker = asyncio.create_task(self._take_tokens(), name="livecart-tokens")
+        return await taken
+
+    async def _take_tokens(self) -> None:
+        try:
+            while self._takes:
+                takes, self._takes = self._takes[:_TAKES_AT_ONCE], self._takes[_TAKES_AT_ONCE:]
+                pipe = self.redis.pipeline(transaction=False)
+                for key, rate, burst, _taken in takes:
+                    pipe.eval(_TOKEN_SCRIPT, 1, key, rate, burst)
+                try:
+                    answers = await pipe.execute(raise_on_error=False)
+                except Exception as exc:  # each take hears why (and limits in its process)
+                    answers = [exc] * len(takes)
+                except asyncio.CancelledError:  # closing: nobody is left waiting
+                    for *_args, taken in takes:
+                        taken.cancel()
+                    raise
+                for (_key, _rate, _burst, taken), answer in zip(takes, answers, strict=True):
+                    if taken.done():  # its asker went away
+                        continue
+                    if isinstance(answer, Exception):
+                        taken.set_exception(answer)
+                    else:
+                        taken.set_result(float(answer))
+        finally:
+            self._taker = None
 
     async def cooldown(self, key: str, seconds: float) -> float:
         left = await self.redis.eval(
