@@ -22,6 +22,7 @@ from itertools import chain, repeat
 from sqlmodel import col, update
 
 from common.tasks import loop_step
+from live.fanout import SLICE_SIZE
 from live.frames import Frame
 from live.models import Live
 from live.served import ServedLive, Sessions, Viewer
@@ -108,14 +109,24 @@ async def tick(
         if total != live.announced:
             live.announced = total
             frame = Frame.make("viewers", live_id, {"count": total})
-            for viewer in list(live.viewers):
-                offer(viewer, frame)
+            await offer_each(list(live.viewers), frame, offer)
         for viewer in unsettled(live, total):
             offer(viewer, Frame.make("viewers", live_id, {"count": total}))
         if total > live.peak:
             live.peak = peaks[live_id] = total
     if peaks:
         await record_peaks(sessions, peaks)
+
+
+async def offer_each(
+    viewers: list[Viewer], frame: Frame, offer: Callable[[Viewer, Frame], None]
+) -> None:
+    """``frame`` to each viewer, yielding to the event loop between slices as the fan-out
+    does (``live.fanout``): a count for 10,000 viewers must not hold the process."""
+    for i, viewer in enumerate(viewers):
+        if i and i % SLICE_SIZE == 0:
+            await asyncio.sleep(0)
+        offer(viewer, frame)
 
 
 def unsettled(live: ServedLive, total: int) -> list[Viewer]:
