@@ -174,8 +174,8 @@ class Hub:
             live.add(viewer)
             # A presence tick during the awaits above announced a new count to the
             # others only: this viewer would keep its older count until the next change.
-            if live.announced is not None and live.announced != announced:
-                self.offer(viewer, Frame.make("viewers", live.live_id, {"count": live.announced}))
+            if live.announcement is not None and live.announced != announced:
+                self.offer(viewer, live.announcement)  # the same frame: its ts, its count
         finally:
             live.users -= 1
             self._maybe_release(live)

@@ -108,7 +108,7 @@ async def tick(
         live.total = total
         if total != live.announced:
             live.announced = total
-            frame = Frame.make("viewers", live_id, {"count": total})
+            frame = live.announcement = Frame.make("viewers", live_id, {"count": total})
             await offer_each(list(live.viewers), frame, offer)
         for viewer in unsettled(live, total):
             offer(viewer, Frame.make("viewers", live_id, {"count": total}))

@@ -85,6 +85,7 @@ class ServedLive:
     joiners: list[tuple[Viewer, int]] = field(default_factory=list)  # since the last tick
     total: int | None = None  # viewers over all processes, as last reported
     announced: int | None = None  # the count last sent in a ``viewers`` frame
+    announcement: Frame | None = None  # that frame: a joiner that missed it gets the same
     peak: int = 0
     outbox: list[Frame] = field(default_factory=list)  # frames waiting for a pass (live.fanout)
     passing: list[Frame] = field(default_factory=list)  # the frames of the running pass
