@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket
 
 from app import feed, migrate
 from app.admission import Admission
-from app.auction_clock import AuctionClock, placer
+from app.auction_clock import AuctionClock, Place, placer
 from app.bid_gate import BidGate, warm_on_start
 from app.commerce import Commerce
 from app.db import Database
@@ -137,6 +137,22 @@ async def _start_hub(settings: Settings, db: Database, stack: contextlib.AsyncEx
     return hub
 
 
+async def _start_auctions(
+    hub: Hub, db: Database, commerce: Commerce, award: Place, stack: contextlib.AsyncExitStack
+) -> tuple[BidDesk, BidGate, AuctionClock]:
+    """The bid desk and gate, which read along the hub's stream (floors, warming), and
+    the clock that closes auctions and has their winners' orders placed with ``award``."""
+    bids = BidDesk(hub.publisher)
+    hub.fanout.read_along(bids.read)
+    stack.push_async_callback(bids.stop)
+    gate = BidGate()
+    hub.fanout.read_along(warm_on_start(gate, hub, db))
+    auction_clock = AuctionClock(commerce, award)
+    await auction_clock.start()
+    stack.push_async_callback(auction_clock.stop)
+    return bids, gate, auction_clock
+
+
 async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
     """Connect and start every resource of one app; ``stack`` closes them in reverse."""
     db = Database.from_url(settings.database_url)
@@ -154,29 +170,21 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     commerce = Commerce(hub.publisher)
     queue, local = await start_fulfillment(commerce, redis, stack)
     payments = payment_provider(settings)
+    on_placed = hand_over(queue, local)
     desk = OrderDesk(
         commerce.transaction,
         payments,
         orders.order_answer,
         relayed=queue is not None,
-        on_placed=hand_over(queue, local),
+        on_placed=on_placed,
     )
     stack.push_async_callback(desk.close)
-    bids = BidDesk(hub.publisher)
-    hub.fanout.read_along(bids.read)
-    stack.push_async_callback(bids.stop)
-    on_placed = hand_over(queue, local)
-    auction_clock = AuctionClock(
-        commerce, placer(commerce, payments, on_placed, relayed=queue is not None)
-    )
-    await auction_clock.start()
-    stack.push_async_callback(auction_clock.stop)
+    award = placer(commerce, payments, on_placed, relayed=queue is not None)
+    bids, gate, auction_clock = await _start_auctions(hub, db, commerce, award, stack)
     users = UserCache()
     revocations = Revocations(db, users, hub)
     await revocations.start()
     stack.push_async_callback(revocations.stop)
-    gate = BidGate()
-    hub.fanout.read_along(warm_on_start(gate, hub, db))
     return AppState(
         settings=settings,
         db=db,
