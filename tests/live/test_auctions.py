@@ -328,22 +328,28 @@ async def test_a_bidder_who_saves_a_profile_can_bid_at_once(show: Show) -> None:
     assert (await show.bid(dan, auction["id"], 1_000)).status_code == 201
 
 
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The user ids of each checkout-profile read, in order."""
+    seen: list[list[int]] = []
+    real = profile.with_complete_profiles
+
+    async def counted(session: Any, user_ids: Any) -> set[int]:
+        seen.append(sorted(user_ids))
+        return await real(session, user_ids)
+
+    monkeypatch.setattr(profile, "with_complete_profiles", counted)
+    return seen
+
+
 async def test_bidders_arriving_together_are_checked_in_one_read(
-    show: Show, monkeypatch: pytest.MonkeyPatch
+    show: Show, reads: list[list[int]]
 ) -> None:
     """The bid gate reads the profiles of every bidder waiting at that moment in one query,
     and an auction's facts once, however many bids ask at once."""
     auction = await show.start()
     with_cards = [await show.bidder(f"card{i}") for i in range(6)]
     without = [await show.rest.register(f"bare{i}") for i in range(6)]
-    reads: list[list[int]] = []
-    real = profile.with_complete_profiles
-
-    async def counted(session: Any, user_ids: Any) -> set[int]:
-        reads.append(sorted(user_ids))
-        return await real(session, user_ids)
-
-    monkeypatch.setattr(profile, "with_complete_profiles", counted)
     gate, db = BidGate(), show.server.state.db
     people = [*with_cards, *without]
     facts = await asyncio.gather(*(gate.facts(db, auction["id"]) for _ in people))
@@ -358,7 +364,7 @@ async def test_bidders_arriving_together_are_checked_in_one_read(
 
 
 async def test_the_profiles_of_those_watching_are_read_once_when_an_auction_starts(
-    show: Show, monkeypatch: pytest.MonkeyPatch
+    show: Show, reads: list[list[int]]
 ) -> None:
     """The gate of each process serving the live warms when ``auction_started`` passes:
     one read for every account watching there (not the staff), none when they then bid."""
@@ -367,14 +373,6 @@ async def test_the_profiles_of_those_watching_are_read_once_when_an_auction_star
         await show.bidder("ben"),
         await show.rest.register("dan"),
     )
-    reads: list[list[int]] = []
-    real = profile.with_complete_profiles
-
-    async def counted(session: Any, user_ids: Any) -> set[int]:
-        reads.append(sorted(user_ids))
-        return await real(session, user_ids)
-
-    monkeypatch.setattr(profile, "with_complete_profiles", counted)
     async with (
         watching(show, ann) as ann_ws,
         watching(show, ben) as ben_ws,
