@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.schemas import LiveOut, PinnedOut
 from app.state import AppState
 from checkout.models import Product
-from live import chat, pins
+from live import auctions, chat, pins
 from live.models import Live, LivePin
 from live.pins import ProductCard
 
@@ -88,6 +88,7 @@ async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
             return {"live": None, "pinned": None, "viewers": 0, "recent_chat": [], "seq": 0}, 0
         view = (await live_outs(state, session, [live]))[0]
         recent_chat = await chat.recent(session, live_id)
+        running = await auctions.running_on(session, live_id)
     data = view.model_dump(mode="json")
     return {
         "live": data,
@@ -95,6 +96,7 @@ async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
         "viewers": data["viewers"],
         "recent_chat": recent_chat,
         "slow_mode": live.slow_mode_s,
+        "auction": auctions.auction_view(running) if running is not None else None,
         "seq": live.last_seq,
     }, live.last_seq
 
@@ -111,6 +113,8 @@ def advance(data: dict[str, Any], type_: str, event: dict[str, Any]) -> dict[str
         return _with_pinned(data, event)
     if type_ == "unpinned":
         return _with_pinned(data, None)
+    if type_ in _AUCTION_EVENTS:
+        return {**data, "auction": _auction_after(data.get("auction"), type_, event)}
     if type_ not in ("stock", "deal_ended"):
         return None
     pinned = data["pinned"]
@@ -123,6 +127,23 @@ def advance(data: dict[str, Any], type_: str, event: dict[str, Any]) -> dict[str
     if deal is not None and event.get("deal_remaining") is not None:
         deal = {**deal, "remaining": event["deal_remaining"]}
     return _with_pinned(data, {**pinned, "product": product, "deal": deal})
+
+
+_AUCTION_EVENTS = ("auction_started", "bid", "auction_ended")
+_BID_FIELDS = ("price_cents", "next_min_cents", "leader", "bids", "ends_at")
+
+
+def _auction_after(
+    running: dict[str, Any] | None, type_: str, event: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The snapshot's running auction after one of its events (ended: none runs)."""
+    if type_ == "auction_started":
+        return dict(event["auction"])
+    if running is None or running["id"] != event["auction_id"]:
+        return running  # not the one on the snapshot
+    if type_ == "auction_ended":
+        return None
+    return {**running, **{k: event[k] for k in _BID_FIELDS}}
 
 
 def _with_pinned(data: dict[str, Any], pinned: dict[str, Any] | None) -> dict[str, Any]:

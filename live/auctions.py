@@ -90,7 +90,8 @@ def bid_view(auction_id: int, done: Accepted) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _running_on(session: AsyncSession, live_id: int) -> Auction | None:
+async def running_on(session: AsyncSession, live_id: int) -> Auction | None:
+    """The live's running auction (at most one), if any."""
     query = select(Auction).where(Auction.live_id == live_id, Auction.status == "running")
     return (await session.exec(query)).first()
 
@@ -106,7 +107,7 @@ async def start(
         raise InvalidState(f"auctions run only while live (it is {live.status})")
     if product.creator_id != live.creator_id:
         raise ForeignProduct("only the live creator's own products can be auctioned")
-    if await _running_on(session, live_id) is not None:
+    if await running_on(session, live_id) is not None:
         raise AuctionRunning("an auction is already running on this live")
     await pins.pin(batch, live_id, product, by)
     row = Auction(

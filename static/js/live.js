@@ -69,8 +69,16 @@ function applySnapshot(data) {
   chat.reset(data.recent_chat || []);
   if (typeof data.slow_mode === "number") chat.setSlowMode(data.slow_mode);
   if (data.recovered === false) toast("Reconnected. The page is up to date again.");
-  auction.load(liveId);
+  showAuction(data);
   resumeBuy();
+}
+
+/** The snapshot carries the running auction: no request per viewer joining a big show.
+ * Only a card left running on screen (its auction_ended missed while away) asks the API. */
+function showAuction(data) {
+  if (!("auction" in data)) auction.load(liveId);
+  else if (data.auction) auction.show(data.auction);
+  else if (auction.auction?.status === "running") auction.load(liveId);
 }
 
 /** The host and moderators watch the auction without bidding (the server refuses their bids).

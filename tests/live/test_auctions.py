@@ -393,3 +393,28 @@ async def test_the_profiles_of_those_watching_are_read_once_when_an_auction_star
     # Incomplete profiles are not kept (a card saved a moment later counts): dan's bid may
     # read again, unless it came while the first read was under way and shared it.
     assert reads[1:] in ([], [[dan["user"]["id"]]])
+
+
+async def test_a_viewer_joining_mid_auction_finds_it_in_the_snapshot(show: Show) -> None:
+    """The snapshot carries the running auction, built from the database or advanced in
+    memory with its events, so a page needs no request per joining viewer."""
+    url = show.server.ws_url(show.live["id"])
+
+    async def joined() -> Any:
+        async with connect(url) as ws:
+            return (await snapshot(ws))["data"]["auction"]
+
+    assert await joined() is None
+    auction = await show.start(start_cents=2_000)
+    ann = await show.bidder("ann")
+    async with watching(show) as room:  # keeps the live served: its snapshot kept in memory
+        assert (await show.bid(ann, auction["id"], 2_000, 5_000)).status_code == 201
+        await until(room, "bid")
+        seen = await joined()  # the snapshot of room's join, advanced by the bid
+        read = (await show.read(auction["id"]))["auction"]
+        assert seen == read  # what GET /api/auctions/{id} says, leader and price included
+        assert (seen["bids"], seen["leader"]["username"], seen["status"]) == (1, "ann", "running")
+        await show.close_now(auction["id"])
+        await until(room, "auction_ended")
+        assert await joined() is None  # advanced by auction_ended: none runs
+    assert await joined() is None  # and read afresh
