@@ -320,7 +320,7 @@ async def settle(
     await batch.append(a.live_id, "auction_ended", {
         "auction_id": auction_id, "status": a.status,
         "winner": _who(a.winner_id, a.winner_name), "price_cents": a.price_cents,
-        "passed": passed,
+        "order_id": a.order_id, "passed": passed,
     })  # fmt: skip
     return True
 

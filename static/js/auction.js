@@ -77,12 +77,13 @@ export class AuctionCard {
     this.refresh();
   }
 
-  /** An `auction_ended` frame; the order id comes from the auction itself (not in the frame). */
+  /** An `auction_ended` frame (with the winner's order id: no request per viewer at the end). */
   ended(data) {
     const a = this.auction;
     if (!a || data.auction_id !== a.id) return;
     Object.assign(a, { status: data.status, winner: data.winner, price_cents: data.price_cents });
     a.passed = data.passed || [];
+    if ("order_id" in data) a.order_id = data.order_id;
     this.refresh();
     if (data.status === "sold" && a.order_id == null) this.reload(a.id);
   }

@@ -211,10 +211,11 @@ async def test_the_winner_pays_the_final_price_with_the_saved_profile(show: Show
     async with watching(show) as room:
         await show.close_now(auction["id"])
         ended = (await until(room, "auction_ended"))[-1]["data"]
+    done = (await show.read(auction["id"]))["auction"]
     assert ended == {"auction_id": auction["id"], "status": "sold",
                      "winner": {"id": ann["user"]["id"], "username": "ann"},
-                     "price_cents": 2_600, "passed": []}  # fmt: skip
-    done = (await show.read(auction["id"]))["auction"]
+                     "price_cents": 2_600, "order_id": done["order_id"], "passed": []}  # fmt: skip
+    assert done["order_id"] is not None
     orders = (await show.rest.http.get("/api/orders", headers=auth(ann))).json()["orders"]
     assert [o["id"] for o in orders] == [done["order_id"]]
     order = orders[0]
