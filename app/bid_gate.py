@@ -170,8 +170,11 @@ def warm_on_start(gate: BidGate, hub: Hub, db: Database) -> Callable[[list[Frame
             roster = hub.roster_of(live_id)
             if roster is None:
                 continue
-            users = {v.user_id for v in hub.viewers(live_id) if v.user_id is not None}
-            users = {u for u in users if not roster.is_staff(u)}
+            users = {
+                v.user_id
+                for v in hub.viewers(live_id)
+                if v.user_id is not None and not roster.is_staff(v.user_id)
+            }
             gate.warm(db, auction_id, AuctionFacts(live_id, roster.creator_id), users)
 
     return read

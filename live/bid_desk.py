@@ -11,9 +11,9 @@ Most bids in a rush offer a price already passed. Each process keeps every
 auction's *floor* — the least next bid and the ``ends_at`` it holds until — from
 its own batches and from the ``bid`` broadcasts of all processes, and refuses a bid
 under it without Redis or the database: when it arrives, and again when its batch
-starts. A batch that finds the live locked by another transaction does not queue in
-the database: it waits for the next floor change, drops what that made stale and
-tries again, with the bids that arrived meanwhile.
+starts. Batches are pipelined: the next one starts as soon as the one before holds
+the live's lock, so its own lock request waits in the database and it runs the
+moment that one commits.
 
 Guarantees: every bid gets exactly one answer — its ``Accepted`` with the auction
 as the batch left it, or the ``LiveError`` refusing it, or the error that failed
@@ -191,6 +191,7 @@ class BidDesk:
             self._learn(auction_id, (int(taken.auction["next_min_cents"]), ends_at))
         else:
             self._floors.pop(auction_id, None)
+            self._live_of.pop(auction_id, None)
         for (_request, answer), result in zip(waiting, taken.results, strict=True):
             if answer.done():  # its bidder went away
                 continue

@@ -112,17 +112,16 @@ class Fanout:
         try:
             while live.outbox:
                 live.passing, live.outbox = live.outbox, []
-                joined = await self._pass(live)
+                try:
+                    joined = await self._pass(live)
+                except Exception:  # a sink's bug: viewers behind it miss this pass's frames
+                    logger.exception("fan-out to live %s failed", live.live_id)
+                    joined = []
                 # Frames that joined the pass midway: the viewers before that point need them.
                 live.outbox, live.passing = joined + live.outbox, []
-        except Exception:  # a sink's bug: its viewers miss frames, the live goes on
-            logger.exception("fan-out to live %s failed", live.live_id)
         finally:
             live.pumping = False
             live.passing = []
-            if live.outbox:  # pushed after the failure: a new pass takes them
-                frames, live.outbox = live.outbox, []
-                self.push(live, frames)
 
     async def _pass(self, live: ServedLive) -> list[Frame]:
         """Write ``live.passing`` to every viewer, slice by slice. Frames pushed meanwhile

@@ -214,3 +214,27 @@ async def test_bids_queued_before_a_floor_rose_are_refused_when_their_batch_star
     for outcome in await asyncio.gather(*bids, return_exceptions=True):
         assert isinstance(outcome, BidTooLow), outcome
         assert outcome.data["next_min_cents"] == 2_500
+
+
+async def test_a_pass_that_fails_is_logged_and_the_next_frames_still_go_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = Rig(viewers=1)
+    seen: list[int | None] = []
+    rig.fanout.read_along(lambda fs: seen.extend(f.seq for f in fs))
+    broken = rig.sinks[0]
+    real = broken.offer_all
+
+    def fails_once(frames: Sequence[Frame], wire: bytes) -> bool:
+        broken.offer_all = real  # type: ignore[method-assign]
+        raise RuntimeError("a sink's bug")
+
+    broken.offer_all = fails_once  # type: ignore[method-assign]
+    rig.fanout.push(rig.live, frames(1))
+    await rig.drained()
+    rig.fanout.push(rig.live, frames(2))
+    await rig.drained()
+    assert "fan-out to live 3 failed" in caplog.text
+    assert broken.seqs() == [2]
+    assert seen == [1, 2]  # readers saw each frame once
+    assert not rig.live.pumping and rig.live.outbox == []
