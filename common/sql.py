@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,3 +52,22 @@ async def newest_first(
             query = query.where(col(getattr(model, name)) == value)
     newest = inspect(model).primary_key[0].desc()
     return (await session.exec(query.order_by(newest).limit(limit).offset(offset))).all()
+
+
+async def run_together(session: AsyncSession, statements: Sequence[UpdateBase]) -> None:
+    """Run write statements whose results nobody reads, in one round trip on PostgreSQL.
+
+    There they become one statement: all but the last as data-modifying ``WITH``
+    clauses of the last. PostgreSQL runs those on one snapshot, in no set order, so the
+    statements must not read what another of them writes (different rows, or different
+    tables). Elsewhere (SQLite, in-process: no round trip to save) they run in order.
+    """
+    if not statements:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        for statement in statements:
+            await session.exec(statement)
+        return
+    *first, last = statements
+    ctes = [statement.cte(f"step_{i}") for i, statement in enumerate(first)]
+    await session.exec(last.add_cte(*ctes) if ctes else last)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,7 +39,7 @@ from live.errors import (
     LiveNotFound,
 )
 from live.log import EventBatch
-from live.models import Auction, AuctionBid, AuctionStanding, LiveStatus
+from live.models import Auction, AuctionBid, AuctionStanding, Live, LiveStatus
 from live.pins import Actor, ProductCard
 
 
@@ -125,7 +126,9 @@ async def start(
     return view
 
 
-async def _lock(session: AsyncSession, auction_id: int, live_id: int | None = None) -> Auction:
+async def _lock(
+    session: AsyncSession, auction_id: int, live_id: int | None = None
+) -> tuple[Live, Auction]:
     """Lock the auction's live, then the auction (the code base's lock order). ``live_id``
     (the auction's, which never changes) saves a query when known."""
     if live_id is None:
@@ -133,22 +136,24 @@ async def _lock(session: AsyncSession, auction_id: int, live_id: int | None = No
         live_id = (await session.exec(query_live)).first()
         if live_id is None:
             raise LiveNotFound("auction not found", auction_id=auction_id)
-    await pins.lock_live(session, live_id)
+    live = await pins.lock_live(session, live_id)
     query = select(Auction).where(Auction.id == auction_id).with_for_update()
     a = (await session.exec(query)).first()
     if a is None or a.live_id != live_id:
         raise LiveNotFound("auction not found", auction_id=auction_id)
-    return a
+    return live, a
 
 
 async def _ledger(session: AsyncSession, a: Auction, bidders: set[int] | None = None) -> Ledger:
     """The auction as the rules see it. With ``bidders`` (a batch's), only the standings
     that batch can touch or be ranked against: the best two, and the batch's own — the
-    new best two are among them, as only the batch's maximums change."""
+    new best two are among them, as only the batch's maximums change. None of them can
+    change with no ``bidders``: nothing is read."""
     query = select(AuctionStanding).where(AuctionStanding.auction_id == a.id)
+    rows: list[AuctionStanding] = []
     if bidders is None:
         rows = list((await session.exec(query)).all())
-    else:
+    elif bidders:
         ranked = (col(AuctionStanding.max_cents).desc(), col(AuctionStanding.since))
         best = (
             select(AuctionStanding.bidder_id)
@@ -188,18 +193,26 @@ async def take_bids(
     locked: Callable[[], None] | None = None,
 ) -> Taken:
     """Take several bids on one auction in one transaction, in order (``live_id``: the
-    auction's, when the caller knows it; ``locked`` is called once the live's lock is held)."""
+    auction's, when the caller knows it; ``locked`` is called once the live's lock is held).
+
+    Standings are read only for the bids that can stand (at or over the next minimum as
+    the batch starts: it only rises), and the batch's writes go out together with its
+    events (``EventBatch.append_locked``): one round trip on PostgreSQL."""
     session = batch.session
-    a = await _lock(session, auction_id, live_id)
+    live, a = await _lock(session, auction_id, live_id)
     if locked is not None:
         locked()
     if a.status != "running" or a.closed_at is not None:
         refused = AuctionClosed("the auction has ended", auction_id=auction_id)
         return Taken([refused] * len(requests), [], auction_view(a))
-    book = await _ledger(session, a, {r.bidder.id for r in requests})
+    session.expunge(a)  # its new state is written with the batch's other writes, below
+    floor = _next_min(a)
+    hopeful = {r.bidder.id for r in requests if r.amount_cents >= floor}
+    book = await _ledger(session, a, hopeful)
     now = utcnow()
     results: list[Accepted | LiveError] = []
     events: list[tuple[str, dict[str, Any]]] = []
+    taken: list[dict[str, Any]] = []
     outbid: list[tuple[int, int, int]] = []
     for req in requests:
         try:
@@ -209,45 +222,45 @@ async def take_bids(
             continue
         results.append(done)
         events.append(("bid", bid_view(auction_id, done)))
-        session.add(
-            AuctionBid(
-                auction_id=auction_id,
-                bidder_id=req.bidder.id,
-                bidder_name=req.bidder.username,
-                amount_cents=req.amount_cents,
-                price_cents=done.price_cents,
-                leader_id=done.leader.id,
-                at=now,
-            )
-        )
+        taken.append({
+            "auction_id": auction_id, "bidder_id": req.bidder.id,
+            "bidder_name": req.bidder.username, "amount_cents": req.amount_cents,
+            "price_cents": done.price_cents, "leader_id": done.leader.id, "at": now,
+        })  # fmt: skip
         if done.outbid is not None:
             outbid.append((done.outbid.id, auction_id, done.price_cents))
     if events:
-        await _write_back(session, a, book, {r.bidder.id for r in requests})
-        await batch.append_many(a.live_id, events)
+        writes = [*_write_back(session, a, book, hopeful), insert(AuctionBid).values(taken)]
+        await batch.append_locked(live, events, writes)
     return Taken(results, outbid, auction_view(a))
 
 
-async def _write_back(session: AsyncSession, a: Auction, book: Ledger, touched: set[int]) -> None:
+def _write_back(
+    session: AsyncSession, a: Auction, book: Ledger, touched: set[int]
+) -> list[UpdateBase]:
+    """``a`` set to the ledger's state, and the statements that store it with the
+    standings of ``touched`` bidders."""
     leader = book.leader
     a.price_cents, a.bids, a.ends_at = book.price_cents, book.bids, book.ends_at
     a.leader_id = leader.id if leader else None
     a.leader_name = leader.username if leader else None
-    session.add(a)
+    state = update(Auction).where(col(Auction.id) == a.id).values(
+        price_cents=a.price_cents, bids=a.bids, ends_at=a.ends_at,
+        leader_id=a.leader_id, leader_name=a.leader_name,
+    )  # fmt: skip
     rows = [
         {"auction_id": a.id, "bidder_id": s.bidder.id, "bidder_name": s.bidder.username,
          "amount_cents": s.amount_cents, "max_cents": s.max_cents, "since": s.since}
         for s in book.standings.values() if s.bidder.id in touched
     ]  # fmt: skip
-    if rows:
-        insert = upsert_insert(session)
-        stmt = insert(AuctionStanding).values(rows)
-        await session.exec(
-            stmt.on_conflict_do_update(
-                index_elements=["auction_id", "bidder_id"],
-                set_={k: stmt.excluded[k] for k in ("amount_cents", "max_cents", "since")},
-            )
-        )
+    if not rows:
+        return [state]
+    stmt = upsert_insert(session)(AuctionStanding).values(rows)
+    stand = stmt.on_conflict_do_update(
+        index_elements=["auction_id", "bidder_id"],
+        set_={k: stmt.excluded[k] for k in ("amount_cents", "max_cents", "since")},
+    )
+    return [state, stand]
 
 
 async def next_deadline(session: AsyncSession) -> datetime | None:
@@ -308,7 +321,7 @@ async def settle(
 ) -> bool:
     """End a closed auction ``sold`` (to ``winner``, with its order) or ``unsold``;
     appends ``auction_ended``. False if it was settled already (nothing changes)."""
-    a = await _lock(batch.session, auction_id)
+    _live, a = await _lock(batch.session, auction_id)
     if a.status != "running" or a.closed_at is None:
         return False
     a.status = "sold" if winner is not None else "unsold"

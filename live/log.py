@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import Delete, delete, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.sql import run_together
 from common.times import utcnow
 from live.errors import LiveNotFound
 from live.frames import Frame, now_ms
@@ -61,24 +64,66 @@ class EventBatch:
         last = result.scalar_one_or_none()
         if last is None:
             raise LiveNotFound("live not found", live_id=live_id)
-        first, ts, created = last - len(items) + 1, now_ms(), utcnow()
+        frames, rows = self._staged(live_id, last - len(items) + 1, items)
+        self.session.add_all(rows)
+        if (prune := _prune(live_id, last, len(items))) is not None:
+            await self.session.exec(prune)
+        self.frames.extend((live_id, f) for f in frames)
+        return frames
+
+    async def append_locked(
+        self, live: Live, items: list[tuple[str, dict[str, Any]]], along: Sequence[UpdateBase]
+    ) -> list[Frame]:
+        """``append_many`` for a live whose row this transaction holds locked
+        (``live.pins.lock_live``), so its ``last_seq`` is current and stays so: the seq
+        update, the log rows and ``along`` (the transaction's other writes, none reading
+        what another writes) go to the database together, one round trip on PostgreSQL.
+        A prune then removes what was logged before this call."""
+        if live.id is None:
+            raise LiveNotFound("live not found")
+        if not items:
+            await run_together(self.session, along)
+            return []
+        live_id, last = live.id, live.last_seq + len(items)
+        frames, rows = self._staged(live_id, live.last_seq + 1, items)
+        steps = [
+            *along,
+            update(Live).where(col(Live.id) == live_id).values(last_seq=last),
+            insert(LiveEvent).values([row.model_dump(exclude={"id"}) for row in rows]),
+        ]
+        if (prune := _prune(live_id, last, len(items))) is not None:
+            steps.append(prune)
+        await run_together(self.session, steps)
+        set_committed_value(live, "last_seq", last)  # current, and not a change to flush
+        self.frames.extend((live_id, f) for f in frames)
+        return frames
+
+    @staticmethod
+    def _staged(
+        live_id: int, first: int, items: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[Frame], list[LiveEvent]]:
+        """The frames of ``items`` numbered from seq ``first``, and their log rows."""
+        ts, created = now_ms(), utcnow()
         frames = [
             Frame.make(type_, live_id, data, seq=first + i, ts=ts)
             for i, (type_, data) in enumerate(items)
         ]
-        self.session.add_all(
-            LiveEvent(live_id=live_id, seq=first + i, type=type_, frame=f.text,
-                      created_at=created)
+        rows = [
+            LiveEvent(live_id=live_id, seq=first + i, type=type_, frame=f.text, created_at=created)
             for i, ((type_, _data), f) in enumerate(zip(items, frames, strict=True))
-        )  # fmt: skip
-        if last // _PRUNE_EVERY > (first - 1) // _PRUNE_EVERY:
-            await self.session.exec(
-                delete(LiveEvent).where(
-                    col(LiveEvent.live_id) == live_id, col(LiveEvent.seq) <= last - KEEP_EVENTS
-                )
-            )
-        self.frames.extend((live_id, f) for f in frames)
-        return frames
+        ]
+        return frames, rows
+
+
+def _prune(live_id: int, last: int, added: int) -> Delete | None:
+    """The log's pruning, when appending up to seq ``last`` passes a multiple of
+    ``_PRUNE_EVERY``."""
+    if last // _PRUNE_EVERY <= (last - added) // _PRUNE_EVERY:
+        return None
+    keep_from = last - KEEP_EVENTS
+    return delete(LiveEvent).where(
+        col(LiveEvent.live_id) == live_id, col(LiveEvent.seq) <= keep_from
+    )
 
 
 async def events_after(

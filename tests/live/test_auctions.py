@@ -17,9 +17,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from app.bid_gate import BidGate
 from checkout import profile
 from common.times import utcnow
+from live import auctions
+from live.auction_rules import Bidder
+from live.auctions import BidRequest
+from live.errors import BidTooLow, LiveError
 from live.models import Auction
 from tests.auction_helpers import ADDRESS, close_now, with_profile
 from tests.http_helpers import assert_error
+from tests.live.test_event_log import statements
 from tests.live_server import LiveServer
 from tests.ws_helpers import Rest, Who, auth, next_frame, send, snapshot, until
 
@@ -165,6 +170,36 @@ async def test_proxy_bidding_through_the_api(show: Show) -> None:
     history = await show.read(auction["id"])
     assert [h["bidder"]["username"] for h in history["history"]] == ["ann", "ben"]
     assert "max_cents" not in str(history)  # maximums stay secret
+
+
+async def test_a_batch_reads_standings_only_for_bids_that_can_stand(show: Show) -> None:
+    """``take_bids`` refuses the bids under the next minimum without reading their
+    bidders' standings, and takes the others in order, in the same transaction."""
+    auction = await show.start()
+    ann, ben, cid = [await show.bidder(n) for n in ("ann", "ben", "cid")]
+    who = {w["user"]["username"]: Bidder(w["user"]["id"], w["user"]["username"])
+           for w in (ann, ben, cid)}  # fmt: skip
+    assert (await show.bid(ann, auction["id"], 1_000, 3_000)).status_code == 201
+    low = [BidRequest(who["ben"], 1_000), BidRequest(who["cid"], 1_050, 9_000)]
+    engine = show.server.state.db.write_engine
+    async with show.server.state.hub.transaction() as batch:
+        with statements(engine) as sent:
+            taken = await auctions.take_bids(batch, auction["id"], low)
+    assert [type(r) for r in taken.results] == [BidTooLow, BidTooLow]
+    assert not [s for s in sent if "auction_standings" in s]
+    assert batch.frames == []  # nothing taken, nothing written or published
+    mixed = [*low, BidRequest(who["cid"], 1_100, 9_000), BidRequest(who["ben"], 1_100)]
+    async with show.server.state.hub.transaction() as batch:
+        taken = await auctions.take_bids(batch, auction["id"], mixed)
+    outcomes = [r.code if isinstance(r, LiveError) else r.leader.username for r in taken.results]
+    assert outcomes == ["bid_too_low", "bid_too_low", "cid", "bid_too_low"]
+    assert (taken.auction["price_cents"], taken.auction["bids"]) == (3_200, 2)
+    assert taken.outbid == [(ann["user"]["id"], auction["id"], 3_200)]
+    history = (await show.read(auction["id"]))["history"]
+    assert [(h["bidder"]["username"], h["price_cents"]) for h in history] == [
+        ("ann", 1_000),
+        ("cid", 3_200),
+    ]
 
 
 async def test_bids_as_frames_broadcast_with_seq_and_outbid_is_private(show: Show) -> None:
