@@ -322,9 +322,13 @@ async def test_the_close_happens_once_however_many_passes_run(show: Show) -> Non
 async def test_a_bid_flood_is_limited_per_bidder_and_others_still_bid(show: Show) -> None:
     auction = await show.start()
     ann, ben = await show.bidder("ann"), await show.bidder("ben")
-    answers = [await show.bid(ann, auction["id"], 1_000 + 100 * i) for i in range(14)]
+    # All at once, as a flood comes (one after another, a slow machine refills the bucket).
+    flood = [show.bid(ann, auction["id"], 1_000 + 100 * i) for i in range(14)]
+    answers = await asyncio.gather(*flood)
     codes = [r.status_code for r in answers]
-    assert codes[:10] == [201] * 10 and 429 in codes[10:], codes
+    # The burst is 10: the rest are limited (a token may refill meanwhile); what got
+    # through is taken or, arriving after a higher one of ann's, too low.
+    assert 1 <= codes.count(429) <= 4 and set(codes) <= {201, 409, 429}, codes
     limited = next(r for r in answers if r.status_code == 429)
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) >= 1
