@@ -28,6 +28,7 @@ from checkout.errors import CheckoutError
 from checkout.models import OrderSource
 from checkout.ports import PaymentProvider
 from checkout.stock import lock_showing, move_and_tell
+from checkout.waitlist import Serving, serve
 from common.tasks import cancel_and_wait, loop_step, nap
 from common.times import utcnow
 from live import auctions
@@ -56,9 +57,13 @@ def placer(commerce: Commerce, payments: PaymentProvider, on_placed: OnPlaced, *
 
 
 class AuctionClock:
-    def __init__(self, commerce: Commerce, place: Place, *, poll_s: float = 1.0) -> None:
+    def __init__(
+        self, commerce: Commerce, place: Place, *, poll_s: float = 1.0,
+        serving: Serving | None = None,
+    ) -> None:  # fmt: skip
         self.commerce = commerce
         self.place = place
+        self.serving = serving  # an unsold unit goes back to the waitlist first
         self.poll_s = poll_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -119,6 +124,8 @@ class AuctionClock:
             batch = unit.announcer.batch
             if await auctions.settle(batch, auction_id, None, auction.price_cents, None, passed):
                 await move_and_tell(unit.session, unit.announcer, auction.product_id, 1, told)
+                if self.serving is not None:
+                    await serve(unit, auction.product_id, self.serving)
 
     async def _run(self) -> None:
         while True:

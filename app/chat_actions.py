@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from app import accounts
 from app.accounts import Role, User
@@ -13,6 +12,7 @@ from app.live_actions import authorize_on_live, live_facts
 from app.permissions import Action, allowed
 from app.state import AppState
 from live import chat, close_codes, lives, moderation
+from live.claims import Claim
 from live.errors import SignInRequired
 from live.models import Live
 from live.pins import Actor
@@ -24,15 +24,18 @@ def actor(user: User) -> Actor:
     return Actor(user.uid, user.username)
 
 
-async def send_chat(state: AppState, user: User | None, live_id: int, text: str) -> dict[str, Any]:
+async def send_chat(state: AppState, user: User | None, live_id: int, text: str) -> Claim | None:
+    """Send a chat message; returns the claim it makes on the pinned product, if any
+    (``app.claims`` places it)."""
     if user is None:
         raise SignInRequired("sign in to chat")
     async with state.db.read() as session:
         live = await lives.get_live(session, live_id)
     exempt = allowed(user, Action.MODERATE_LIVE, await live_facts(state, live, user))
     limits = chat.ChatLimits(state.settings.chat_rate, state.settings.chat_burst)
-    return await chat.send(state.hub, live_id, actor(user), text, limits=limits,
-                           exempt_from_slow_mode=exempt)  # fmt: skip
+    _data, claim = await chat.send(state.hub, live_id, actor(user), text, limits=limits,
+                                   exempt_from_slow_mode=exempt)  # fmt: skip
+    return claim
 
 
 async def _moderator(state: AppState, user: User | None, live_id: int) -> tuple[User, Live]:

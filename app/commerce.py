@@ -70,6 +70,7 @@ class LiveAnnouncer:
     publisher: Publisher
     changed: dict[int, OrderLike] = field(default_factory=dict)
     known: dict[int, list[EventLike]] = field(default_factory=dict)
+    notices: list[tuple[int, Frame]] = field(default_factory=list)
 
     async def stock_changed(
         self, product_id: int, stock: int, sold: int, live_ids: list[int]
@@ -93,6 +94,9 @@ class LiveAnnouncer:
                                         "deal_remaining": left}))  # fmt: skip
             await self.batch.append_many(live_id, items)
 
+    def tell(self, user_id: int, type_: str, data: dict[str, Any]) -> None:
+        self.notices.append((user_id, Frame.make(type_, None, data)))
+
     def order_changed(self, order: OrderLike, history: list[EventLike] | None = None) -> None:
         if order.id is None:
             return
@@ -111,6 +115,9 @@ class LiveAnnouncer:
         """Send each changed order to its buyer's sockets (after the commit). New orders
         go as they were written; others as read now from ``session`` (one consistent
         moment), so status and history always agree."""
+        notices, self.notices = self.notices, []
+        if notices:
+            await self.publisher.send_private_many(notices)
         if not self.changed:
             return
         changed, known = self.changed, self.known

@@ -43,6 +43,7 @@ from app.routes import (
     pages,
     products,
     profile,
+    waitlists,
     ws,
 )
 from app.server import AdoptServer
@@ -52,6 +53,7 @@ from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
 from checkout.desk import OrderDesk
+from checkout.waitlist import Serving
 from common.tasks import close_within
 from live.backends import broker_for
 from live.bid_desk import BidDesk
@@ -83,6 +85,7 @@ def all_routes() -> list[BaseRoute]:
             *accounts.routes,
             *profile.routes,
             *products.routes,
+            *waitlists.routes,
             *lives.routes,
             *auctions.routes,
             *live_feed.routes,
@@ -138,7 +141,12 @@ async def _start_hub(settings: Settings, db: Database, stack: contextlib.AsyncEx
 
 
 async def _start_auctions(
-    hub: Hub, db: Database, commerce: Commerce, award: Place, stack: contextlib.AsyncExitStack
+    hub: Hub,
+    db: Database,
+    commerce: Commerce,
+    award: Place,
+    serving: Serving,
+    stack: contextlib.AsyncExitStack,
 ) -> tuple[BidDesk, BidGate, AuctionClock]:
     """The bid desk and gate, which read along the hub's stream (floors, warming), and
     the clock that closes auctions and has their winners' orders placed with ``award``."""
@@ -147,7 +155,7 @@ async def _start_auctions(
     stack.push_async_callback(bids.stop)
     gate = BidGate()
     hub.fanout.read_along(warm_on_start(gate, hub, db))
-    auction_clock = AuctionClock(commerce, award)
+    auction_clock = AuctionClock(commerce, award, serving=serving)
     await auction_clock.start()
     stack.push_async_callback(auction_clock.stop)
     return bids, gate, auction_clock
@@ -180,7 +188,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     )
     stack.push_async_callback(desk.close)
     award = placer(commerce, payments, on_placed, relayed=queue is not None)
-    bids, gate, auction_clock = await _start_auctions(hub, db, commerce, award, stack)
+    serving = Serving(payments, orders.order_answer)
+    bids, gate, auction_clock = await _start_auctions(hub, db, commerce, award, serving, stack)
     users = UserCache()
     revocations = Revocations(db, users, hub)
     await revocations.start()
@@ -194,6 +203,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         deals=deals,
         payments=payments,
         desk=desk,
+        serving=serving,
         admission=Admission(
             settings.max_sockets_per_address,
             settings.max_sockets_per_user,

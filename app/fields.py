@@ -63,6 +63,12 @@ def _url(value: str) -> str:
     return value
 
 
+def _letters(value: str) -> str:
+    if not value.isalpha():
+        raise ValueError("must be letters only, such as SOLD")
+    return value
+
+
 def _currency(value: str) -> str:
     if value not in CURRENCIES:
         raise ValueError("must be an ISO 4217 currency code, such as USD or EUR")
@@ -84,6 +90,8 @@ PostalCode = Annotated[StrictStr, Field(min_length=1, max_length=20), _STORABLE,
 Short = Annotated[StrictStr, Field(min_length=1, max_length=64), _STORABLE, _ONE_LINE]
 LoginName = Annotated[StrictStr, Field(max_length=64), _STORABLE, _ONE_LINE]
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+# A comment-to-buy keyword: 1-20 letters (any alphabet), matched in any case.
+Keyword = Annotated[StrictStr, Field(min_length=1, max_length=20), AfterValidator(_letters)]
 Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_CENTS)]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
 # The enum tells API clients (and /openapi.json) the codes accepted, not just their shape.

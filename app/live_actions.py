@@ -60,8 +60,9 @@ async def pin_product(
         )
     async with state.hub.transaction() as batch:
         pinned = await pins.pin(
-            batch, live_id, card_for(product), Actor(user.uid, user.username), deal
-        )
+            batch, live_id, card_for(product), Actor(user.uid, user.username), deal,
+            claim_keyword=body.claim_keyword,
+        )  # fmt: skip
     if deal is not None:
         state.deals.poke()
     return pinned

@@ -15,6 +15,7 @@ from app.fields import (
     Currency,
     Description,
     Id,
+    Keyword,
     LoginName,
     Name,
     Password,
@@ -164,6 +165,7 @@ class PinnedOut(BaseModel):
     product: PinnedProduct
     deal: DealOut | None
     by: ActorOut
+    claim_keyword: str | None = None
 
 
 class PinnedEnvelope(BaseModel):
@@ -201,6 +203,7 @@ class DealIn(RequestBody):
 class PinIn(RequestBody):
     product_id: Id
     deal: DealIn | None = None
+    claim_keyword: Keyword | None = None  # comment-to-buy: chatting it buys the product
 
 
 class EventList(BaseModel):

@@ -19,6 +19,7 @@ from app.users import UserCache
 from checkout.desk import OrderDesk
 from checkout.ports import PaymentProvider
 from checkout.queue import StreamQueue
+from checkout.waitlist import Serving
 from live.bid_desk import BidDesk
 from live.clock import DealClock
 from live.hub import Hub
@@ -36,6 +37,7 @@ class AppState:
     auction_clock: AuctionClock
     payments: PaymentProvider
     desk: OrderDesk
+    serving: Serving  # units put back go to waitlists first
     admission: Admission
     throttle: Throttle
     revocations: Revocations

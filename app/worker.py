@@ -20,12 +20,14 @@ from app.commerce import Commerce
 from app.db import Database
 from app.fulfillment import process_name
 from app.payments import payment_provider
+from app.routes.orders import order_answer
 from app.settings import Settings
 from app.stopping import Stopping
 from checkout import states
 from checkout.models import Order, OrderStatus
 from checkout.ports import PaymentProvider
 from checkout.queue import StreamQueue
+from checkout.waitlist import Serving
 from common.tasks import close_within
 from live.publisher import Publisher
 from live.redis_broker import RedisOutlet, redis_client
@@ -53,13 +55,14 @@ async def simulate_step(commerce: Commerce, payments: PaymentProvider, limit: in
             )
         ).all()
     moved = 0
+    serving = Serving(payments, order_answer)
     for order_id, status in found:
         to = _SIMULATED[OrderStatus(status)]
         try:
             async with commerce.transaction() as unit:
                 await states.transition(
                     unit.session, order_id or 0, to, by="simulator",
-                    effects=states.Effects(payments, unit.deals, unit.announcer),
+                    effects=states.Effects(payments, unit.deals, unit.announcer, serving),
                     carrier="SIM" if to == OrderStatus.SHIPPED else None,
                     tracking_number=f"SIM{order_id:08d}" if to == OrderStatus.SHIPPED else None,
                 )  # fmt: skip

@@ -179,3 +179,31 @@ class BuyerProfile(SQLModel, table=True):
     card_brand: str | None = Field(default=None, max_length=32)
     card_last4: str | None = Field(default=None, max_length=4)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class WaitStatus(StrEnum):
+    WAITING = "waiting"
+    SERVED = "served"  # a unit came back and became this buyer's order
+    LEFT = "left"  # the buyer left the list
+    SKIPPED = "skipped"  # its turn came and the payment was declined
+
+
+class WaitlistEntry(SQLModel, table=True):
+    """A buyer waiting for a sold-out product; served in ``id`` order."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="ck_waitlist_entries_quantity_positive"),
+        Index("ix_waitlist_entries_product_status", "product_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="products.id")
+    user_id: int = Field(foreign_key="users.id", index=True)
+    username: str = Field(max_length=32)
+    quantity: int
+    status: str = Field(default=WaitStatus.WAITING, max_length=16)
+    order_id: int | None = None
+    reason: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -68,6 +68,11 @@ class Announcer(Protocol):
     ) -> None:
         """``stock_changed`` for several orders in a row: ``figures`` holds, per order,
         (stock, sold, deal units left per live or None), in order."""
+        ...
+
+    def tell(self, user_id: int, type_: str, data: dict[str, Any]) -> None:
+        """A private frame for ``user_id``'s sockets, sent after the commit (nothing if it
+        rolls back): a waitlisted buyer told they were skipped."""
         ...
 
     def order_changed(self, order: OrderLike, history: list[EventLike] | None = None) -> None:

@@ -24,6 +24,7 @@ from checkout.errors import InvalidTransition, OrderNotFound, TrackingRequired
 from checkout.models import Order, OrderEvent, OrderStatus, OutboxEntry, PaymentStatus
 from checkout.ports import Announcer, DealDesk, PaymentProvider
 from checkout.stock import lock_showing, move_and_tell
+from checkout.waitlist import Serving, Unit, serve
 from common.times import utcnow
 
 S = OrderStatus
@@ -65,12 +66,20 @@ def allowed_next(status: str) -> list[str]:
 
 
 class Effects:
-    """What a transition needs besides the database: payments, deals (locks), announcements."""
+    """What a transition needs besides the database: payments, deals (locks), announcements;
+    ``serving``: units put back go to the product's waitlist first (``checkout.waitlist``)."""
 
-    def __init__(self, payments: PaymentProvider, deals: DealDesk, announcer: Announcer) -> None:
+    def __init__(
+        self,
+        payments: PaymentProvider,
+        deals: DealDesk,
+        announcer: Announcer,
+        serving: Serving | None = None,
+    ) -> None:
         self.payments = payments
         self.deals = deals
         self.announcer = announcer
+        self.serving = serving
 
 
 async def transition(
@@ -154,6 +163,9 @@ async def _restock_once(session: AsyncSession, order: Order, effects: Effects) -
         return
     lives = await lock_showing(session, effects.deals, order.product_id)
     await move_and_tell(session, effects.announcer, order.product_id, order.quantity, lives)
+    if effects.serving is not None:
+        unit = Unit(session, effects.announcer, effects.deals)
+        await serve(unit, order.product_id, effects.serving)
 
 
 async def accept(

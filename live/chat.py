@@ -35,6 +35,7 @@ from common import keys
 from common.times import iso_utc, utc, utcnow
 from live import textnorm
 from live.broker import COOLDOWN_MAX_S, Broker
+from live.claims import Claim, quantity_claimed
 from live.errors import (
     Banned,
     BlockedWordUsed,
@@ -48,7 +49,15 @@ from live.errors import (
 )
 from live.hub import Hub
 from live.log import EventBatch
-from live.models import BlockedWord, ChatMessage, Live, LiveBan, LiveMute, LiveStatus
+from live.models import (
+    BlockedWord,
+    ChatMessage,
+    Live,
+    LiveBan,
+    LiveMute,
+    LivePin,
+    LiveStatus,
+)
 from live.pins import Actor
 from live.ratelimit import LocalLimits
 
@@ -179,8 +188,9 @@ async def send(
     *,
     limits: ChatLimits,
     exempt_from_slow_mode: bool = False,
-) -> dict[str, Any]:
-    """Check and broadcast one chat message; returns its data. Raises a LiveError to refuse."""
+) -> tuple[dict[str, Any], Claim | None]:
+    """Check and broadcast one chat message; returns its data and, when it claims the
+    pinned product (``live.claims``), the claim. Raises a LiveError to refuse."""
     text = clean_text(raw_text)
     async with hub.sessions.read() as session:
         live = await session.get(Live, live_id)
@@ -196,6 +206,7 @@ async def send(
         if contains_blocked(text, await blocked_words(session, live_id)):
             raise BlockedWordUsed("the message contains a blocked word and was not sent")
         slow_mode = live.slow_mode_s
+        pin = await claimable_pin(session, live)
     wait = await take_token(hub, keys.chat_bucket(live_id, sender.id), limits.rate, limits.burst)
     if wait > 0:
         raise ChatRateLimited("you are sending messages too fast", retry_after=retry_after(wait))
@@ -219,7 +230,22 @@ async def send(
         await batch.session.flush()
         data = message_view(message)
         await batch.append(live_id, "chat", data)
-    return data
+    claim = None
+    if pin is not None and pin.claim_keyword and message.id is not None:
+        quantity = quantity_claimed(text, pin.claim_keyword)
+        if quantity is not None:
+            product_id = pin.product_id if pin.id == live.pin_id else None
+            claim = Claim(live_id, product_id, message.id, quantity)
+    return data, claim
+
+
+async def claimable_pin(session: AsyncSession, live: Live) -> LivePin | None:
+    """The pin whose keyword a message may claim with: the current one, else the last one
+    (a claim that comes after the unpin is refused, not taken for chat)."""
+    if live.pin_id is not None:
+        return await session.get(LivePin, live.pin_id)
+    query = select(LivePin).where(LivePin.live_id == live.id).order_by(col(LivePin.id).desc())
+    return (await session.exec(query.limit(1))).first()
 
 
 async def delete(batch: EventBatch, live_id: int, message_id: int) -> ChatMessage:

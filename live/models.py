@@ -84,6 +84,8 @@ class LivePin(SQLModel, table=True):
     )
     # Set once, by whichever process ends the deal first: "expired" | "sold_out" | "unpinned".
     deal_ended_reason: str | None = Field(default=None, max_length=16)
+    # Comment-to-buy: a chat message whose first word is this (any case) claims the product.
+    claim_keyword: str | None = Field(default=None, max_length=20)
 
 
 class LiveBagItem(SQLModel, table=True):

@@ -74,6 +74,7 @@ def pinned_view(pin: LivePin, card: dict[str, Any] | None = None) -> dict[str, A
         "product": card if card is not None else json.loads(pin.card),
         "deal": deal_view(pin),
         "by": {"id": pin.pinned_by, "username": pin.pinned_by_name},
+        "claim_keyword": pin.claim_keyword,
     }
 
 
@@ -124,8 +125,10 @@ async def pin(
     product: ProductCard,
     by: Actor,
     deal: DealRequest | None = None,
+    claim_keyword: str | None = None,
 ) -> dict[str, Any]:
-    """Pin ``product`` (replacing any current pin), add it to the bag; return the pinned data."""
+    """Pin ``product`` (replacing any current pin), add it to the bag; return the pinned data.
+    With ``claim_keyword``, chatting it claims the product (``live.claims``)."""
     session = batch.session
     live = await lock_live(session, live_id)
     if live.status != LiveStatus.LIVE:
@@ -141,6 +144,7 @@ async def pin(
         pinned_by_name=by.username,
         pinned_at=now,
         card=json.dumps(product.card, separators=(",", ":")),
+        claim_keyword=claim_keyword,
     )
     if deal is not None:
         row.deal_price_cents = deal.price_cents

@@ -152,7 +152,7 @@ async def change(
     async with st.commerce.transaction() as unit:
         order = await states.transition(
             unit.session, order_id, to, by=user.username,
-            effects=states.Effects(st.payments, unit.deals, unit.announcer),
+            effects=states.Effects(st.payments, unit.deals, unit.announcer, st.serving),
             carrier=carrier, tracking_number=tracking_number, return_reason=return_reason,
         )  # fmt: skip
     return respond(OrderEnvelope(order=(await order_outs(st, [order.id or 0]))[0]))

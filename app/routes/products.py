@@ -32,6 +32,7 @@ from app.schemas import (
 from checkout import catalog
 from checkout.models import Product
 from checkout.stock import lock_showing
+from checkout.waitlist import serve
 
 
 def product_out(product: Product) -> ProductOut:
@@ -102,6 +103,9 @@ async def update_product(request: Request) -> Response:
         product = await catalog.update_product(unit.session, product, changes)
         if "stock" in changes:
             await unit.announcer.stock_changed(product_id, product.stock, product.sold, lives)
+            # A restock goes to the waitlist first, in this transaction.
+            if await serve(unit, product_id, state(request).serving):
+                await unit.session.refresh(product)
     return respond(ProductEnvelope(product=product_out(product)))
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from app import auth, chat_actions, feed
+from app import auth, chat_actions, claims, feed
 from app.accounts import User
 from app.admission import Ticket
 from app.auction_actions import place_bid
@@ -194,8 +194,16 @@ def _fields(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _chat(session: Session, payload: dict[str, Any]) -> None:
+    """A chat line; one that claims the pinned product (comment-to-buy) then places its
+    order: the outcome is this socket's (``error``/``waitlisted``) or the buyer's ``order``."""
     body = ChatIn.model_validate(_fields(payload))
-    await chat_actions.send_chat(session.state, session.user, session.viewer.live_id, body.text)
+    claim = await chat_actions.send_chat(
+        session.state, session.user, session.viewer.live_id, body.text
+    )
+    if claim is not None and session.user is not None:
+        waiting = await claims.claim(session.state, session.user, claim)
+        if waiting is not None:
+            session.reply("waitlisted", waiting)
 
 
 async def _delete_chat(session: Session, payload: dict[str, Any]) -> None:

@@ -88,6 +88,9 @@ class RecordingAnnouncer:
     def order_changed(self, order: Any, history: Any = None) -> None:
         self.orders.append(order.status)
 
+    def tell(self, user_id: int, type_: str, data: Any) -> None:
+        raise AssertionError("a transition told a buyer something")
+
 
 class Undo(Exception):
     """Raised to roll a tried transition back."""

@@ -244,7 +244,8 @@ def test_deals_over_rest(world: World) -> None:
     )
     assert resp.status_code == 200, resp.text
     pinned = resp.json()["pinned"]
-    assert set(pinned) == {"product", "deal", "by"}
+    assert set(pinned) == {"product", "deal", "by", "claim_keyword"}
+    assert pinned["claim_keyword"] is None
     assert pinned["product"] == {
         k: mug[k] for k in ("id", "title", "price_cents", "currency", "image_url", "url", "stock")
     }
