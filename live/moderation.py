@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.sql import upsert_insert
-from common.times import iso_utc, utcnow
+from common.times import iso_utc, utc, utcnow
 from live import chat
 from live.errors import InvalidTarget, LiveNotFound
 from live.log import EventBatch
@@ -102,6 +102,26 @@ async def unban(batch: EventBatch, live_id: int, actor: Actor, target: Actor) ->
         )
     )
     audit(batch.session, live_id, actor, "unban", target)
+
+
+async def running_mutes(session: AsyncSession, live_id: int) -> list[tuple[int, datetime]]:
+    """The live's mutes that have not run out, the soonest to end first: (user id, until)."""
+    rows = await session.exec(
+        select(LiveMute.user_id, LiveMute.until)
+        .where(LiveMute.live_id == live_id, col(LiveMute.until) > utcnow())
+        .order_by(col(LiveMute.until), col(LiveMute.user_id))
+    )
+    return [(user_id, utc(until)) for user_id, until in rows.all()]
+
+
+async def bans(session: AsyncSession, live_id: int) -> list[tuple[int, datetime]]:
+    """The live's bans, the newest first: (user id, when banned)."""
+    rows = await session.exec(
+        select(LiveBan.user_id, LiveBan.created_at)
+        .where(LiveBan.live_id == live_id)
+        .order_by(col(LiveBan.created_at).desc(), col(LiveBan.user_id))
+    )
+    return [(user_id, utc(at)) for user_id, at in rows.all()]
 
 
 async def set_slow_mode(batch: EventBatch, live_id: int, actor: Actor, seconds: int) -> None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from app import chat_actions
+from app.accounts import User
 from app.auth import optional_user, require_user
 from app.http import (
     PAGE,
@@ -20,9 +27,10 @@ from app.http import (
     respond,
     state,
 )
-from app.live_actions import authorize_on_live
-from app.permissions import Action
+from app.live_actions import authorize_on_live, live_facts
+from app.permissions import Action, allowed
 from app.schemas import (
+    ActorOut,
     BlockedWordsIn,
     BlockedWordsOut,
     ChatList,
@@ -36,6 +44,28 @@ from common.times import iso_utc
 from live import chat, lives, moderation
 
 _MOD_ERRORS = {401: None, 403: None, 404: None}
+
+
+class MuteEntry(BaseModel):
+    user: ActorOut
+    until: str  # ISO 8601 UTC
+
+
+class MuteList(BaseModel):
+    mutes: list[MuteEntry]
+
+
+class BanEntry(BaseModel):
+    user: ActorOut
+    at: str  # ISO 8601 UTC
+
+
+class BanList(BaseModel):
+    bans: list[BanEntry]
+
+
+class CanModerateOut(BaseModel):
+    can_moderate: bool
 
 
 @operation("Recent chat, oldest first (deleted messages left out)",
@@ -157,15 +187,68 @@ async def audit_log(request: Request) -> Response:
     return respond({"actions": actions})
 
 
+async def _named(
+    session: AsyncSession, rows: Sequence[tuple[int, datetime]]
+) -> list[tuple[ActorOut, str]]:
+    """(user id, time) rows as (``{id, username}``, ISO time), in the same order."""
+    ids = [user_id for user_id, _at in rows]
+    found = await session.exec(select(User.id, User.username).where(col(User.id).in_(ids)))
+    names: dict[int | None, str] = dict(found.all())
+    return [(ActorOut(id=uid, username=names[uid]), iso_utc(at)) for uid, at in rows
+            if uid in names]  # fmt: skip
+
+
+@operation("Users muted on the live right now, the soonest unmuted first (creator or "
+           "moderator)", auth=True, responses={200: MuteList, **_MOD_ERRORS},
+           tags=("chat",))  # fmt: skip
+async def list_mutes(request: Request) -> Response:
+    user = await require_user(request)
+    live_id = path_id(request, "live")
+    st = state(request)
+    await authorize_on_live(st, user, live_id, Action.MODERATE_LIVE)
+    async with st.db.read() as session:
+        named = await _named(session, await moderation.running_mutes(session, live_id))
+    return respond(MuteList(mutes=[MuteEntry(user=who, until=at) for who, at in named]))
+
+
+@operation("Users banned from the live, the newest ban first (creator or moderator)",
+           auth=True, responses={200: BanList, **_MOD_ERRORS}, tags=("chat",))  # fmt: skip
+async def list_bans(request: Request) -> Response:
+    user = await require_user(request)
+    live_id = path_id(request, "live")
+    st = state(request)
+    await authorize_on_live(st, user, live_id, Action.MODERATE_LIVE)
+    async with st.db.read() as session:
+        named = await _named(session, await moderation.bans(session, live_id))
+    return respond(BanList(bans=[BanEntry(user=who, at=at) for who, at in named]))
+
+
+@operation("Whether the caller may moderate the live (its creator, a moderator or an "
+           "admin): lets a page offer moderation without a 403",
+           auth=True, responses={200: CanModerateOut, 401: None, 404: None},
+           tags=("chat",))  # fmt: skip
+async def can_moderate(request: Request) -> Response:
+    user = await require_user(request)
+    live_id = path_id(request, "live")
+    st = state(request)
+    async with st.db.read() as session:
+        live = await lives.get_live(session, live_id)
+    may = allowed(user, Action.MODERATE_LIVE, await live_facts(st, live, user))
+    return respond(CanModerateOut(can_moderate=may))
+
+
 routes = [
     Route("/api/lives/{id}/chat", recent, methods=["GET"]),
     Route("/api/lives/{id}/chat/{message_id}", delete_message, methods=["DELETE"]),
+    Route("/api/lives/{id}/mutes", list_mutes, methods=["GET"]),
     Route("/api/lives/{id}/mutes/{username}", mute, methods=["PUT"]),
     Route("/api/lives/{id}/mutes/{username}", unmute, methods=["DELETE"]),
+    Route("/api/lives/{id}/bans", list_bans, methods=["GET"]),
     Route("/api/lives/{id}/bans/{username}", ban, methods=["PUT"]),
     Route("/api/lives/{id}/bans/{username}", unban, methods=["DELETE"]),
     Route("/api/lives/{id}/slow-mode", slow_mode, methods=["PUT"]),
     Route("/api/lives/{id}/blocked-words", get_blocked_words, methods=["GET"]),
     Route("/api/lives/{id}/blocked-words", put_blocked_words, methods=["PUT"]),
     Route("/api/lives/{id}/moderation", audit_log, methods=["GET"]),
+    Route("/api/lives/{id}/can-moderate", can_moderate, methods=["GET"]),
 ]

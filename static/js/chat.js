@@ -1,6 +1,12 @@
 // Chat over the live socket. Message text and usernames are set with
 // textContent only: "<b>hi</b>" shows as those eleven characters.
+//
+// Moderators (the studio; the viewer page once it knows the user moderates this live)
+// get Delete and Mute on other people's messages. A deleted message leaves them a
+// "message deleted" line with its author and a Mute button, so deleting a spammer's
+// last message never takes away the way to mute them. Everyone else sees it vanish.
 
+import { api, describe } from "./api.js";
 import { duration, h, replace, toast } from "./dom.js";
 
 const MAX_SHOWN = 200;
@@ -14,7 +20,8 @@ const CHAT_ERRORS = new Set([
 export class Chat {
   /**
    * root: an element holding .chat-log, .chat-note and form.chat-form.
-   * moderator: show Delete / Mute on other people's messages.
+   * moderator: show Delete / Mute on other people's messages (see setModerator).
+   * A successful Mute dispatches "moderated" ({detail: {username}}) on root.
    */
   constructor(root, { socket, user, moderator = false, creatorId = null, onSignIn = null }) {
     this.root = root;
@@ -65,8 +72,33 @@ export class Chat {
     this.scroll(stick);
   }
 
+  /** A `chat_deleted` message: gone, or for moderators a "message deleted" line. */
   remove(id) {
-    this.log.querySelector(`[data-id="${CSS.escape(String(id))}"]`)?.remove();
+    const li = this.log.querySelector(`.chat-msg[data-id="${CSS.escape(String(id))}"]`);
+    if (!li) return;
+    if (!this.moderator) {
+      li.remove();
+      return;
+    }
+    const { uid, user: who } = li.dataset;
+    const gone = h(
+      "li",
+      { class: "chat-gone", dataset: { id, uid, user: who } },
+      h("span", { class: "chat-user" }, who),
+      " ",
+      h("span", { class: "chat-text" }, "message deleted"),
+    );
+    li.replaceWith(gone);
+    this.decorate(gone);
+  }
+
+  /** Turn the moderator tools on or off, on the lines already shown too. */
+  setModerator(on) {
+    this.moderator = Boolean(on);
+    for (const li of this.log.children) {
+      li.querySelector(".chat-actions")?.remove();
+      this.decorate(li);
+    }
   }
 
   setSlowMode(seconds) {
@@ -101,45 +133,65 @@ export class Chat {
 
   item(message) {
     const who = message.user?.username || "someone";
-    const isHost = this.creatorId !== null && message.user?.id === this.creatorId;
     const li = h(
       "li",
-      { class: "chat-msg", dataset: { id: message.id } },
+      { class: "chat-msg", dataset: { id: message.id, uid: message.user?.id ?? "", user: who } },
       h("span", { class: "chat-user" }, who),
-      isHost && h("span", { class: "badge badge-host" }, "host"),
+      this.isHost(message.user?.id ?? "") && h("span", { class: "badge badge-host" }, "host"),
       " ",
       h("span", { class: "chat-text" }, message.text),
     );
-    // Moderation buttons on other people's messages (the host cannot be muted).
-    if (this.moderator && message.user?.id !== this.user?.id && !isHost) {
-      li.append(
-        h(
-          "span",
-          { class: "chat-actions" },
-          h("button", {
-            type: "button",
-            class: "btn btn-small",
-            "aria-label": `Delete message from ${who}`,
-            on: { click: () => this.act({ type: "delete_chat", id: message.id }, "Message deleted") },
-          }, "Delete"),
-          h("button", {
-            type: "button",
-            class: "btn btn-small",
-            "aria-label": `Mute ${who} for 5 minutes`,
-            on: {
-              click: () =>
-                this.act({ type: "mute", username: who, duration_s: MUTE_S }, `${who} is muted for 5 minutes`),
-            },
-          }, "Mute"),
-        ),
-      );
-    }
+    this.decorate(li);
     return li;
+  }
+
+  isHost(uid) {
+    return this.creatorId !== null && uid !== "" && String(uid) === String(this.creatorId);
+  }
+
+  /** Moderation buttons on someone else's line (the host cannot be muted). */
+  decorate(li) {
+    const { id, uid, user: who } = li.dataset;
+    if (!this.moderator || !uid || String(uid) === String(this.user?.id) || this.isHost(uid)) return;
+    const deleted = li.classList.contains("chat-gone");
+    li.append(
+      h(
+        "span",
+        { class: "chat-actions" },
+        !deleted && h("button", {
+          type: "button",
+          class: "btn btn-small",
+          "aria-label": `Delete message from ${who}`,
+          on: { click: () => this.act({ type: "delete_chat", id: Number(id) }, "Message deleted") },
+        }, "Delete"),
+        h("button", {
+          type: "button",
+          class: "btn btn-small",
+          "aria-label": deleted ? `Mute ${who} (message deleted) for 5 minutes` : `Mute ${who} for 5 minutes`,
+          on: { click: (event) => this.mute(who, event.currentTarget) },
+        }, "Mute"),
+      ),
+    );
   }
 
   act(frame, done) {
     if (this.socket.send(frame)) toast(done);
     else toast("Not connected; try again in a moment.", { kind: "warn" });
+  }
+
+  /** Mute over REST: the answer says whether it worked (and why not, in the server's words). */
+  async mute(username, button) {
+    button.disabled = true;
+    try {
+      const path = `/api/lives/${encodeURIComponent(this.socket.liveId)}/mutes/${encodeURIComponent(username)}`;
+      await api(path, { method: "PUT", body: { duration_s: MUTE_S } });
+      toast(`${username} is muted for 5 minutes`, { kind: "ok" });
+      this.root.dispatchEvent(new CustomEvent("moderated", { detail: { username } }));
+    } catch (error) {
+      toast(describe(error), { kind: "warn" });
+    } finally {
+      button.disabled = false;
+    }
   }
 
   nearBottom() {

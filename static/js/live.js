@@ -55,6 +55,7 @@ card.watch(sideBySide);
 auction.watch(sideBySide);
 let live = null;
 let streamUrl;
+let moderating = null; // enableModeration(), once
 
 function applySnapshot(data) {
   live = data.live;
@@ -62,6 +63,7 @@ function applySnapshot(data) {
   document.title = `${live.title} — livecart`;
   $("#live-title").textContent = live.title;
   chat.creatorId = live.creator_id;
+  moderating ??= user ? enableModeration() : null;
   setStatus(live.status);
   setStream(live.stream_url);
   setViewers(data.viewers);
@@ -269,6 +271,21 @@ async function loadOrders() {
     orders.seed(mine.filter((o) => String(o.live_id) === String(liveId)));
   } catch {
     /* the list fills from order frames */
+  }
+}
+
+/** The host, this live's moderators and admins get the chat's moderator tools. Asked once,
+ * after the first snapshot (the live exists); a 200 either way, so a viewer's page logs no 403. */
+async function enableModeration() {
+  if (user.id === live.creator_id || user.role === "admin") {
+    chat.setModerator(true);
+    return;
+  }
+  try {
+    const path = `/api/lives/${encodeURIComponent(liveId)}/can-moderate`;
+    chat.setModerator((await api(path)).can_moderate);
+  } catch {
+    /* no tools: the chat works as for any viewer */
   }
 }
 

@@ -1,5 +1,6 @@
 // /studio/{id}: the creator's (and moderators') control room. Start and end
-// the live (creator only), pin products and deals, watch stats, moderate chat.
+// the live (creator only), pin products and deals, watch stats, moderate chat
+// (delete, mute, ban, blocked words).
 
 import { api, currentSession, describe, pageId } from "./api.js";
 import { mountHeader, openSignIn } from "./auth.js";
@@ -11,6 +12,7 @@ import { LiveSocket } from "./socket.js";
 import { ProductShelf } from "./studio-products.js";
 import { LiveStats } from "./studio-stats.js";
 import { ModeratorPanel } from "./studio-mods.js";
+import { ModerationPanel } from "./studio-moderation.js";
 
 const liveId = pageId();
 const user = mountHeader();
@@ -158,6 +160,8 @@ async function main() {
   desk = new AuctionDesk($("#auction-panel"), { liveId: live.id, serverNow: () => socket.serverNow(), products: () => shelf.products });
   stats = new LiveStats(live.id, { currency: "USD" });
   chat = new Chat($("#chat"), { socket, user, moderator: true, creatorId: live.creator_id });
+  const moderation = new ModerationPanel($("#moderation-panel"), { liveId: live.id, serverNow: () => socket.serverNow() });
+  $("#chat").addEventListener("moderated", () => moderation.loadLists());
   $("#slow-mode").addEventListener("change", (event) => {
     const seconds = Number(event.target.value);
     if (socket.send({ type: "slow_mode", seconds })) toast(seconds ? `Slow mode: ${seconds} s` : "Slow mode off");
@@ -172,6 +176,7 @@ async function main() {
   });
   for (const id of ["#pinned-panel", "#auction-panel", "#stats-panel", "#products-panel", "#chat"]) $(id).hidden = false;
   setStatus(live.status);
+  moderation.load();
   if (isCreator) {
     $("#new-product").append(shelf.newProductForm());
     new ModeratorPanel(live.id).load();

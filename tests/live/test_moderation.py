@@ -5,13 +5,17 @@ may not do, whom moderators may not touch, and the audit log."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from app.accounts import Role
+from common.times import utcnow
+from live.models import LiveMute
 from tests.chat_helpers import (
     act,
     chat_log,
@@ -203,6 +207,8 @@ async def test_viewers_and_anonymous_sockets_cannot_moderate(
         ("PUT", "/blocked-words", {"words": ["walt"]}),
         ("GET", "/blocked-words", None),
         ("GET", "/moderation", None),
+        ("GET", "/mutes", None),
+        ("GET", "/bans", None),
     ]
     for method, tail, body in requests:
         for who, status, code in ((cast.vera, 403, "forbidden"),
@@ -587,3 +593,107 @@ async def test_audit_log_is_per_live(server: LiveServer, cast: Cast) -> None:
     resp = await audit_log(cast.rest, cast.mona, other)  # mona moderates cast.live_id only
     assert error_code(resp, 403) == "forbidden"
     assert error_code(await audit_log(cast.rest, cast.cara, 999999), 404) == "not_found"
+
+
+# ---- who is muted and banned now (the studio's lists)
+
+
+def listed(resp: httpx.Response, key: str, when: str) -> list[tuple[str, str]]:
+    assert resp.status_code == 200, resp.text
+    entries = resp.json()[key]
+    for entry in entries:
+        assert set(entry) == {"user", when} and set(entry["user"]) == {"id", "username"}
+    return [(e["user"]["username"], e[when]) for e in entries]
+
+
+async def test_mutes_list_running_mutes_soonest_end_first(server: LiveServer, cast: Cast) -> None:
+    vera = await cast.put(cast.mona, "/mutes/vera", {"duration_s": 600})
+    walt = await cast.put(cast.cara, "/mutes/walt", {"duration_s": 60})
+    assert vera.status_code == walt.status_code == 200, (vera.text, walt.text)
+    expected = [("walt", walt.json()["mute"]["until"]), ("vera", vera.json()["mute"]["until"])]
+    for who in (cast.cara, cast.mona, cast.mike):
+        assert listed(await cast.get(who, "/mutes"), "mutes", "until") == expected
+    entries = (await cast.get(cast.cara, "/mutes")).json()["mutes"]
+    assert [e["user"]["id"] for e in entries] == [cast.walt["user"]["id"], cast.vera["user"]["id"]]
+    assert all(until.endswith("Z") for _name, until in expected)
+
+    # A new mute replaces the running one, and moves it in the order.
+    again = (await cast.put(cast.mona, "/mutes/walt", {"duration_s": 3600})).json()["mute"]
+    expected = [expected[1], ("walt", again["until"])]
+    assert listed(await cast.get(cast.cara, "/mutes"), "mutes", "until") == expected
+
+    # A mute that ran out is not listed (its end moved into the past, as a clock would).
+    async with server.state.db.write() as session:
+        await session.exec(
+            update(LiveMute)
+            .where(col(LiveMute.live_id) == cast.live_id,
+                   col(LiveMute.user_id) == cast.vera["user"]["id"])
+            .values(until=utcnow() - timedelta(seconds=1))
+        )  # fmt: skip
+    assert [n for n, _ in listed(await cast.get(cast.cara, "/mutes"), "mutes", "until")] == ["walt"]
+    # Unmuted: gone.
+    assert (await cast.delete(cast.mona, "/mutes/walt")).status_code == 204
+    assert listed(await cast.get(cast.cara, "/mutes"), "mutes", "until") == []
+    # Another live's mutes are its own.
+    other = (await cast.rest.live(cast.cara))["id"]
+    assert (await cast.put(cast.cara, "/mutes/vera", {"duration_s": 60})).status_code == 200
+    resp = await cast.rest.http.get(f"/api/lives/{other}/mutes", headers=auth(cast.cara))
+    assert resp.status_code == 200 and resp.json() == {"mutes": []}
+
+
+async def test_bans_list_newest_first_until_unbanned(server: LiveServer, cast: Cast) -> None:
+    assert listed(await cast.get(cast.cara, "/bans"), "bans", "at") == []
+    assert (await cast.put(cast.cara, "/bans/vera")).status_code == 204
+    assert (await cast.put(cast.mona, "/bans/walt")).status_code == 204
+    assert (await cast.put(cast.mona, "/bans/walt")).status_code == 204  # idempotent: one entry
+    bans = listed(await cast.get(cast.mike, "/bans"), "bans", "at")
+    assert [name for name, _at in bans] == ["walt", "vera"]
+    for _name, at in bans:
+        assert at.endswith("Z")
+        iso_now_within(at)
+    entries = (await cast.get(cast.cara, "/bans")).json()["bans"]
+    assert [e["user"]["id"] for e in entries] == [cast.walt["user"]["id"], cast.vera["user"]["id"]]
+
+    assert (await cast.delete(cast.mona, "/bans/vera")).status_code == 204
+    assert [n for n, _ in listed(await cast.get(cast.cara, "/bans"), "bans", "at")] == ["walt"]
+    other = (await cast.rest.live(cast.cara))["id"]
+    resp = await cast.rest.http.get(f"/api/lives/{other}/bans", headers=auth(cast.cara))
+    assert resp.status_code == 200 and resp.json() == {"bans": []}
+
+
+async def test_who_may_read_the_mutes_and_bans(server: LiveServer, cast: Cast) -> None:
+    admin = await make_user(server.state, "root", Role.ADMIN)
+    assert (await cast.put(cast.cara, "/mutes/walt", {"duration_s": 60})).status_code == 200
+    assert (await cast.put(cast.cara, "/bans/vera")).status_code == 204
+    for tail, key in (("/mutes", "mutes"), ("/bans", "bans")):
+        resp = await cast.get(admin, tail)
+        assert resp.status_code == 200 and len(resp.json()[key]) == 1, resp.text
+        # Not the muted or banned users themselves, nor anyone else who is not staff.
+        for who in (cast.walt, cast.vera):
+            assert error_code(await cast.get(who, tail), 403) == "forbidden"
+        assert error_code(await cast.get(None, tail), 401) == "authentication_required"
+        url = f"/api/lives/999999{tail}"
+        resp = await cast.rest.http.get(url, headers=auth(cast.cara))
+        assert error_code(resp, 404) == "not_found"
+    # A moderator of this live is a stranger to another live of the same creator.
+    other = (await cast.rest.live(cast.cara))["id"]
+    resp = await cast.rest.http.get(f"/api/lives/{other}/mutes", headers=auth(cast.mona))
+    assert error_code(resp, 403) == "forbidden"
+
+
+async def test_can_moderate_says_who_gets_the_moderator_tools(
+    server: LiveServer, cast: Cast
+) -> None:
+    admin = await make_user(server.state, "root", Role.ADMIN)
+    for who, expected in ((cast.cara, True), (cast.mona, True), (admin, True),
+                          (cast.vera, False)):  # fmt: skip
+        resp = await cast.get(who, "/can-moderate")
+        assert resp.status_code == 200, resp.text
+        assert resp.json() == {"can_moderate": expected}, who["user"]["username"]
+    # Taken away: the answer follows at once.
+    resp = await cast.rest.http.delete(cast.url("/moderators/mona"), headers=auth(cast.cara))
+    assert resp.status_code == 204, resp.text
+    assert (await cast.get(cast.mona, "/can-moderate")).json() == {"can_moderate": False}
+    assert error_code(await cast.get(None, "/can-moderate"), 401) == "authentication_required"
+    resp = await cast.rest.http.get("/api/lives/999999/can-moderate", headers=auth(cast.cara))
+    assert error_code(resp, 404) == "not_found"
