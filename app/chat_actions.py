@@ -34,7 +34,7 @@ async def send_chat(state: AppState, user: User | None, live_id: int, text: str)
     exempt = allowed(user, Action.MODERATE_LIVE, await live_facts(state, live, user))
     limits = chat.ChatLimits(state.settings.chat_rate, state.settings.chat_burst)
     _data, claim = await chat.send(state.hub, live_id, actor(user), text, limits=limits,
-                                   exempt_from_slow_mode=exempt)  # fmt: skip
+                                   desk=state.chat_desk, exempt_from_slow_mode=exempt)  # fmt: skip
     return claim
 
 

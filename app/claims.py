@@ -19,7 +19,7 @@ from app.accounts import User
 from app.errors import ApiError
 from app.schemas import MAX_ORDER_QUANTITY
 from app.state import AppState
-from checkout import profile, waitlist
+from checkout import catalog, profile, waitlist
 from checkout.errors import InsufficientStock
 from checkout.models import OrderSource
 from checkout.orders import OrderRequest
@@ -66,16 +66,22 @@ async def join_waitlist(
     state: AppState, user: User, product_id: int, quantity: int, *, refuse_in_stock: bool = False
 ) -> waitlist.Place | None:
     """Put ``user`` on the product's waitlist (or keep their place, with ``quantity``).
-    Units back in stock meanwhile are served at once, in order: None when that made this
-    buyer's order. ``refuse_in_stock``: 409 ``in_stock`` when ``quantity`` can be bought now
-    (what a buyer asking to join is told; a claim that just missed is served instead)."""
+    Units in stock once the place is committed are served at once, in order (a restock
+    that committed first could not see this place): None when that made this buyer's
+    order. ``refuse_in_stock``: 409 ``in_stock`` when ``quantity`` can be bought now
+    (what a buyer asking to join is told), and no serving here."""
+    async with state.db.read() as session:
+        product = await catalog.get_product(session, product_id)
+    if refuse_in_stock and product.stock >= quantity:
+        raise ApiError(409, "in_stock", f"{product.stock} in stock: buy it instead")
+    place = await state.waitlists.join(product_id, user.uid, user.username, quantity)
+    if refuse_in_stock:
+        return place
+    async with state.db.read() as session:
+        if (await catalog.get_product(session, product_id)).stock == 0:
+            return place
     async with state.commerce.transaction() as unit:
         # The lock order of every transaction: the lives showing it, then the product.
         await lock_showing(unit.session, unit.deals, product_id)
-        product = await waitlist.lock_product(unit.session, product_id)
-        if refuse_in_stock and product.stock >= quantity:
-            raise ApiError(409, "in_stock", f"{product.stock} in stock: buy it instead")
-        await waitlist.join(unit.session, product_id, user.uid, user.username, quantity)
-        if product.stock > 0 and not refuse_in_stock:
-            await waitlist.serve(unit, product_id, state.serving)
+        await waitlist.serve(unit, product_id, state.serving)
         return await waitlist.place_of(unit.session, product_id, user.uid)

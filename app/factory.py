@@ -53,10 +53,11 @@ from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
 from checkout.desk import OrderDesk
-from checkout.waitlist import Serving
+from checkout.waitlist import Serving, WaitlistDesk
 from common.tasks import close_within
 from live.backends import broker_for
 from live.bid_desk import BidDesk
+from live.chat_desk import ChatDesk
 from live.clock import DealClock
 from live.hub import Hub
 from live.redis_broker import redis_client
@@ -190,6 +191,10 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     award = placer(commerce, payments, on_placed, relayed=queue is not None)
     serving = Serving(payments, orders.order_answer)
     bids, gate, auction_clock = await _start_auctions(hub, db, commerce, award, serving, stack)
+    chat_desk = ChatDesk(hub.publisher)
+    stack.push_async_callback(chat_desk.stop)
+    waitlists = WaitlistDesk(db.write)
+    stack.push_async_callback(waitlists.stop)
     users = UserCache()
     revocations = Revocations(db, users, hub)
     await revocations.start()
@@ -203,7 +208,9 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         deals=deals,
         payments=payments,
         desk=desk,
+        chat_desk=chat_desk,
         serving=serving,
+        waitlists=waitlists,
         admission=Admission(
             settings.max_sockets_per_address,
             settings.max_sockets_per_user,

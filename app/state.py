@@ -19,8 +19,9 @@ from app.users import UserCache
 from checkout.desk import OrderDesk
 from checkout.ports import PaymentProvider
 from checkout.queue import StreamQueue
-from checkout.waitlist import Serving
+from checkout.waitlist import Serving, WaitlistDesk
 from live.bid_desk import BidDesk
+from live.chat_desk import ChatDesk
 from live.clock import DealClock
 from live.hub import Hub
 
@@ -34,10 +35,12 @@ class AppState:
     commerce: Commerce
     deals: DealClock
     bids: BidDesk
+    chat_desk: ChatDesk
     auction_clock: AuctionClock
     payments: PaymentProvider
     desk: OrderDesk
     serving: Serving  # units put back go to waitlists first
+    waitlists: WaitlistDesk
     admission: Admission
     throttle: Throttle
     revocations: Revocations

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from common.times import utcnow
@@ -195,7 +203,11 @@ class WaitlistEntry(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="ck_waitlist_entries_quantity_positive"),
         Index("ix_waitlist_entries_product_status", "product_id", "status", "id"),
-    )
+        # One waiting entry per buyer and product (joining again updates it).
+        Index("ux_waitlist_entries_waiting", "product_id", "user_id", unique=True,
+              sqlite_where=text("status = 'waiting'"),
+              postgresql_where=text("status = 'waiting'")),
+    )  # fmt: skip
 
     id: int | None = Field(default=None, primary_key=True)
     product_id: int = Field(foreign_key="products.id")

@@ -9,10 +9,11 @@ positions they see are those of the committed list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +23,8 @@ from checkout.orders import OrderRequest, Placement
 from checkout.placing import NothingToKeep, Outcome, Render, place_batch
 from checkout.ports import Announcer, DealDesk, PaymentProvider, UnitOfWork
 from checkout.profile import read_profile
+from common.lanes import Lanes
+from common.sql import upsert_insert
 from common.times import utcnow
 
 # Entries one restock serves at most (the rest wait for the next call).
@@ -69,20 +72,57 @@ async def _position(session: AsyncSession, entry: WaitlistEntry) -> int:
     return int((await session.exec(query)).one())
 
 
-async def join(
-    session: AsyncSession, product_id: int, user_id: int, username: str, quantity: int
-) -> Place:
-    """Queue the buyer for ``quantity`` units (or keep their place, with this quantity)."""
+@dataclass(frozen=True)
+class Join:
+    user_id: int
+    username: str
+    quantity: int
+
+
+async def join_many(session: AsyncSession, product_id: int, joins: list[Join]) -> list[Place]:
+    """Queue buyers in this order (one already waiting keeps their place, with the new
+    quantity); one place per join. Under the product's lock, so the positions are those
+    of the committed list: one statement for all, one read of the list."""
     await lock_product(session, product_id)
-    entry = await _mine(session, product_id, user_id)
-    if entry is None:
-        entry = WaitlistEntry(
-            product_id=product_id, user_id=user_id, username=username, quantity=quantity
+    latest = {j.user_id: j for j in joins}  # twice in one batch: the last quantity
+    rows = [
+        {"product_id": product_id, "user_id": j.user_id, "username": j.username,
+         "quantity": j.quantity, "status": WaitStatus.WAITING.value, "created_at": utcnow()}
+        for j in latest.values()
+    ]  # fmt: skip
+    insert = upsert_insert(session)(WaitlistEntry).values(rows)
+    await session.exec(
+        insert.on_conflict_do_update(
+            index_elements=["product_id", "user_id"],
+            index_where=text("status = 'waiting'"),  # the index's own predicate, as written
+            set_={"quantity": insert.excluded.quantity},
         )
-    entry.quantity = quantity
-    session.add(entry)
-    await session.flush()
-    return Place(product_id, await _position(session, entry), quantity)
+    )
+    query = select(WaitlistEntry.user_id, WaitlistEntry.quantity).where(
+        WaitlistEntry.product_id == product_id, WaitlistEntry.status == WaitStatus.WAITING
+    )
+    listed = (await session.exec(query.order_by(col(WaitlistEntry.id)))).all()
+    places = {user_id: (i, quantity) for i, (user_id, quantity) in enumerate(listed, 1)}
+    return [Place(product_id, *places[j.user_id]) for j in joins]
+
+
+class WaitlistDesk:
+    """Joins of one product's waitlist go together (``common.lanes``): a claim storm on a
+    sold-out product is a few transactions, not one each queued on the product's lock."""
+
+    def __init__(self, sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]]) -> None:
+        self.sessions = sessions
+        self._lanes: Lanes[int, Join, Place] = Lanes(self._batch, max_batch=500, name="waitlist")
+
+    async def join(self, product_id: int, user_id: int, username: str, quantity: int) -> Place:
+        return await self._lanes.submit(product_id, Join(user_id, username, quantity))
+
+    async def stop(self) -> None:
+        await self._lanes.stop()
+
+    async def _batch(self, product_id: int, joins: list[Join]) -> list[Place]:
+        async with self.sessions() as session:
+            return await join_many(session, product_id, joins)
 
 
 async def place_of(session: AsyncSession, product_id: int, user_id: int) -> Place | None:

@@ -32,9 +32,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import keys
-from common.times import iso_utc, utc, utcnow
+from common.times import utc, utcnow
 from live import textnorm
 from live.broker import COOLDOWN_MAX_S, Broker
+from live.chat_desk import ChatDesk, message_view
 from live.claims import Claim, quantity_claimed
 from live.errors import (
     Banned,
@@ -86,15 +87,6 @@ def clean_text(raw: str) -> str:
     if textnorm.has_bidi_control(text):
         raise InvalidText("messages cannot contain bidirectional override characters")
     return text
-
-
-def message_view(message: ChatMessage) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "user": {"id": message.user_id, "username": message.username},
-        "text": message.text,
-        "at": iso_utc(message.created_at),
-    }
 
 
 async def recent(session: AsyncSession, live_id: int, limit: int = RECENT) -> list[dict[str, Any]]:
@@ -187,6 +179,7 @@ async def send(
     raw_text: str,
     *,
     limits: ChatLimits,
+    desk: ChatDesk,
     exempt_from_slow_mode: bool = False,
 ) -> tuple[dict[str, Any], Claim | None]:
     """Check and broadcast one chat message; returns its data and, when it claims the
@@ -221,15 +214,8 @@ async def send(
             raise SlowModeActive(
                 f"slow mode: one message every {slow_mode} s", retry_after=retry_after(left)
             )
-    async with hub.transaction() as batch:
-        message = ChatMessage(
-            live_id=live_id, user_id=sender.id, username=sender.username, text=text,
-            created_at=utcnow(),
-        )  # fmt: skip
-        batch.session.add(message)
-        await batch.session.flush()
-        data = message_view(message)
-        await batch.append(live_id, "chat", data)
+    message = await desk.write(live_id, sender, text)
+    data = message_view(message)
     claim = None
     if pin is not None and pin.claim_keyword and message.id is not None:
         quantity = quantity_claimed(text, pin.claim_keyword)

@@ -34,6 +34,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_waitlist_entries_product_status", "waitlist_entries", ["product_id", "status", "id"]
     )
+    waiting = sa.text("status = 'waiting'")
+    op.create_index(
+        "ux_waitlist_entries_waiting", "waitlist_entries", ["product_id", "user_id"],
+        unique=True, sqlite_where=waiting, postgresql_where=waiting,
+    )  # fmt: skip
 
 
 def downgrade() -> None:
