@@ -1,6 +1,7 @@
 // The pinned product card: image, title, price, deal price with a countdown,
-// "only N left", sold out. Built once per pin, then updated in place (so a
-// focused Buy button keeps its focus while stock frames arrive).
+// "only N left", sold out, and the pin's comment-to-buy keyword ("Type SOLD in chat
+// to buy"). Built once per pin, then updated in place (so a focused Buy button keeps
+// its focus while stock frames arrive). The page may add controls in `parts.slot`.
 
 import { duration, h, money, replace } from "./dom.js";
 
@@ -80,8 +81,24 @@ export class ProductCard {
       was: h("s", { class: "price-was" }),
       deal: h("p", { class: "card-deal" }),
       stock: h("p", { class: "card-stock" }),
+      claim: null,
+      claimAction: h("span"),
+      claimMore: h("span", { class: "claim-more" }),
       buy: null,
+      slot: h("div", { class: "card-slot", hidden: true }), // shown by the controls put in it
     };
+    const keyword = this.pinned.claim_keyword;
+    if (keyword) {
+      parts.claim = h(
+        "p",
+        { class: "card-claim" },
+        "Type ",
+        h("strong", { class: "claim-word" }, keyword),
+        " in chat ",
+        parts.claimAction,
+        parts.claimMore,
+      );
+    }
     if (this.showBuy) {
       parts.buy = h(
         "button",
@@ -106,8 +123,10 @@ export class ProductCard {
           h("p", { class: "card-price" }, parts.price, " ", parts.was),
           parts.deal,
           parts.stock,
+          parts.claim,
           parts.buy,
         ),
+        parts.slot,
       ),
     );
     this.root.hidden = false;
@@ -120,7 +139,7 @@ export class ProductCard {
     const { product } = this.pinned;
     const deal = this.runningDeal();
     const soldOut = product.stock <= 0;
-    const { kicker, price, was, deal: dealLine, stock, buy } = this.parts;
+    const { kicker, price, was, deal: dealLine, stock, buy, claimAction, claimMore } = this.parts;
     this.root.classList.toggle("is-deal", Boolean(deal));
     this.root.classList.toggle("is-sold-out", soldOut);
     kicker.textContent = soldOut ? "Sold out" : deal ? "Flash deal" : "Pinned now";
@@ -135,6 +154,13 @@ export class ProductCard {
     dealLine.hidden = !deal;
     stock.textContent = soldOut ? "Sold out" : `Only ${product.stock} left`;
     stock.hidden = !soldOut && product.stock > FEW_LEFT;
+    // Sold out, a claim joins the waitlist; "SOLD 2" is no use when one unit is the most.
+    setText(claimAction, soldOut ? "to join the waitlist" : "to buy");
+    const more = !soldOut && product.stock >= 2 && deal?.per_buyer_limit !== 1;
+    if (more !== (claimMore.childNodes.length > 0)) {
+      const keyword = this.pinned.claim_keyword;
+      replace(claimMore, more && [" · ", h("strong", { class: "claim-word" }, `${keyword} 2`), " for two"]);
+    }
     if (buy) {
       buy.disabled = soldOut;
       buy.textContent = soldOut ? "Sold out" : "Buy";
@@ -149,4 +175,8 @@ export class ProductCard {
   tick() {
     if (this.pinned?.deal) this.refresh();
   }
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text; // the card is a live region: no repeats
 }

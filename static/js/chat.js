@@ -22,9 +22,11 @@ export class Chat {
    * root: an element holding .chat-log, .chat-note and form.chat-form.
    * moderator: show Delete / Mute on other people's messages (see setModerator).
    * A successful Mute dispatches "moderated" ({detail: {username}}) on root.
+   * onSent(text) after a message went out (the viewer page watches for comment-to-buy claims).
    */
-  constructor(root, { socket, user, moderator = false, creatorId = null, onSignIn = null }) {
+  constructor(root, { socket, user, moderator = false, creatorId = null, onSignIn = null, onSent = null }) {
     this.root = root;
+    this.onSent = onSent;
     this.socket = socket;
     this.user = user;
     this.moderator = moderator;
@@ -56,6 +58,7 @@ export class Chat {
     }
     this.lastSent = text;
     this.input.value = "";
+    this.onSent?.(text);
   }
 
   /** The snapshot's recent_chat (oldest first) replaces the log. */

@@ -8,10 +8,12 @@ import { mountHeader, openSignIn } from "./auth.js";
 import { openBuy } from "./buy.js";
 import { ProductCard } from "./card.js";
 import { Chat } from "./chat.js";
+import { ClaimNotices } from "./claims.js";
 import { $, h, label, replace, toast } from "./dom.js";
 import { OrderTracker } from "./orders.js";
 import { loadProfile, openProfile } from "./profile.js";
 import { BUSY_CODE, LiveSocket } from "./socket.js";
+import { WaitlistControls } from "./waitlist.js";
 
 const POSTER = "/static/img/poster.svg";
 // Set when Buy asked to sign in: after the reload the buy dialog opens again for that product.
@@ -37,8 +39,16 @@ const chat = new Chat($("#chat"), {
   socket,
   user,
   onSignIn: () => signIn("Sign in to chat."),
+  onSent: (text) => claims.sent(text),
 });
 const orders = new OrderTracker($("#orders-panel"), $("#orders"));
+const waitlist = new WaitlistControls(card, {
+  me: user,
+  onSignIn: (reason) => openSignIn({ reason, onSignedIn: () => location.reload() }),
+  onProfile: () => openProfile(),
+});
+// Comment-to-buy: what a claim typed in chat came to (order, refusal, waitlist place).
+const claims = new ClaimNotices({ card, orders, waitlist, onProfile: () => openProfile() });
 const auction = new AuctionCard($("#auction"), {
   serverNow: () => socket.serverNow(),
   me: user,
@@ -144,11 +154,30 @@ function applyEvent(frame) {
 }
 
 function applyFrame(frame) {
-  if (frame.type === "viewers") setViewers(frame.data.count);
-  else if (frame.type === "order") orders.update(frame.data.order);
-  else if (frame.type === "outbid") bids.outbid(frame.data);
-  else if (frame.type === "error" && !chat.error(frame.data)) {
-    toast(frame.data.message, { kind: "warn" });
+  const d = frame.data;
+  switch (frame.type) {
+    case "viewers":
+      setViewers(d.count);
+      break;
+    case "order":
+      if (!claims.order(d.order)) orders.update(d.order);
+      break;
+    case "outbid":
+      bids.outbid(d);
+      break;
+    case "waitlisted":
+      claims.waitlisted(d);
+      break;
+    case "waitlist_skipped":
+      claims.skipped(d);
+      break;
+    case "error":
+      // Chat refusals are said by the chat (a refused claim bought nothing); a claim's by a toast.
+      if (chat.error(d)) claims.chatRefused();
+      else if (!claims.error(d)) toast(d.message, { kind: "warn" });
+      break;
+    default:
+      break;
   }
 }
 

@@ -1,23 +1,41 @@
-// Studio: the creator's products with Pin / Unpin, the deal form, a new-product form.
+// Studio: the creator's products with Pin / Unpin, the deal form, a new-product form, the
+// comment-to-buy keyword pins carry, and each product's waitlist (its creator only).
 
-import { api, describe } from "./api.js";
+import { api, ApiError, describe } from "./api.js";
 import { field } from "./auth.js";
-import { busy, formError, formValues, h, money, replace, toast } from "./dom.js";
+import { busy, clock, formError, formValues, h, money, replace, toast } from "./dom.js";
+
+// A claim keyword: 1 to 20 letters of any alphabet (the server's rule, app/fields.py).
+const KEYWORD = /^\p{L}{1,20}$/u;
+const KEYWORD_RULE = "1 to 20 letters, no spaces, digits or punctuation (such as SOLD)";
+// Stock frames come fast during a sale: an open waitlist is read again at most this often.
+const WAITLIST_REFRESH_MS = 1000;
 
 export class ProductShelf {
-  constructor(list, { liveId, creatorId }) {
+  /**
+   * list: the <ul>; keywordInput: the claim keyword's <input> (in its form), sent with every
+   * pin; waitlists: show each product's waitlist (GET is for the product's creator only).
+   */
+  constructor(list, { liveId, creatorId, keywordInput = null, waitlists = false }) {
     this.list = list;
     this.liveId = liveId;
     this.creatorId = creatorId;
     this.products = [];
     this.pinnedId = null;
     this.canPin = false;
+    this.keywordInput = keywordInput;
+    this.showWaitlists = waitlists;
+    this.waitlists = new Map(); // product id → {open, entries (null until read), error, loading, timer}
+    keywordInput?.form?.addEventListener("submit", (event) => event.preventDefault());
+    keywordInput?.addEventListener("input", () => clearError(keywordInput));
   }
 
   async load() {
     const { products } = await api(`/api/products?creator_id=${this.creatorId}&limit=200`);
     this.products = products.sort((a, b) => a.id - b.id);
     this.render();
+    // Sold-out products are the ones people wait for: their counts show from the start.
+    if (this.showWaitlists) for (const p of this.products) if (p.stock <= 0) this.loadWaitlist(p.id);
   }
 
   setPinned(productId) {
@@ -36,6 +54,9 @@ export class ProductShelf {
     product.stock = stock;
     const el = this.list.querySelector(`[data-product-id="${product_id}"] .stock`);
     if (el) el.textContent = `${stock} in stock`;
+    // Units back go to the waitlist first; sold out, people start joining.
+    const known = this.waitlists.get(product_id);
+    if (this.showWaitlists && (known || stock <= 0)) this.soonWaitlist(product_id);
   }
 
   render() {
@@ -64,8 +85,16 @@ export class ProductShelf {
       h(
         "div",
         { class: "actions" },
+        pinned && h("span", { class: "badge badge-live" }, "Pinned"),
         pinned
-          ? h("span", { class: "badge badge-live" }, "Pinned")
+          ? h("button", {
+              type: "button",
+              class: "btn btn-small",
+              disabled,
+              dataset: { focusKey: `repin-${p.id}` },
+              "aria-label": `Pin ${p.title} again (with the claim keyword above)`,
+              on: { click: () => this.pin(p) },
+            }, "Pin again")
           : h("button", {
               type: "button",
               class: "btn btn-primary btn-small",
@@ -82,22 +111,144 @@ export class ProductShelf {
           "aria-label": `Pin ${p.title} with a deal`,
           on: { click: () => this.openDeal(p) },
         }, "Pin with deal…"),
+        this.showWaitlists && this.waitlistToggle(p),
       ),
+      this.showWaitlists && this.waitlistBox(p),
     );
   }
 
-  async pin(product, deal = null) {
+  /**
+   * Pin with the claim keyword (from `keyword`, else the shelf's input). Returns null when
+   * pinned, else the error said (a bad keyword next to its input, the rest in a toast).
+   */
+  async pin(product, deal = null, keyword = this.keywordInput) {
+    const claim = checkKeyword(keyword);
+    if (claim === undefined) return "claim_keyword";
+    const body = { product_id: product.id };
+    if (deal) body.deal = deal;
+    if (claim) body.claim_keyword = claim;
     try {
-      await api(`/api/lives/${this.liveId}/pin`, {
-        method: "POST",
-        body: deal ? { product_id: product.id, deal } : { product_id: product.id },
-      });
+      await api(`/api/lives/${this.liveId}/pin`, { method: "POST", body });
       return null;
     } catch (error) {
+      const about = error instanceof ApiError && error.fields ? error.fields.claim_keyword : null;
+      if (about && keyword) {
+        showError(keyword, about);
+        return "claim_keyword";
+      }
       const message = error.code === "invalid_state" ? "Start the live before pinning." : describe(error);
       toast(message, { kind: "warn" });
       return message;
     }
+  }
+
+  /** "Waitlist (N)": shows or hides who waits for the product. */
+  waitlistToggle(p) {
+    const known = this.waitlists.get(p.id);
+    return h("button", {
+      type: "button",
+      class: "btn btn-small waitlist-toggle",
+      dataset: { focusKey: `waitlist-${p.id}` },
+      "aria-expanded": String(Boolean(known?.open)),
+      "aria-controls": `waitlist-${p.id}`,
+      on: { click: () => this.toggleWaitlist(p.id) },
+    }, waitlistLabel(known));
+  }
+
+  waitlistBox(p) {
+    const box = h("div", { class: "waitlist-box", id: `waitlist-${p.id}`, "aria-label": `Waitlist of ${p.title}`, role: "region" });
+    this.fillWaitlist(box, p);
+    return box;
+  }
+
+  fillWaitlist(box, p) {
+    const known = this.waitlists.get(p.id);
+    box.hidden = !known?.open;
+    if (box.hidden) return;
+    const refresh = h("button", {
+      type: "button",
+      class: "btn btn-small",
+      dataset: { focusKey: `waitlist-refresh-${p.id}` },
+      "aria-label": `Refresh the waitlist of ${p.title}`,
+      on: { click: () => this.loadWaitlist(p.id) },
+    }, "Refresh");
+    let body;
+    if (known.error) body = h("p", { class: "form-error" }, known.error);
+    else if (!known.entries) body = h("p", { class: "muted flush" }, "Loading…");
+    else if (!known.entries.length) body = h("p", { class: "muted flush" }, "Nobody is waiting.");
+    else {
+      body = h(
+        "ol",
+        { class: "plain-list waitlist-entries" },
+        known.entries.map((e) =>
+          h(
+            "li",
+            { dataset: { username: e.user.username } },
+            h("span", {}, `#${e.position} `, h("strong", {}, e.user.username), ` · ${e.quantity} ${e.quantity === 1 ? "unit" : "units"}`),
+            h("span", { class: "muted small" }, "since ", h("time", { datetime: e.joined_at }, clock(e.joined_at))),
+          ),
+        ),
+      );
+    }
+    const note = h("p", { class: "muted small flush" }, "Units that come back (a restock, a cancellation) are ordered for them first, in this order.");
+    replace(box, body, note, refresh);
+  }
+
+  /** Redraw one product's toggle and list (the rest of the shelf stays as it is). */
+  showWaitlist(productId) {
+    const row = this.list.querySelector(`[data-product-id="${productId}"]`);
+    const product = this.products.find((p) => p.id === productId);
+    if (!row || !product) return;
+    const toggle = row.querySelector(".waitlist-toggle");
+    const known = this.waitlists.get(productId);
+    toggle.textContent = waitlistLabel(known);
+    toggle.setAttribute("aria-expanded", String(Boolean(known?.open)));
+    const focused = document.activeElement?.dataset?.focusKey;
+    this.fillWaitlist(row.querySelector(".waitlist-box"), product);
+    if (focused && !row.contains(document.activeElement)) row.querySelector(`[data-focus-key="${focused}"]`)?.focus();
+  }
+
+  toggleWaitlist(productId) {
+    const known = this.waitlists.get(productId) || { open: false, entries: null, error: null };
+    known.open = !known.open;
+    this.waitlists.set(productId, known);
+    this.showWaitlist(productId);
+    if (known.open) this.loadWaitlist(productId);
+  }
+
+  /** GET the waitlist (who waits, first served first). */
+  async loadWaitlist(productId) {
+    const known = this.waitlists.get(productId) || { open: false, entries: null, error: null };
+    this.waitlists.set(productId, known);
+    if (known.loading) {
+      known.again = true;
+      return;
+    }
+    known.loading = true;
+    try {
+      const { waitlist } = await api(`/api/products/${productId}/waitlist`);
+      Object.assign(known, { entries: waitlist, error: null });
+    } catch (error) {
+      known.error = describe(error);
+    } finally {
+      known.loading = false;
+    }
+    this.showWaitlist(productId);
+    if (known.again) {
+      known.again = false;
+      this.loadWaitlist(productId);
+    }
+  }
+
+  /** Read the waitlist again soon (once per burst of stock frames). */
+  soonWaitlist(productId) {
+    const known = this.waitlists.get(productId) || { open: false, entries: null, error: null };
+    this.waitlists.set(productId, known);
+    if (known.timer) return;
+    known.timer = setTimeout(() => {
+      known.timer = null;
+      this.loadWaitlist(productId);
+    }, WAITLIST_REFRESH_MS);
   }
 
   openDeal(product) {
@@ -126,6 +277,11 @@ export class ProductShelf {
         h("button", { type: "button", class: "btn", on: { click: () => dialog.close() } }, "Cancel"),
       ),
     );
+    const keyword = field("deal-keyword", "Claim keyword (optional)", {
+      name: "claim_keyword", maxlength: 20, value: this.keywordInput?.value.trim() || "",
+      autocapitalize: "characters", spellcheck: "false", placeholder: "SOLD",
+    });
+    form.lastElementChild.before(keyword);
     const dialog = h(
       "dialog",
       { class: "dialog", id: "deal-dialog", "aria-labelledby": "deal-title" },
@@ -142,9 +298,18 @@ export class ProductShelf {
       };
       if (v.limit) deal.per_buyer_limit = Number(v.limit);
       formError(form, null);
-      const problem = await busy(form, () => this.pin(product, deal));
-      if (problem) formError(form, problem);
-      else dialog.close();
+      const input = form.elements.claim_keyword;
+      const problem = await busy(form, () => this.pin(product, deal, input));
+      if (problem === "claim_keyword") {
+        input.focus();
+        return;
+      }
+      if (problem) {
+        formError(form, problem);
+        return;
+      }
+      if (this.keywordInput) this.keywordInput.value = input.value.trim(); // the shelf's follows
+      dialog.close();
     });
     dialog.addEventListener("close", () => dialog.remove());
     document.body.append(dialog);
@@ -186,4 +351,35 @@ export class ProductShelf {
     });
     return form;
   }
+}
+
+function waitlistLabel(known) {
+  return known?.entries ? `Waitlist (${known.entries.length})` : "Waitlist";
+}
+
+/** The keyword to send: null (none), the keyword, or undefined after saying it is not one. */
+function checkKeyword(input) {
+  if (!input) return null;
+  clearError(input);
+  const word = input.value.trim();
+  if (!word) return null;
+  if (KEYWORD.test(word)) return word;
+  showError(input, `The claim keyword must be ${KEYWORD_RULE}.`);
+  input.focus();
+  return undefined;
+}
+
+function showError(input, message) {
+  clearError(input);
+  const text = String(message).replace(/^Value error, /, "");
+  const note = h("p", { class: "field-error", id: `${input.id}-error` }, text[0].toUpperCase() + text.slice(1));
+  input.after(note);
+  input.setAttribute("aria-invalid", "true");
+  input.setAttribute("aria-describedby", note.id);
+}
+
+function clearError(input) {
+  document.getElementById(`${input.id}-error`)?.remove();
+  input.removeAttribute("aria-invalid");
+  input.removeAttribute("aria-describedby");
 }

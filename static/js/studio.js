@@ -1,5 +1,6 @@
 // /studio/{id}: the creator's (and moderators') control room. Start and end
-// the live (creator only), pin products and deals, watch stats, moderate chat
+// the live (creator only), pin products and deals (with a comment-to-buy keyword),
+// see who waits for a product (creator only), watch stats, moderate chat
 // (delete, mute, ban, blocked words).
 
 import { api, currentSession, describe, pageId } from "./api.js";
@@ -137,7 +138,12 @@ function onStatus(status) {
 
 async function main() {
   if (!(await access())) return;
-  shelf = new ProductShelf($("#products"), { liveId: live.id, creatorId: live.creator_id });
+  shelf = new ProductShelf($("#products"), {
+    liveId: live.id,
+    creatorId: live.creator_id,
+    keywordInput: $("#claim-keyword"),
+    waitlists: isCreator, // a product's waitlist is its creator's to read
+  });
   const socket = new LiveSocket(live.id, {
     token: currentSession().token,
     onSnapshot: (data) => {
