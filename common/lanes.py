@@ -47,6 +47,10 @@ class Lanes(Generic[K, T, R]):
     async def stop(self) -> None:
         """Cancel the batches being run (their callers get ``CancelledError``)."""
         await cancel_and_wait(list(self._runners.values()), what=f"{self.name} batches")
+        for queued in self._queues.values():  # a runner cancelled before it ever ran
+            for _item, answer in queued:
+                answer.cancel()
+        self._queues.clear()
 
     async def _drain(self, key: K) -> None:
         try:
@@ -63,6 +67,10 @@ class Lanes(Generic[K, T, R]):
     async def _one(self, key: K, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self._run(key, [item for item, _answer in batch])
+        except asyncio.CancelledError:  # stopping: its callers are cancelled too
+            for _item, answer in batch:
+                answer.cancel()
+            raise
         except Exception as exc:  # nothing of this batch was written: each caller hears why
             for _item, answer in batch:
                 if not answer.done():
