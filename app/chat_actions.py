@@ -8,8 +8,8 @@ from app import accounts
 from app.accounts import Role, User
 from app.errors import ApiError
 from app.fields import USERNAME_RE
-from app.live_actions import authorize_on_live, live_facts
-from app.permissions import Action, allowed
+from app.live_actions import authorize_on_live
+from app.permissions import Action
 from app.state import AppState
 from live import chat, close_codes, lives, moderation
 from live.claims import Claim
@@ -29,9 +29,9 @@ async def send_chat(state: AppState, user: User | None, live_id: int, text: str)
     (``app.claims`` places it)."""
     if user is None:
         raise SignInRequired("sign in to chat")
-    async with state.db.read() as session:
-        live = await lives.get_live(session, live_id)
-    exempt = allowed(user, Action.MODERATE_LIVE, await live_facts(state, live, user))
+    # Admins skip slow mode; the live's creator and moderators too, found in the read the
+    # message's checks make anyway (a storm of comments is one read session each).
+    exempt = user.role == Role.ADMIN
     limits = chat.ChatLimits(state.settings.chat_rate, state.settings.chat_burst)
     _data, claim = await chat.send(state.hub, live_id, actor(user), text, limits=limits,
                                    desk=state.chat_desk, exempt_from_slow_mode=exempt)  # fmt: skip

@@ -70,10 +70,11 @@ async def join_waitlist(
     that committed first could not see this place): None when that made this buyer's
     order. ``refuse_in_stock``: 409 ``in_stock`` when ``quantity`` can be bought now
     (what a buyer asking to join is told), and no serving here."""
-    async with state.db.read() as session:
-        product = await catalog.get_product(session, product_id)
-    if refuse_in_stock and product.stock >= quantity:
-        raise ApiError(409, "in_stock", f"{product.stock} in stock: buy it instead")
+    if refuse_in_stock:
+        async with state.db.read() as session:
+            product = await catalog.get_product(session, product_id)
+        if product.stock >= quantity:
+            raise ApiError(409, "in_stock", f"{product.stock} in stock: buy it instead")
     place = await state.waitlists.join(product_id, user.uid, user.username, quantity)
     if refuse_in_stock:
         return place

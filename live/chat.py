@@ -49,6 +49,7 @@ from live.errors import (
     SlowModeActive,
 )
 from live.hub import Hub
+from live.lives import is_moderator
 from live.log import EventBatch
 from live.models import (
     BlockedWord,
@@ -199,6 +200,10 @@ async def send(
         if contains_blocked(text, await blocked_words(session, live_id)):
             raise BlockedWordUsed("the message contains a blocked word and was not sent")
         slow_mode = live.slow_mode_s
+        if slow_mode and not exempt_from_slow_mode:  # the live's staff are exempt
+            exempt_from_slow_mode = live.creator_id == sender.id or await is_moderator(
+                session, live_id, sender.id
+            )
         pin = await claimable_pin(session, live)
     wait = await take_token(hub, keys.chat_bucket(live_id, sender.id), limits.rate, limits.burst)
     if wait > 0:
