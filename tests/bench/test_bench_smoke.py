@@ -26,7 +26,8 @@ from tests import services
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["fanout", "flashsale", "fulfillment", "guessing", "memprofile", "fanout_micro",
-                "refservers", "naive_shop", "orderload", "serverwatch", "auction"]  # fmt: skip
+                "refservers", "naive_shop", "orderload", "serverwatch", "auction",
+                "comments"]  # fmt: skip
 
 
 def run_bench(module: str, *args: str, timeout: float = 120) -> str:
@@ -217,3 +218,13 @@ def test_auction_sqlite(tmp_path: Path) -> None:
     assert run["auction"]["status"] == "sold" and run["auction"]["bids"] >= 1
     assert run["replay"]["history"] == run["auction"]["bids"] == run["latency"]["matched"]
     assert run["reference"]["delivered"] == 5 and run["reference"]["pings"]["answered"] == 30
+
+
+@pytest.mark.slow
+def test_comments_sqlite(tmp_path: Path) -> None:
+    out = run_bench("comments", "--variants", "sqlite", "--buyers", "30", "--units", "5",
+                    "--out", str(tmp_path / "c.json"))  # fmt: skip
+    assert rows(out)["sqlite 30"][-1] == "yes"  # orders, places, list and log checks held
+    (run,) = results(tmp_path / "c.json")
+    assert (run["checks"]["orders"], run["checks"]["waitlisted"]) == (5, 25)
+    assert run["answer_ms"]["p50"] > 0 and run["reference_chat_ms"]["p50"] > 0
