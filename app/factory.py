@@ -162,6 +162,17 @@ async def _start_auctions(
     return bids, gate, auction_clock
 
 
+def _social_desks(
+    hub: Hub, db: Database, stack: contextlib.AsyncExitStack
+) -> tuple[ChatDesk, WaitlistDesk]:
+    """The desks that batch a storm's chat lines (per live) and waitlist joins (per
+    product); stopped with the app."""
+    chat_desk, waitlists = ChatDesk(hub.publisher), WaitlistDesk(db.write)
+    stack.push_async_callback(chat_desk.stop)
+    stack.push_async_callback(waitlists.stop)
+    return chat_desk, waitlists
+
+
 async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
     """Connect and start every resource of one app; ``stack`` closes them in reverse."""
     db = Database.from_url(settings.database_url)
@@ -191,10 +202,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     award = placer(commerce, payments, on_placed, relayed=queue is not None)
     serving = Serving(payments, orders.order_answer)
     bids, gate, auction_clock = await _start_auctions(hub, db, commerce, award, serving, stack)
-    chat_desk = ChatDesk(hub.publisher)
-    stack.push_async_callback(chat_desk.stop)
-    waitlists = WaitlistDesk(db.write)
-    stack.push_async_callback(waitlists.stop)
+    chat_desk, waitlists = _social_desks(hub, db, stack)
     users = UserCache()
     revocations = Revocations(db, users, hub)
     await revocations.start()
