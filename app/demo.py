@@ -21,7 +21,7 @@ from app.live_actions import pin_product
 from app.schemas import PinIn
 from app.settings import Settings
 from app.state import AppState
-from checkout import catalog, profile
+from checkout import catalog
 from checkout.models import Product
 from live import lives
 from live.models import Live, LiveStatus
@@ -35,8 +35,6 @@ ACCOUNTS: tuple[tuple[str, Role], ...] = (
     (VIEWER, Role.VIEWER),
 )
 LIVE_TITLE = "Friday night finds"
-DEMO_ADDRESS = {"name": "Demo Viewer", "line1": "1 Market St", "city": "Springfield",
-                "postal_code": "12345", "country": "US"}  # fmt: skip
 # title, description, price_cents, stock, image
 PRODUCTS: tuple[tuple[str, str, int, int, str], ...] = (
     ("Blue stoneware mug", "Holds 350 ml of anything warm.", 1800, 40, "mug.svg"),
@@ -96,21 +94,6 @@ async def _live(state: AppState, creator: User) -> tuple[Live, bool]:
     return started, True
 
 
-async def _checkout_profile(state: AppState, viewer: User) -> None:
-    """The demo viewer's saved address and test card (``tok_visa``): one-tap buying —
-    bids, typing SOLD in chat, waitlists — works at once. Kept if already saved."""
-    async with state.db.read() as session:
-        saved = await profile.read_profile(session, viewer.uid)
-    if saved.complete:
-        return
-    method = await state.payments.save_method(
-        "tok_visa", None, profile.account_reference(viewer.uid)
-    )
-    async with state.db.write() as session:
-        await profile.save_address(session, viewer.uid, DEMO_ADDRESS)
-        await profile.save_method(session, viewer.uid, method)
-
-
 async def seed(state: AppState) -> DemoShop:
     """Create (or find) the demo accounts, products and running live."""
     users = {name: await _user(state, name, role) for name, role in ACCOUNTS}
@@ -120,10 +103,8 @@ async def seed(state: AppState) -> DemoShop:
     live_id = live.id or 0
     async with state.db.write() as session:
         await lives.add_moderator(session, live, users[MODERATOR].uid)
-    await _checkout_profile(state, users[VIEWER])
     if fresh or live.pin_id is None:
-        first = PinIn(product_id=products[0].id or 0, claim_keyword="SOLD")
-        await pin_product(state, creator, live_id, first)
+        await pin_product(state, creator, live_id, PinIn(product_id=products[0].id or 0))
     return DemoShop(
         live_id=live_id,
         product_ids=[p.id or 0 for p in products],
@@ -153,8 +134,7 @@ def banner(shop: DemoShop, base_url: str) -> str:
         f"    {CREATOR:<14} creator: studio, pins and deals",
         f"    {MODERATOR:<14} moderator of the demo live: studio without start/end",
         f"    {STAFF:<14} staff: fulfillment board",
-        f"    {VIEWER:<14} viewer: buy, bid and chat (address and test card saved;"
-        " type SOLD in chat to buy the pinned product)",
+        f"    {VIEWER:<14} viewer: buy and chat",
         "",
         "  Tip: open the viewer page on a phone-sized window and the studio beside it.",
         "",
