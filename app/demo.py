@@ -21,20 +21,24 @@ from app.live_actions import pin_product
 from app.schemas import PinIn
 from app.settings import Settings
 from app.state import AppState
-from checkout import catalog
+from checkout import catalog, profile
 from checkout.models import Product
 from live import lives
 from live.models import Live, LiveStatus
 
 PASSWORD = "livecart-demo"
 CREATOR, MODERATOR, STAFF, VIEWER = "demo_creator", "demo_mod", "demo_staff", "demo_viewer"
+BUYER = "demo_buyer"  # a viewer whose address and test card are saved: one-tap buying
 ACCOUNTS: tuple[tuple[str, Role], ...] = (
     (CREATOR, Role.CREATOR),
     (MODERATOR, Role.VIEWER),
     (STAFF, Role.STAFF),
     (VIEWER, Role.VIEWER),
+    (BUYER, Role.VIEWER),
 )
 LIVE_TITLE = "Friday night finds"
+BUYER_ADDRESS = {"name": "Demo Buyer", "line1": "1 Market St", "city": "Springfield",
+                 "postal_code": "12345", "country": "US"}  # fmt: skip
 # title, description, price_cents, stock, image
 PRODUCTS: tuple[tuple[str, str, int, int, str], ...] = (
     ("Blue stoneware mug", "Holds 350 ml of anything warm.", 1800, 40, "mug.svg"),
@@ -94,6 +98,20 @@ async def _live(state: AppState, creator: User) -> tuple[Live, bool]:
     return started, True
 
 
+async def _checkout_profile(state: AppState, buyer: User) -> None:
+    """The demo buyer's saved address and test card (``tok_visa``), so bids, typing the
+    claim keyword in chat and waitlists work at once. Kept if already saved."""
+    async with state.db.read() as session:
+        if (await profile.read_profile(session, buyer.uid)).complete:
+            return
+    method = await state.payments.save_method(
+        "tok_visa", None, profile.account_reference(buyer.uid)
+    )
+    async with state.db.write() as session:
+        await profile.save_address(session, buyer.uid, BUYER_ADDRESS)
+        await profile.save_method(session, buyer.uid, method)
+
+
 async def seed(state: AppState) -> DemoShop:
     """Create (or find) the demo accounts, products and running live."""
     users = {name: await _user(state, name, role) for name, role in ACCOUNTS}
@@ -103,6 +121,7 @@ async def seed(state: AppState) -> DemoShop:
     live_id = live.id or 0
     async with state.db.write() as session:
         await lives.add_moderator(session, live, users[MODERATOR].uid)
+    await _checkout_profile(state, users[BUYER])
     if fresh or live.pin_id is None:
         await pin_product(state, creator, live_id, PinIn(product_id=products[0].id or 0))
     return DemoShop(
@@ -135,6 +154,8 @@ def banner(shop: DemoShop, base_url: str) -> str:
         f"    {MODERATOR:<14} moderator of the demo live: studio without start/end",
         f"    {STAFF:<14} staff: fulfillment board",
         f"    {VIEWER:<14} viewer: buy and chat",
+        f"    {BUYER:<14} viewer with a saved address and test card: bid, or pin with a"
+        " claim keyword and type it in chat",
         "",
         "  Tip: open the viewer page on a phone-sized window and the studio beside it.",
         "",

@@ -33,7 +33,7 @@ async def test_seeding_twice_reuses_everything(sqlite_settings: Settings) -> Non
     first = await demo.seed_database(sqlite_settings)
     second = await demo.seed_database(sqlite_settings)
     assert second == first
-    assert set(first.users) == {demo.CREATOR, demo.MODERATOR, demo.STAFF, demo.VIEWER}
+    assert set(first.users) == {demo.CREATOR, demo.MODERATOR, demo.STAFF, demo.VIEWER, demo.BUYER}
     assert len(first.product_ids) == len(demo.PRODUCTS)
 
     async with serve(sqlite_settings) as server, http_client(server.url) as http:
@@ -50,7 +50,10 @@ async def test_seeding_twice_reuses_everything(sqlite_settings: Settings) -> Non
             f"/api/lives/{first.live_id}/moderators",
             headers={"Authorization": f"Bearer {token}"},
         )
-        assert mods.status_code == 403  # the viewer is no moderator ...
+        assert mods.status_code == 403  # the buyer is no moderator ...
+        me = (await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
+        assert me["user"]["username"] == demo.BUYER
+        assert me["address"]["city"] and me["payment_method"]["last4"] == "4242"  # one tap
         creator = await http.post(
             "/api/auth/login", json={"username": demo.CREATOR, "password": demo.PASSWORD}
         )
@@ -113,7 +116,8 @@ def test_demo_command_prints_urls_and_logins_and_serves(
     assert f"{base}/fulfillment" in urls
     assert any(u.startswith(f"{base}/live/") for u in urls)
     assert any(u.startswith(f"{base}/studio/") for u in urls)
-    for username in (demo.CREATOR, demo.MODERATOR, demo.STAFF, demo.VIEWER, demo.PASSWORD):
+    for username in (demo.CREATOR, demo.MODERATOR, demo.STAFF, demo.VIEWER, demo.BUYER,
+                     demo.PASSWORD):  # fmt: skip
         assert username in text
 
     again, _ = _run_demo(env, tmp_path, port)
