@@ -211,3 +211,53 @@ def expect(target: Any, **kwargs: Any) -> Any:
     from playwright.async_api import expect as pw_expect
 
     return pw_expect(target, **kwargs)
+
+
+# A viewer's saved address in the one-tap buying tests (bids, claims, waitlists).
+BUYER_ADDRESS = {"name": "Bea Buyer", "line1": "1 Main St", "city": "Springfield",
+                 "postal_code": "12345", "country": "US"}  # fmt: skip
+LAMP = "Red desk lamp"  # a demo product: $45.00, 6 in stock
+
+
+def lamp_id(site: Site) -> int:
+    titles = [title for title, *_ in demo.PRODUCTS]
+    return site.shop.product_ids[titles.index(LAMP)]
+
+
+async def register(
+    site: Site, username: str, *, profile: bool = True, card: str = "tok_visa"
+) -> dict[str, Any]:
+    """A new viewer ({token, user}), with a saved address and test card if ``profile``."""
+    from tests.http_helpers import http_client  # httpx loads only for the page tests
+
+    async with http_client(site.url) as http:
+        body = {"username": username, "password": "correct horse", "role": "viewer"}
+        resp = await http.post("/api/auth/register", json=body)
+        assert resp.status_code == 201, resp.text
+        session: dict[str, Any] = resp.json()
+        headers = {"Authorization": f"Bearer {session['token']}"}
+        if profile:
+            put = await http.put("/api/me/address", json=BUYER_ADDRESS, headers=headers)
+            assert put.status_code == 200, put.text
+            saved = await http.put("/api/me/payment-method", json={"token": card}, headers=headers)
+            assert saved.status_code == 200, saved.text
+        return session
+
+
+async def fits_a_phone(page: Any, scope: str) -> None:
+    """No sideways scrolling, and every button in ``scope`` at least 44 px tall and wide
+    (measured once running animations, such as a card's entrance that scales it, end)."""
+    await page.wait_for_function(
+        "() => document.getAnimations().every((a) => a.playState !== 'running')"
+    )
+    overflow = await page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+    assert overflow <= 0, overflow
+    small = await page.evaluate(
+        """(scope) => [...document.querySelectorAll(scope + " button")]
+            .filter((b) => b.getClientRects().length)
+            .map((b) => [b.textContent.trim(), b.getBoundingClientRect()])
+            .filter(([, r]) => r.height < 44 || r.width < 44)
+            .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`)""",
+        scope,
+    )
+    assert small == [], small

@@ -22,19 +22,19 @@ from tests.http_helpers import http_client
 from tests.live_server import LiveServer, serve
 from tests.pages_helpers import (
     DESKTOP,
+    LAMP,
     Browser,
     Site,
     accessibility_problems,
     expect,
     focus_is_visible,
+    lamp_id,
+    register,
     require_browser,
 )
 
 pytestmark = pytest.mark.browser
 
-ADDRESS = {"name": "Bea Bidder", "line1": "1 Main St", "city": "Springfield",
-           "postal_code": "12345", "country": "US"}  # fmt: skip
-LAMP = "Red desk lamp"
 # Chromium reports every 4xx answer on the console; these tests provoke some on purpose.
 REFUSED = re.compile(r"status of (403|409) ")
 SKEWED_CLOCK = "{ const real = Date.now; Date.now = () => real() + 3600 * 1000; }"
@@ -62,29 +62,6 @@ async def site(served: LiveServer) -> Site:
 
 async def close_now(server: LiveServer, auction_id: int) -> None:
     await settled_now(server.state, auction_id)
-
-
-async def register(
-    site: Site, username: str, *, profile: bool = True, card: str = "tok_visa"
-) -> dict[str, Any]:
-    """A new viewer ({token, user}), with a saved address and test card if ``profile``."""
-    async with http_client(site.url) as http:
-        body = {"username": username, "password": "correct horse", "role": "viewer"}
-        resp = await http.post("/api/auth/register", json=body)
-        assert resp.status_code == 201, resp.text
-        session: dict[str, Any] = resp.json()
-        headers = {"Authorization": f"Bearer {session['token']}"}
-        if profile:
-            put = await http.put("/api/me/address", json=ADDRESS, headers=headers)
-            assert put.status_code == 200, put.text
-            saved = await http.put("/api/me/payment-method", json={"token": card}, headers=headers)
-            assert saved.status_code == 200, saved.text
-        return session
-
-
-def lamp_id(site: Site) -> int:
-    titles = [title for title, *_ in demo.PRODUCTS]
-    return site.shop.product_ids[titles.index(LAMP)]
 
 
 async def api_auction(site: Site, **terms: Any) -> dict[str, Any]:

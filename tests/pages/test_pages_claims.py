@@ -24,13 +24,20 @@ import pytest
 
 from app import demo
 from tests.http_helpers import http_client
-from tests.pages_helpers import Browser, Site, accessibility_problems, expect, require_browser
+from tests.pages_helpers import (
+    LAMP,
+    Browser,
+    Site,
+    accessibility_problems,
+    expect,
+    fits_a_phone,
+    lamp_id,
+    register,
+    require_browser,
+)
 
 pytestmark = pytest.mark.browser
 
-ADDRESS = {"name": "Cleo Claimer", "line1": "1 Main St", "city": "Springfield",
-           "postal_code": "12345", "country": "US"}  # fmt: skip
-LAMP = "Red desk lamp"  # $45.00, 6 in stock
 # Chromium reports every 4xx answer on the console; these tests provoke some on purpose.
 REFUSED = re.compile(r"status of (401|409|422) ")
 
@@ -38,29 +45,6 @@ REFUSED = re.compile(r"status of (401|409|422) ")
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-def lamp_id(site: Site) -> int:
-    titles = [title for title, *_ in demo.PRODUCTS]
-    return site.shop.product_ids[titles.index(LAMP)]
-
-
-async def register(
-    site: Site, username: str, *, profile: bool = True, card: str = "tok_visa"
-) -> dict[str, Any]:
-    """A new viewer ({token, user}), with a saved address and test card if ``profile``."""
-    async with http_client(site.url) as http:
-        body = {"username": username, "password": "correct horse", "role": "viewer"}
-        resp = await http.post("/api/auth/register", json=body)
-        assert resp.status_code == 201, resp.text
-        session: dict[str, Any] = resp.json()
-        headers = {"Authorization": f"Bearer {session['token']}"}
-        if profile:
-            put = await http.put("/api/me/address", json=ADDRESS, headers=headers)
-            assert put.status_code == 200, put.text
-            saved = await http.put("/api/me/payment-method", json={"token": card}, headers=headers)
-            assert saved.status_code == 200, saved.text
-        return session
 
 
 async def pin_lamp(site: Site, keyword: str | None) -> None:
@@ -108,25 +92,6 @@ async def say(page: Any, text: str) -> None:
     await page.get_by_label("Message", exact=True).fill(text)
     await page.get_by_role("button", name="Send").click()
     await expect(lines).to_have_count(before + 1)
-
-
-async def fits_a_phone(page: Any, scope: str) -> None:
-    """No sideways scrolling, and every button in ``scope`` at least 44 px tall and wide
-    (measured once the card's entrance animation, which scales it, is over)."""
-    await page.wait_for_function(
-        "() => document.getAnimations().every((a) => a.playState !== 'running')"
-    )
-    overflow = await page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-    assert overflow <= 0, overflow
-    small = await page.evaluate(
-        """(scope) => [...document.querySelectorAll(scope + " button")]
-            .filter((b) => b.getClientRects().length)
-            .map((b) => [b.textContent.trim(), b.getBoundingClientRect()])
-            .filter(([, r]) => r.height < 44 || r.width < 44)
-            .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`)""",
-        scope,
-    )
-    assert small == [], small
 
 
 def toast(page: Any, text: str) -> Any:

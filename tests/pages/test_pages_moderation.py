@@ -25,6 +25,8 @@ from tests.pages_helpers import (
     Site,
     accessibility_problems,
     expect,
+    fits_a_phone,
+    register,
     require_browser,
 )
 
@@ -45,30 +47,6 @@ async def api_get(site: Site, tail: str, who: str = demo.CREATOR) -> Any:
         resp = await http.get(f"/api/lives/{site.shop.live_id}{tail}", headers=site.auth(who))
         assert resp.status_code == 200, resp.text
         return resp.json()
-
-
-async def register(site: Site, username: str) -> dict[str, Any]:
-    async with http_client(site.url) as http:
-        body = {"username": username, "password": "correct horse", "role": "viewer"}
-        resp = await http.post("/api/auth/register", json=body)
-        assert resp.status_code == 201, resp.text
-        session: dict[str, Any] = resp.json()
-        return session
-
-
-async def fits_a_phone(page: Any, scope: str) -> None:
-    """No sideways scrolling, and every button in ``scope`` at least 44 px tall and wide."""
-    overflow = await page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-    assert overflow <= 0, overflow
-    small = await page.evaluate(
-        """(scope) => [...document.querySelectorAll(scope + " button")]
-            .filter((b) => b.getClientRects().length)
-            .map((b) => [b.textContent.trim(), b.getBoundingClientRect()])
-            .filter(([, r]) => r.height < 44 || r.width < 44)
-            .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`)""",
-        scope,
-    )
-    assert small == [], small
 
 
 async def element_shot(browser: Browser, part: Any, name: str) -> None:
@@ -171,7 +149,9 @@ async def test_studio_moderation_panel_on_a_phone(site: Site, browser: Browser) 
 async def test_a_moderator_on_the_viewer_page_deletes_then_still_mutes_the_author(
     site: Site, browser: Browser
 ) -> None:
-    spammer = await browser.page("spammer", site.live, session=await register(site, SPAMMER))
+    spammer = await browser.page(
+        "spammer", site.live, session=await register(site, SPAMMER, profile=False)
+    )
     mod = await browser.page("moderator", site.live, session=site.session(demo.MODERATOR))
     viewer = await browser.page("viewer", site.live, session=site.session(demo.VIEWER))
     host = await browser.page("host", site.live, session=site.session(demo.CREATOR))
@@ -228,7 +208,7 @@ async def test_a_moderator_s_refused_mute_shows_the_server_s_reason(
     site: Site, browser: Browser
 ) -> None:
     """Moderators cannot mute each other: the chat's Mute says why, in the server's words."""
-    other = await register(site, "other_mod")
+    other = await register(site, "other_mod", profile=False)
     async with http_client(site.url) as http:
         resp = await http.put(
             f"/api/lives/{site.shop.live_id}/moderators/other_mod", headers=site.auth(demo.CREATOR)
