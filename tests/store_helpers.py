@@ -62,10 +62,11 @@ async def chat(ws: ClientConnection, text: str) -> None:
     await send(ws, {"type": "chat", "text": text})
 
 
-async def outcome(ws: ClientConnection) -> Frame:
-    """The claimant's answer: its ``order``, ``error`` or ``waitlisted`` frame."""
-    for _ in range(50):
-        frame = await next_frame(ws)
+async def outcome(ws: ClientConnection, *, among: int = 50, within: float = 5.0) -> Frame:
+    """The claimant's answer: its ``order``, ``error`` or ``waitlisted`` frame, among at
+    most ``among`` frames (a storm's room sends every chat line and stock change too)."""
+    for _ in range(among):
+        frame = await next_frame(ws, within)
         if frame["type"] in ("order", "error", "waitlisted"):
             return frame
     raise AssertionError("no answer to the claim")

@@ -16,8 +16,8 @@ from app.settings import Settings
 from tests.auction_helpers import bidders
 from tests.http_helpers import assert_error
 from tests.live_server import LiveServer, serve
-from tests.store_helpers import DEAL, Store, chat, open_store
-from tests.ws_helpers import Rest, Who, auth, next_frame, rest_for, snapshot, until
+from tests.store_helpers import DEAL, Store, chat, open_store, outcome
+from tests.ws_helpers import Rest, Who, auth, rest_for, snapshot, until
 
 
 @pytest.fixture
@@ -192,15 +192,6 @@ async def _storm(store: Store, buyers: list[Who]) -> list[dict[str, Any]]:
     try:
         await asyncio.gather(*(snapshot(ws) for ws in sockets))
         await asyncio.gather(*(chat(ws, "SOLD") for ws in sockets))
-        return list(await asyncio.gather(*(_answer(ws) for ws in sockets)))
+        return list(await asyncio.gather(*(outcome(ws, among=5_000, within=60) for ws in sockets)))
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets))
-
-
-async def _answer(ws: Any) -> dict[str, Any]:
-    """A claimant's answer among the room's 500 chat lines and stock frames."""
-    for _ in range(5_000):
-        frame = await next_frame(ws, within=60)
-        if frame["type"] in ("order", "error", "waitlisted"):
-            return frame
-    raise AssertionError("no answer to the claim")
