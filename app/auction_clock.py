@@ -15,7 +15,6 @@ retried placement does not place twice).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -29,7 +28,7 @@ from checkout.models import OrderSource
 from checkout.ports import PaymentProvider
 from checkout.stock import lock_showing, move_and_tell
 from checkout.waitlist import Serving, serve
-from common.tasks import cancel_and_wait, loop_step, nap
+from common.deadlines import DeadlineLoop, sleep_until
 from common.times import utcnow
 from live import auctions
 
@@ -56,28 +55,17 @@ def placer(commerce: Commerce, payments: PaymentProvider, on_placed: OnPlaced, *
     return place
 
 
-class AuctionClock:
+class AuctionClock(DeadlineLoop):
+    name = "auction clock"
+
     def __init__(
         self, commerce: Commerce, place: Place, *, poll_s: float = 1.0,
         serving: Serving | None = None,
     ) -> None:  # fmt: skip
+        super().__init__(log, poll_s=poll_s)
         self.commerce = commerce
         self.place = place
         self.serving = serving  # an unsold unit goes back to the waitlist first
-        self.poll_s = poll_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="livecart-auction-clock")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait([self._task], what="auction clock")
-
-    def poke(self) -> None:
-        """An auction was just started here: recompute the next deadline now."""
-        self._wake.set()
 
     async def run_once(self) -> float:
         """Close what is due and settle what is closed; return how long to sleep."""
@@ -91,9 +79,7 @@ class AuctionClock:
                 waiting += await auctions.close_due(batch, now)
         for auction_id in dict.fromkeys(waiting):
             await self.settle(auction_id)
-        if due is None or due <= now:
-            return self.poll_s if due is None else 0.0
-        return min(self.poll_s, max(0.005, (due - now).total_seconds()))
+        return sleep_until(due, now, self.poll_s)
 
     async def settle(self, auction_id: int) -> None:
         """Walk down the ranking until someone pays; then end the auction sold or unsold."""
@@ -126,11 +112,3 @@ class AuctionClock:
                 await move_and_tell(unit.session, unit.announcer, auction.product_id, 1, told)
                 if self.serving is not None:
                     await serve(unit, auction.product_id, self.serving)
-
-    async def _run(self) -> None:
-        while True:
-            delay = await loop_step(self.run_once, "auction clock pass", log)
-            if delay is None:
-                delay = self.poll_s
-            if delay:
-                await nap(self._wake, delay)

@@ -20,18 +20,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from app.db import Database
 from checkout import profile
-from live import auctions, lives
+from live import auctions, giveaways, lives
 from live.frames import Frame
 from live.hub import Hub
 from live.roster import Roster
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 _READ_AT_ONCE = 5_000  # profiles per query
 _STARTED = '{"type":"auction_started",'  # how an ``auction_started`` broadcast's text starts
 
@@ -46,8 +49,9 @@ class BidGate:
     def __init__(self, ttl_s: float = 300.0, size: int = 50_000) -> None:
         self.ttl_s = ttl_s
         self.size = size
-        self._auctions: dict[int, tuple[float, AuctionFacts]] = {}
-        self._loading: dict[int, asyncio.Future[AuctionFacts]] = {}
+        # ("auction" | "giveaway", id) → (expiry, facts)
+        self._auctions: dict[tuple[str, int], tuple[float, AuctionFacts]] = {}
+        self._loading: dict[tuple[str, int], asyncio.Future[AuctionFacts]] = {}
         self._profiles: dict[int, tuple[float, bool]] = {}
         self._asked: dict[int, asyncio.Future[bool]] = {}  # for the next read
         self._reading: dict[int, asyncio.Future[bool]] = {}  # in the read under way
@@ -55,21 +59,38 @@ class BidGate:
 
     async def facts(self, db: Database, auction_id: int) -> AuctionFacts:
         """The auction's live and its creator (``LiveNotFound`` for an unknown auction)."""
-        kept = self._auctions.get(auction_id)
+
+        async def load(session: AsyncSession) -> int:
+            return (await auctions.get(session, auction_id)).live_id
+
+        return await self._facts(db, ("auction", auction_id), load)
+
+    async def giveaway_facts(self, db: Database, giveaway_id: int) -> AuctionFacts:
+        """The giveaway's live and its creator, kept the same way (entries come all at
+        once too); ``LiveNotFound`` for an unknown giveaway."""
+
+        async def load(session: AsyncSession) -> int:
+            return (await giveaways.get(session, giveaway_id)).live_id
+
+        return await self._facts(db, ("giveaway", giveaway_id), load)
+
+    async def _facts(
+        self, db: Database, key: tuple[str, int], live_of: Callable[[AsyncSession], Awaitable[int]]
+    ) -> AuctionFacts:
+        kept = self._auctions.get(key)
         if kept is not None:
             return kept[1]
-        loading = self._loading.get(auction_id)
-        if loading is not None:  # another bid is reading it: share that read
+        loading = self._loading.get(key)
+        if loading is not None:  # another request is reading it: share that read
             return await asyncio.shield(loading)
         future: asyncio.Future[AuctionFacts] = asyncio.get_running_loop().create_future()
-        self._loading[auction_id] = future
+        self._loading[key] = future
         try:
             async with db.read() as session:
-                auction = await auctions.get(session, auction_id)
-                live = await lives.get_live(session, auction.live_id)
-            found = AuctionFacts(auction.live_id, live.creator_id)
+                live = await lives.get_live(session, await live_of(session))
+            found = AuctionFacts(live.id or 0, live.creator_id)
             self._prune(self._auctions, time.monotonic())
-            self._auctions[auction_id] = (float("inf"), found)
+            self._auctions[key] = (float("inf"), found)
             future.set_result(found)
             return found
         except BaseException as exc:
@@ -77,14 +98,14 @@ class BidGate:
             future.exception()  # retrieved: a read nobody else waited for logs nothing
             raise
         finally:
-            del self._loading[auction_id]
+            del self._loading[key]
 
     def warm(self, db: Database, auction_id: int, facts: AuctionFacts, users: set[int]) -> None:
         """An auction started: keep its facts, and read now, together, the profiles of
         ``users`` (the accounts watching it here) that are not known, before they bid."""
         now = time.monotonic()
         self._prune(self._auctions, now)
-        self._auctions[auction_id] = (float("inf"), facts)
+        self._auctions[("auction", auction_id)] = (float("inf"), facts)
         loop = asyncio.get_running_loop()
         for user_id in users:
             kept = self._profiles.get(user_id)
@@ -144,7 +165,7 @@ class BidGate:
         finally:
             self._reader = None
 
-    def _prune(self, entries: dict[int, tuple[float, T]], now: float) -> None:
+    def _prune(self, entries: dict[K, tuple[float, T]], now: float) -> None:
         if len(entries) < self.size:
             return
         for key in [k for k, (expires, _) in entries.items() if expires <= now]:

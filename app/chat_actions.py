@@ -12,7 +12,7 @@ from app.live_actions import authorize_on_live
 from app.permissions import Action
 from app.state import AppState
 from live import chat, close_codes, lives, moderation
-from live.claims import Claim
+from live.claims import Claim, Entry
 from live.errors import SignInRequired
 from live.models import Live
 from live.pins import Actor
@@ -24,9 +24,11 @@ def actor(user: User) -> Actor:
     return Actor(user.uid, user.username)
 
 
-async def send_chat(state: AppState, user: User | None, live_id: int, text: str) -> Claim | None:
-    """Send a chat message; returns the claim it makes on the pinned product, if any
-    (``app.claims`` places it)."""
+async def send_chat(
+    state: AppState, user: User | None, live_id: int, text: str
+) -> Claim | Entry | None:
+    """Send a chat message; returns the claim it makes on the pinned product (``app.claims``
+    places it) or its entry to the open giveaway (``app.giveaway_actions``), if any."""
     if user is None:
         raise SignInRequired("sign in to chat")
     # Admins skip slow mode; the live's creator and moderators too, found in the read the

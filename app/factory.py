@@ -26,6 +26,7 @@ from app.commerce import Commerce
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
 from app.fulfillment import hand_over, start_fulfillment
+from app.giveaway_clock import GiveawayClock
 from app.headers import SecurityHeaders
 from app.http import group_routes
 from app.openapi import build_openapi
@@ -36,6 +37,7 @@ from app.routes import (
     auctions,
     chat,
     fulfillment,
+    giveaways,
     live_feed,
     lives,
     ops,
@@ -59,6 +61,7 @@ from live.backends import broker_for
 from live.bid_desk import BidDesk
 from live.chat_desk import ChatDesk
 from live.clock import DealClock
+from live.giveaways import EntryDesk
 from live.hub import Hub
 from live.redis_broker import redis_client
 
@@ -89,6 +92,7 @@ def all_routes() -> list[BaseRoute]:
             *waitlists.routes,
             *lives.routes,
             *auctions.routes,
+            *giveaways.routes,
             *live_feed.routes,
             *chat.routes,
             *orders.routes,
@@ -164,13 +168,27 @@ async def _start_auctions(
 
 def _social_desks(
     hub: Hub, db: Database, stack: contextlib.AsyncExitStack
-) -> tuple[ChatDesk, WaitlistDesk]:
-    """The desks that batch a storm's chat lines (per live) and waitlist joins (per
-    product); stopped with the app."""
-    chat_desk, waitlists = ChatDesk(hub.publisher), WaitlistDesk(db.write)
-    stack.push_async_callback(chat_desk.stop)
-    stack.push_async_callback(waitlists.stop)
-    return chat_desk, waitlists
+) -> tuple[ChatDesk, WaitlistDesk, EntryDesk]:
+    """The desks that batch a storm's chat lines (per live), waitlist joins (per
+    product) and giveaway entries (per giveaway); stopped with the app."""
+    chat_desk, waitlists, entries = (
+        ChatDesk(hub.publisher),
+        WaitlistDesk(db.write),
+        EntryDesk(db.write),
+    )
+    for desk in (chat_desk, waitlists, entries):
+        stack.push_async_callback(desk.stop)
+    return chat_desk, waitlists, entries
+
+
+async def _start_giveaways(
+    commerce: Commerce, award: Place, serving: Serving, stack: contextlib.AsyncExitStack
+) -> GiveawayClock:
+    """The clock that draws giveaways and has their winners' orders placed with ``award``."""
+    clock = GiveawayClock(commerce, award, serving=serving)
+    await clock.start()
+    stack.push_async_callback(clock.stop)
+    return clock
 
 
 async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
@@ -202,7 +220,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     award = placer(commerce, payments, on_placed, relayed=queue is not None)
     serving = Serving(payments, orders.order_answer)
     bids, gate, auction_clock = await _start_auctions(hub, db, commerce, award, serving, stack)
-    chat_desk, waitlists = _social_desks(hub, db, stack)
+    chat_desk, waitlists, entries = _social_desks(hub, db, stack)
+    giveaway_clock = await _start_giveaways(commerce, award, serving, stack)
     users = UserCache()
     revocations = Revocations(db, users, hub)
     await revocations.start()
@@ -219,6 +238,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         chat_desk=chat_desk,
         serving=serving,
         waitlists=waitlists,
+        entries=entries,
+        giveaway_clock=giveaway_clock,
         admission=Admission(
             settings.max_sockets_per_address,
             settings.max_sockets_per_user,

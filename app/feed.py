@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.schemas import LiveOut, PinnedOut
 from app.state import AppState
 from checkout.models import Product
-from live import auctions, chat, pins
+from live import auctions, chat, giveaways, pins
 from live.models import Live, LivePin
 from live.pins import ProductCard
 
@@ -89,6 +89,7 @@ async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
         view = (await live_outs(state, session, [live]))[0]
         recent_chat = await chat.recent(session, live_id)
         running = await auctions.running_on(session, live_id)
+        giveaway = await _open_giveaway(session, live_id)
     data = view.model_dump(mode="json")
     return {
         "live": data,
@@ -97,6 +98,7 @@ async def snapshot(state: AppState, live_id: int) -> tuple[dict[str, Any], int]:
         "recent_chat": recent_chat,
         "slow_mode": live.slow_mode_s,
         "auction": auctions.auction_view(running) if running is not None else None,
+        "giveaway": giveaway,
         "seq": live.last_seq,
     }, live.last_seq
 
@@ -115,6 +117,10 @@ def advance(data: dict[str, Any], type_: str, event: dict[str, Any]) -> dict[str
         return _with_pinned(data, None)
     if type_ in _AUCTION_EVENTS:
         return {**data, "auction": _auction_after(data.get("auction"), type_, event)}
+    if type_ == "giveaway_started":
+        return {**data, "giveaway": event["giveaway"]}
+    if type_ == "giveaway_ended":
+        return {**data, "giveaway": None}
     if type_ not in ("stock", "deal_ended"):
         return None
     pinned = data["pinned"]
@@ -144,6 +150,14 @@ def _auction_after(
     if type_ == "auction_ended":
         return None
     return {**running, **{k: event[k] for k in _BID_FIELDS}}
+
+
+async def _open_giveaway(session: AsyncSession, live_id: int) -> dict[str, Any] | None:
+    """The live's open giveaway with its entries so far (``entered`` is per viewer: None)."""
+    g = await giveaways.open_on(session, live_id)
+    if g is None:
+        return None
+    return giveaways.giveaway_view(g, await giveaways.count_entries(session, g.id or 0))
 
 
 def _with_pinned(data: dict[str, Any], pinned: dict[str, Any] | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from app.auction_clock import AuctionClock
 from app.bid_gate import BidGate
 from app.commerce import Commerce
 from app.db import Database
+from app.giveaway_clock import GiveawayClock
 from app.revocation import Revocations
 from app.settings import Settings
 from app.throttle import Throttle
@@ -23,6 +24,7 @@ from checkout.waitlist import Serving, WaitlistDesk
 from live.bid_desk import BidDesk
 from live.chat_desk import ChatDesk
 from live.clock import DealClock
+from live.giveaways import EntryDesk
 from live.hub import Hub
 
 
@@ -41,6 +43,8 @@ class AppState:
     desk: OrderDesk
     serving: Serving  # units put back go to waitlists first
     waitlists: WaitlistDesk
+    entries: EntryDesk  # giveaway entries, in batches
+    giveaway_clock: GiveawayClock
     admission: Admission
     throttle: Throttle
     revocations: Revocations

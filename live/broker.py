@@ -69,6 +69,11 @@ class Broker(ABC):
         """Current viewer totals over all processes for ``live_ids``."""
 
     @abstractmethod
+    async def is_watching(self, live_id: int, user_id: int) -> bool:
+        """Whether the account watches the live from any process, as of the processes'
+        last presence reports (a socket opened since the last tick is not seen yet)."""
+
+    @abstractmethod
     async def take_token(self, key: str, rate: float, burst: int) -> float:
         """One token from the bucket ``key``, shared by all processes.
 
@@ -98,6 +103,7 @@ class MemoryBroker(Broker):
         super().__init__()
         self._channels: set[str] = set()
         self._presence: dict[int, int] = {}  # live id → total
+        self._watchers: dict[int, frozenset[int]] = {}  # live id → accounts
         self._limits = LocalLimits(COOLDOWN_MAX_S)
 
     async def publish(self, channel: str, message: str) -> None:
@@ -115,9 +121,14 @@ class MemoryBroker(Broker):
         for live_id, here in local.items():
             if here.empty:
                 self._presence.pop(live_id, None)
+                self._watchers.pop(live_id, None)
             else:
                 self._presence[live_id] = here.count
+                self._watchers[live_id] = here.users
         return {live_id: here.count for live_id, here in local.items()}
+
+    async def is_watching(self, live_id: int, user_id: int) -> bool:
+        return user_id in self._watchers.get(live_id, ())
 
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
         return {live_id: self._presence.get(live_id, 0) for live_id in live_ids}

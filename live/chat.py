@@ -36,7 +36,7 @@ from common.times import utc, utcnow
 from live import textnorm
 from live.broker import COOLDOWN_MAX_S, Broker
 from live.chat_desk import ChatDesk, message_view
-from live.claims import Claim, quantity_claimed
+from live.claims import Claim, Entry, quantity_claimed, says
 from live.errors import (
     Banned,
     BlockedWordUsed,
@@ -54,6 +54,7 @@ from live.log import EventBatch
 from live.models import (
     BlockedWord,
     ChatMessage,
+    Giveaway,
     Live,
     LiveBan,
     LiveMute,
@@ -182,9 +183,10 @@ async def send(
     limits: ChatLimits,
     desk: ChatDesk,
     exempt_from_slow_mode: bool = False,
-) -> tuple[dict[str, Any], Claim | None]:
+) -> tuple[dict[str, Any], Claim | Entry | None]:
     """Check and broadcast one chat message; returns its data and, when it claims the
-    pinned product (``live.claims``), the claim. Raises a LiveError to refuse."""
+    pinned product or enters the open giveaway (``live.claims``), the claim or entry.
+    Raises a LiveError to refuse."""
     text = clean_text(raw_text)
     async with hub.sessions.read() as session:
         live = await session.get(Live, live_id)
@@ -205,6 +207,7 @@ async def send(
                 session, live_id, sender.id
             )
         pin = await claimable_pin(session, live)
+        giveaway = await entry_keyword(session, live_id)
     wait = await take_token(hub, keys.chat_bucket(live_id, sender.id), limits.rate, limits.burst)
     if wait > 0:
         raise ChatRateLimited("you are sending messages too fast", retry_after=retry_after(wait))
@@ -221,13 +224,16 @@ async def send(
             )
     message = await desk.write(live_id, sender, text)
     data = message_view(message)
-    claim = None
-    if pin is not None and pin.claim_keyword and message.id is not None:
+    if message.id is None:
+        return data, None
+    if pin is not None and pin.claim_keyword:
         quantity = quantity_claimed(text, pin.claim_keyword)
         if quantity is not None:
             product_id = pin.product_id if pin.id == live.pin_id else None
-            claim = Claim(live_id, product_id, message.id, quantity)
-    return data, claim
+            return data, Claim(live_id, product_id, message.id, quantity)
+    if giveaway is not None and says(text, giveaway[1]):
+        return data, Entry(live_id, giveaway[0], message.id)
+    return data, None
 
 
 async def claimable_pin(session: AsyncSession, live: Live) -> LivePin | None:
@@ -237,6 +243,15 @@ async def claimable_pin(session: AsyncSession, live: Live) -> LivePin | None:
         return await session.get(LivePin, live.pin_id)
     query = select(LivePin).where(LivePin.live_id == live.id).order_by(col(LivePin.id).desc())
     return (await session.exec(query.limit(1))).first()
+
+
+async def entry_keyword(session: AsyncSession, live_id: int) -> tuple[int, str] | None:
+    """The live's open giveaway that chatting a keyword enters: (id, keyword)."""
+    query = select(Giveaway.id, Giveaway.keyword).where(
+        Giveaway.live_id == live_id, Giveaway.status == "open", col(Giveaway.keyword).is_not(None)
+    )
+    row = (await session.exec(query.limit(1))).first()
+    return None if row is None or row[0] is None or row[1] is None else (row[0], row[1])
 
 
 async def delete(batch: EventBatch, live_id: int, message_id: int) -> ChatMessage:

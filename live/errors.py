@@ -118,3 +118,28 @@ class InvalidBid(LiveError):
     """A bid that can never be valid (a maximum below its own amount)."""
 
     code = "validation_error"
+
+
+class GiveawayRunning(LiveError):
+    """A live runs at most one open giveaway at a time."""
+
+    code = "giveaway_running"
+
+
+class GiveawayClosed(LiveError):
+    """The giveaway was drawn, or its time is up: no more entries."""
+
+    code = "giveaway_closed"
+
+
+class AlreadyEntered(LiveError):
+    """One entry per account."""
+
+    code = "already_entered"
+
+
+class KeywordInUse(LiveError):
+    """The pin's claim keyword and the open giveaway's keyword must differ, or one chat
+    line would both buy and enter."""
+
+    code = "keyword_in_use"

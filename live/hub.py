@@ -143,6 +143,18 @@ class Hub:
             totals = {}
         return {i: max(totals.get(i, 0), self.viewers_of(i)) for i in live_ids}
 
+    async def is_watching(self, live_id: int, user_id: int) -> bool:
+        """Whether the account has a socket on the live: here, or in another process as
+        of its last presence report (False while the broker is unreachable)."""
+        live = self._lives.get(live_id)
+        if live is not None and live.sockets_of[user_id] > 0:
+            return True
+        try:
+            return await self.broker.is_watching(live_id, user_id)
+        except Exception as exc:
+            logger.warning("presence lookup failed: %r", exc)
+            return False
+
     def viewers(self, live_id: int) -> list[Viewer]:
         live = self._lives.get(live_id)
         return list(live.viewers) if live else []

@@ -224,3 +224,53 @@ class AuctionBid(SQLModel, table=True):
     price_cents: int  # the auction's price once this bid was taken
     leader_id: int  # who led once this bid was taken
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Giveaway(SQLModel, table=True):
+    """One giveaway of one unit of a product on a live (contract: Giveaways).
+
+    ``seed`` is secret until the draw; ``seed_hash`` (its SHA-256) is public from the
+    start. ``status`` turns ``drawn`` exactly once (a conditional UPDATE under the row
+    lock), with the winner computed from the seed and the entries in id order;
+    ``settled_at`` is set once the prize is dealt with (the winner's order placed, or
+    the unit back in stock when nobody entered or the winner could not receive it)."""
+
+    __tablename__ = "giveaways"
+    __table_args__ = (Index("ix_giveaways_live_status", "live_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    live_id: int = Field(foreign_key="lives.id")
+    product_id: int = Field(index=True)
+    started_by: int = Field(foreign_key="users.id")
+    card: str  # the product card (JSON) as shown when the giveaway started
+    currency: str = Field(default="USD", max_length=3)
+    keyword: str | None = Field(default=None, max_length=20)
+    seed: str = Field(max_length=64)
+    seed_hash: str = Field(max_length=64)
+    status: str = Field(default="open", max_length=16)
+    ends_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    entries: int = Field(default=0)  # counted at the draw; open: count the entries
+    winner_id: int | None = None
+    winner_name: str | None = Field(default=None, max_length=32)
+    drawn_at: datetime | None = Field(default=None, sa_column=_ts())
+    order_id: int | None = None
+    # Why the prize was not sent ("no_entries", or the checkout error's code).
+    unclaimed: str | None = Field(default=None, max_length=64)
+    settled_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class GiveawayEntry(SQLModel, table=True):
+    """One account's entry; entry order is ``id`` order (one entry per account)."""
+
+    __tablename__ = "giveaway_entries"
+    __table_args__ = (
+        Index("ux_giveaway_entries_user", "giveaway_id", "user_id", unique=True),
+        Index("ix_giveaway_entries_order", "giveaway_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    giveaway_id: int = Field(foreign_key="giveaways.id")
+    user_id: int = Field(foreign_key="users.id")
+    username: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -21,9 +21,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.sql import upsert_insert
 from common.times import iso_utc, utc, utcnow
-from live.errors import ForeignProduct, InvalidState, LiveNotFound
+from live.errors import ForeignProduct, InvalidState, KeywordInUse, LiveNotFound
 from live.log import EventBatch
-from live.models import Live, LiveBagItem, LivePin, LiveStatus
+from live.models import Giveaway, Live, LiveBagItem, LivePin, LiveStatus
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,8 @@ async def pin(
         raise InvalidState(f"products can only be pinned while live (it is {live.status})")
     if product.creator_id != live.creator_id:
         raise ForeignProduct("only the live creator's own products can be pinned")
+    if claim_keyword is not None and await _giveaway_keyword(session, live_id, claim_keyword):
+        raise KeywordInUse("the open giveaway enters with that keyword: choose another")
     await _take_down(batch, live, announce=False)
     now = utcnow()
     row = LivePin(
@@ -165,6 +167,15 @@ async def pin(
     data = pinned_view(row, product.card)
     await batch.append(live_id, "pinned", data)
     return data
+
+
+async def _giveaway_keyword(session: AsyncSession, live_id: int, keyword: str) -> bool:
+    """Whether ``keyword`` is the live's open giveaway's (any case)."""
+    query = select(Giveaway.id).where(
+        Giveaway.live_id == live_id, Giveaway.status == "open",
+        func.lower(col(Giveaway.keyword)) == keyword.lower(),
+    )  # fmt: skip
+    return (await session.exec(query)).first() is not None
 
 
 async def unpin(batch: EventBatch, live_id: int) -> bool:

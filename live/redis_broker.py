@@ -353,6 +353,9 @@ class RedisBroker(Broker):
     async def uncount(self, key: str, *, all_: bool = False) -> None:
         await self.redis.eval(_UNCOUNT_SCRIPT, 1, key, "1" if all_ else "0")
 
+    async def is_watching(self, live_id: int, user_id: int) -> bool:
+        return bool(await self.redis.hexists(keys.presence_refs(live_id), str(user_id)))
+
     async def presence_totals(self, live_ids: Iterable[int]) -> dict[int, int]:
         ids = list(live_ids)
         pipe = self.redis.pipeline(transaction=False)

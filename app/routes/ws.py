@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,17 +26,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from app import auth, chat_actions, claims, feed
+from app import auth, feed
 from app.accounts import User
 from app.admission import Ticket
-from app.auction_actions import place_bid
-from app.auction_schemas import BidFrameIn
 from app.errors import ERROR_EXTRAS, ApiError, domain_details
 from app.http import parse_id
-from app.live_actions import pin_product, unpin_product
-from app.schemas import ChatIn, DeleteChatIn, MuteIn, PinIn, SlowModeIn, TargetIn
 from app.state import AppState
 from app.tokens import Claims
+from app.ws_frames import HANDLERS
 from app.wssinks import DirectSink, discard, sink_for
 from checkout.errors import CheckoutError
 from live import close_codes, metrics
@@ -62,9 +58,6 @@ class FrameError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-Handler = Callable[["Session", dict[str, Any]], Awaitable[None]]
 
 
 class Session:
@@ -174,85 +167,6 @@ class Session:
 
 # Error data a client can act on, copied into the error frame.
 FRAME_EXTRAS = ("retry_after", *ERROR_EXTRAS)
-
-
-async def _ping(session: Session, _payload: dict[str, Any]) -> None:
-    session.reply("pong", {})
-
-
-async def _pin(session: Session, payload: dict[str, Any]) -> None:
-    body = PinIn.model_validate(_fields(payload))
-    await pin_product(session.state, session.user, session.viewer.live_id, body)
-
-
-async def _unpin(session: Session, _payload: dict[str, Any]) -> None:
-    await unpin_product(session.state, session.user, session.viewer.live_id)
-
-
-def _fields(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k != "type"}
-
-
-async def _chat(session: Session, payload: dict[str, Any]) -> None:
-    """A chat line; one that claims the pinned product (comment-to-buy) then places its
-    order: the outcome is this socket's (``error``/``waitlisted``) or the buyer's ``order``."""
-    body = ChatIn.model_validate(_fields(payload))
-    claim = await chat_actions.send_chat(
-        session.state, session.user, session.viewer.live_id, body.text
-    )
-    if claim is not None and session.user is not None:
-        waiting = await claims.claim(session.state, session.user, claim)
-        if waiting is not None:
-            session.reply("waitlisted", waiting)
-
-
-async def _delete_chat(session: Session, payload: dict[str, Any]) -> None:
-    body = DeleteChatIn.model_validate(_fields(payload))
-    await chat_actions.delete_chat(session.state, session.user, session.viewer.live_id, body.id)
-
-
-async def _mute(session: Session, payload: dict[str, Any]) -> None:
-    body = MuteIn.model_validate(_fields(payload))
-    await chat_actions.mute(
-        session.state, session.user, session.viewer.live_id, body.username, body.duration_s
-    )
-
-
-def _on_user(action: Callable[[AppState, User | None, int, str], Awaitable[object]]) -> Handler:
-    """A handler for frames naming a user: ``{"type", "username"}``."""
-
-    async def handler(session: Session, payload: dict[str, Any]) -> None:
-        body = TargetIn.model_validate(_fields(payload))
-        await action(session.state, session.user, session.viewer.live_id, body.username)
-
-    return handler
-
-
-async def _bid(session: Session, payload: dict[str, Any]) -> None:
-    """The answer to an accepted bid is its ``bid`` broadcast; a refusal an error frame."""
-    body = BidFrameIn.model_validate(_fields(payload))
-    live_id = session.viewer.live_id
-    await place_bid(session.state, session.user, body.auction_id, body, on_live=live_id)
-
-
-async def _slow_mode(session: Session, payload: dict[str, Any]) -> None:
-    body = SlowModeIn.model_validate(_fields(payload))
-    await chat_actions.slow_mode(session.state, session.user, session.viewer.live_id, body.seconds)
-
-
-HANDLERS: dict[str, Handler] = {
-    "ping": _ping,
-    "pin": _pin,
-    "unpin": _unpin,
-    "chat": _chat,
-    "delete_chat": _delete_chat,
-    "mute": _mute,
-    "unmute": _on_user(chat_actions.unmute),
-    "ban": _on_user(chat_actions.ban),
-    "unban": _on_user(chat_actions.unban),
-    "slow_mode": _slow_mode,
-    "bid": _bid,
-}
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
