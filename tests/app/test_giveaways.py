@@ -5,6 +5,8 @@ the draw. In-process server, real sockets, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -14,12 +16,14 @@ from websockets.asyncio.client import connect
 
 from app.settings import Settings
 from live.models import Giveaway, GiveawayEntry, LiveEvent
-from tests.auction_helpers import Tap, database, tapped
+from tests.auction_helpers import Tap, bidders, database, tapped
 from tests.giveaway_helpers import end_now, prize_orders, recomputed_winner, settled, start
 from tests.http_helpers import assert_error
 from tests.live_server import serve
 from tests.store_helpers import Store, open_store
 from tests.ws_helpers import Rest, Who, auth, rest_for, send, snapshot
+
+RUSH = 120
 
 
 @pytest.fixture
@@ -248,3 +252,36 @@ async def test_a_restart_before_the_draw_still_draws_once(settings: Settings) ->
             assert (await session.exec(query)).one() == 1
             entries = (await session.exec(select(func.count()).select_from(GiveawayEntry))).one()
             assert entries == 1
+
+
+async def test_entries_racing_the_draw_are_counted_or_refused(store: Store) -> None:
+    """A rush of entries at the moment of the draw: each entry is either in the entrant
+    list the winner was computed from, or refused ``giveaway_closed``; none is lost."""
+    g = await open_giveaway(store)
+    state = store.server.state
+    people = await bidders([store.rest], RUSH)
+    async with contextlib.AsyncExitStack() as stack:
+        taps = [
+            await stack.enter_async_context(tapped(store.server, store.live["id"], who))
+            for who in people
+        ]
+        half = RUSH // 2
+        await asyncio.gather(*(send(t.ws, {"type": "enter", "giveaway_id": g["id"]})
+                               for t in taps[:half]))  # fmt: skip
+        await taps[0].wait_type("giveaway_entered")  # the first entries are in: draw now
+        await end_now(state.db, g["id"])
+        state.giveaway_clock.poke()
+        await asyncio.gather(*(send(t.ws, {"type": "enter", "giveaway_id": g["id"]})
+                               for t in taps[half:]))  # fmt: skip
+        answers = await asyncio.gather(
+            *(t.wait_for(lambda f: f["type"] in ("giveaway_entered", "error")) for t in taps)
+        )
+        await settled(state.db, g["id"])
+    body = await read(store, g["id"])
+    entered = {who["user"]["id"] for who, x in zip(people, answers, strict=True)
+               if x["type"] == "giveaway_entered"}  # fmt: skip
+    refused = [x["data"]["code"] for x in answers if x["type"] == "error"]
+    assert set(refused) <= {"giveaway_closed"}
+    assert {e["id"] for e in body["entrants"]} == entered
+    assert body["giveaway"]["entries"] == len(entered) >= 1
+    assert recomputed_winner(body) == body["giveaway"]["winner"]

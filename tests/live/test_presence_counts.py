@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from app.settings import Settings
 from common import keys
 from live import redis_broker as redis_broker_module
+from live.broker import MemoryBroker
 from live.hub import Hub
 from live.presence import LocalPresence
 from live.redis_broker import PRESENCE_STALE_MS, RedisBroker
@@ -427,3 +428,24 @@ async def test_a_snapshot_does_not_count_the_studio(
         await ticks.wait()
         viewer = await Screen.open(stack, counted.ws_url(live["id"]))
         assert viewer.shown == 1  # the one viewer, not the studio too
+
+
+async def test_watching_is_seen_across_processes_once_reported(
+    brokers: tuple[RedisBroker, RedisBroker],
+) -> None:
+    """What a REST giveaway entry checks: an account with a socket in another process."""
+    a, b = brokers
+    assert not await b.is_watching(LIVE, 7)
+    await a.report_presence({LIVE: here(2, 7, 8)})
+    assert await b.is_watching(LIVE, 7) and await b.is_watching(LIVE, 8)
+    assert not await b.is_watching(OTHER_LIVE, 7) and not await b.is_watching(LIVE, 9)
+    await a.report_presence({LIVE: here(0, 8)})  # 7 left
+    assert not await b.is_watching(LIVE, 7) and await a.is_watching(LIVE, 8)
+
+
+async def test_the_memory_broker_knows_who_watches() -> None:
+    broker = MemoryBroker()
+    await broker.report_presence({LIVE: here(1, 7)})
+    assert await broker.is_watching(LIVE, 7) and not await broker.is_watching(LIVE, 8)
+    await broker.report_presence({LIVE: here()})  # everyone left
+    assert not await broker.is_watching(LIVE, 7)

@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from app import claims
+from app.accounts import User
 from app.settings import Settings
 from checkout.models import Order, WaitlistEntry, WaitStatus
-from tests.auction_helpers import Tap, bidders, database, tapped, two_processes
+from live.claims import Claim
+from tests.auction_helpers import Tap, bidders, database, tapped, two_instances, two_processes
+from tests.store_helpers import open_store
 from tests.ws_helpers import auth, rest_for, send
 
 pytestmark = pytest.mark.slow
@@ -82,3 +86,22 @@ async def _answer(tap: Tap) -> dict[str, Any]:
 
 async def _all_chat(tap: Tap) -> None:
     await tap.wait_for(lambda _f: len(tap.of_type("chat")) == CLAIMANTS, within=30)
+
+
+async def test_one_message_seen_by_two_instances_makes_one_order(
+    settings: Settings, redis_url: str
+) -> None:
+    """The same claiming message handled by two app instances at once (say, a frame
+    delivered twice across a reconnect to another process): one order."""
+    async with two_instances(settings, redis_url) as (a, b), rest_for(a.url) as rest:
+        store = await open_store(rest, a)
+        assert (await store.pin()).status_code == 200
+        ann = await store.buyer("ann")
+        user = User(id=ann["user"]["id"], username="ann", password_hash="x", role="viewer")
+        made = Claim(store.live["id"], store.product["id"], message_id=777, quantity=1)
+        answers = await asyncio.gather(
+            *(claims.claim(app.state, user, made) for app in (a, b, a, b))
+        )
+        assert answers == [None] * 4
+        orders = await store.orders()
+        assert [(o.buyer_id, o.source) for o in orders] == [(ann["user"]["id"], "comment")]
