@@ -37,7 +37,8 @@ class GiveawayOut(BaseModel):
     seed: str | None  # revealed at the draw
     keyword: str | None
     winner: Who | None
-    order_id: int | None
+    order_id: int | None  # the winner's order, once placed
+    unclaimed: str | None  # why no order: "no_entries", or the checkout error's code
     drawn_at: str | None
     entered: bool | None  # whether the signed-in caller entered (None: anonymous)
 

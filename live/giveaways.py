@@ -64,7 +64,8 @@ def giveaway_view(
         "entries": g.entries if drawn or entries is None else entries,
         "seed_hash": g.seed_hash, "seed": g.seed if drawn else None, "keyword": g.keyword,
         "winner": _who(g.winner_id, g.winner_name), "order_id": g.order_id,
-        "drawn_at": iso_utc(g.drawn_at) if g.drawn_at else None, "entered": entered,
+        "unclaimed": g.unclaimed, "drawn_at": iso_utc(g.drawn_at) if g.drawn_at else None,
+        "entered": entered,
     }  # fmt: skip
 
 
