@@ -227,6 +227,7 @@ async def test_no_entries_puts_the_unit_back(store: Store) -> None:
         assert back["seq"] > ended["seq"] - 1
     done = await settled(state.db, g["id"])
     assert done.unclaimed == "no_entries" and done.order_id is None
+    assert (await read(store, g["id"]))["giveaway"]["unclaimed"] == "no_entries"
     assert (await read(store, g["id"]))["entrants"] == []
 
 
@@ -285,3 +286,19 @@ async def test_entries_racing_the_draw_are_counted_or_refused(store: Store) -> N
     assert {e["id"] for e in body["entrants"]} == entered
     assert body["giveaway"]["entries"] == len(entered) >= 1
     assert recomputed_winner(body) == body["giveaway"]["winner"]
+
+
+async def test_a_winner_who_cannot_receive_it_leaves_the_unit_in_stock(store: Store) -> None:
+    g = await open_giveaway(store)
+    dan = await store.buyer("dan", "tok_declined")  # the card check at the prize's order fails
+    state = store.server.state
+    async with tapped(store.server, store.live["id"], dan) as t:
+        assert (await enter_by_frame(t, g["id"]))["type"] == "giveaway_entered"
+        await end_now(state.db, g["id"])
+        state.giveaway_clock.poke()
+        ended = await t.wait_type("giveaway_ended")
+        assert ended["data"]["winner"] == {"id": dan["user"]["id"], "username": "dan"}
+        await t.wait_for(lambda f: f["type"] == "stock" and f["data"]["stock"] == 6)
+    done = await settled(state.db, g["id"])
+    assert done.unclaimed == "payment_declined" and done.order_id is None
+    assert await prize_orders(state.db, store.product["id"]) == []
