@@ -54,7 +54,8 @@ from app.state import AppState
 from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
-from checkout.desk import OrderDesk
+from checkout.desk import OnPlaced, OrderDesk
+from checkout.ports import PaymentProvider
 from checkout.waitlist import Serving, WaitlistDesk
 from common.tasks import close_within
 from live.backends import broker_for
@@ -191,6 +192,17 @@ async def _start_giveaways(
     return clock
 
 
+def _order_desk(
+    commerce: Commerce, payments: PaymentProvider, on_placed: OnPlaced, *, relayed: bool,
+    stack: contextlib.AsyncExitStack,
+) -> OrderDesk:  # fmt: skip
+    """The desk every order goes through (REST, claims); closed with the app."""
+    desk = OrderDesk(commerce.transaction, payments, orders.order_answer, relayed=relayed,
+                     on_placed=on_placed)  # fmt: skip
+    stack.push_async_callback(desk.close)
+    return desk
+
+
 async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
     """Connect and start every resource of one app; ``stack`` closes them in reverse."""
     db = Database.from_url(settings.database_url)
@@ -209,14 +221,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     queue, local = await start_fulfillment(commerce, redis, stack)
     payments = payment_provider(settings)
     on_placed = hand_over(queue, local)
-    desk = OrderDesk(
-        commerce.transaction,
-        payments,
-        orders.order_answer,
-        relayed=queue is not None,
-        on_placed=on_placed,
-    )
-    stack.push_async_callback(desk.close)
+    desk = _order_desk(commerce, payments, on_placed, relayed=queue is not None, stack=stack)
     award = placer(commerce, payments, on_placed, relayed=queue is not None)
     serving = Serving(payments, orders.order_answer)
     bids, gate, auction_clock = await _start_auctions(hub, db, commerce, award, serving, stack)

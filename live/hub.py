@@ -73,12 +73,9 @@ class Hub:
         self.broker.on_message = self._on_message
         self.broker.on_reconnect = self._on_reconnect
         await self.broker.start()
-        self._spawn(
-            presence.every(self.presence_interval, self.tick_presence, "presence"), "presence"
-        )
-        self._spawn(
-            presence.every(HEAD_CHECK_S, self.refill.check_heads, "log head check"), "heads"
-        )
+        every = presence.every
+        self._spawn(every(self.presence_interval, self.tick_presence, "presence"), "presence")
+        self._spawn(every(HEAD_CHECK_S, self.refill.check_heads, "log head check"), "heads")
 
     async def listen(
         self, channel: str, on_message: Callable[[str], None], on_reconnect: Callable[[], None]
@@ -130,30 +127,21 @@ class Hub:
         return live.roster if (live := self._lives.get(live_id)) is not None else None
 
     def viewers_of(self, live_id: int) -> int:
-        """This hub's best knowledge of the live's viewers over all processes."""
+        """This hub's best knowledge of the live's viewers over all processes (the local
+        count is a floor)."""
         live = self._lives.get(live_id)
-        # The local count is a floor.
         return 0 if live is None else max(live.total or 0, live.watching())
 
     async def viewer_totals(self, live_ids: list[int]) -> dict[int, int]:
-        try:
-            totals = await self.broker.presence_totals(live_ids)
-        except Exception as exc:
-            logger.warning("presence lookup failed: %r", exc)
-            totals = {}
+        totals = await presence.lookup(self.broker.presence_totals(live_ids), {})
         return {i: max(totals.get(i, 0), self.viewers_of(i)) for i in live_ids}
 
     async def is_watching(self, live_id: int, user_id: int) -> bool:
         """Whether the account has a socket on the live: here, or in another process as
         of its last presence report (False while the broker is unreachable)."""
-        live = self._lives.get(live_id)
-        if live is not None and live.sockets_of[user_id] > 0:
+        if (live := self._lives.get(live_id)) is not None and live.sockets_of[user_id]:
             return True
-        try:
-            return await self.broker.is_watching(live_id, user_id)
-        except Exception as exc:
-            logger.warning("presence lookup failed: %r", exc)
-            return False
+        return await presence.lookup(self.broker.is_watching(live_id, user_id), False)
 
     def viewers(self, live_id: int) -> list[Viewer]:
         live = self._lives.get(live_id)

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from itertools import chain, repeat
+from typing import TypeVar
 
 from sqlmodel import col, update
 
@@ -28,6 +29,7 @@ from live.models import Live
 from live.served import ServedLive, Sessions, Viewer
 
 log = logging.getLogger("livecart.presence")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,15 @@ def tally(user_ids: Iterable[int | None], is_staff: Callable[[int], bool]) -> Lo
         elif not is_staff(user_id):
             users.add(user_id)
     return LocalPresence(anonymous, frozenset(users))
+
+
+async def lookup(asked: Awaitable[T], otherwise: T) -> T:
+    """A presence question to the broker; ``otherwise`` (logged) when it cannot answer."""
+    try:
+        return await asked
+    except Exception as exc:
+        log.warning("presence lookup failed: %r", exc)
+        return otherwise
 
 
 async def every(interval: float, tick: Callable[[], Awaitable[None]], what: str) -> None:
