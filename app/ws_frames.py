@@ -15,6 +15,7 @@ from app import chat_actions, claims
 from app.accounts import User
 from app.auction_actions import place_bid
 from app.auction_schemas import BidFrameIn
+from app.errors import ApiError
 from app.giveaway_actions import enter
 from app.giveaway_schemas import EnterFrameIn
 from app.live_actions import pin_product, unpin_product
@@ -64,7 +65,11 @@ async def _chat(session: Session, payload: dict[str, Any]) -> None:
     if made is None or session.user is None:
         return
     if isinstance(made, Entry):
-        await _entered(session, made.giveaway_id)
+        try:
+            await _entered(session, made.giveaway_id)
+        except ApiError as exc:
+            if exc.code != "staff_cannot_enter":  # the host saying "type WIN": just chat
+                raise
         return
     waiting = await claims.claim(session.state, session.user, made)
     if waiting is not None:

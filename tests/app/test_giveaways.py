@@ -180,6 +180,12 @@ async def test_chatting_the_keyword_enters_and_shows_in_chat(store: Store) -> No
         since = len(c.frames)
         await send(c.ws, {"type": "chat", "text": "WIN"})
         assert (await _answer(c, since))["data"]["code"] == "already_entered"
+    async with tapped(store.server, store.live["id"], store.owner) as host:
+        since = len(host.frames)  # the host announcing it is only chat: no error
+        await send(host.ws, {"type": "chat", "text": "Win this lamp: type WIN"})
+        await host.wait_type("chat")
+        await host.settled()
+        assert not [f for f in host.frames[since:] if f["type"] == "error"]
 
 
 async def test_the_draw_is_public_and_the_winner_gets_a_free_order(store: Store) -> None:
