@@ -62,6 +62,7 @@ from live.backends import broker_for
 from live.bid_desk import BidDesk
 from live.chat_desk import ChatDesk
 from live.clock import DealClock
+from live.giveaway_counts import EntryCounter
 from live.giveaways import EntryDesk
 from live.hub import Hub
 from live.redis_broker import redis_client
@@ -171,13 +172,12 @@ def _social_desks(
     hub: Hub, db: Database, stack: contextlib.AsyncExitStack
 ) -> tuple[ChatDesk, WaitlistDesk, EntryDesk]:
     """The desks that batch a storm's chat lines (per live), waitlist joins (per
-    product) and giveaway entries (per giveaway); stopped with the app."""
-    chat_desk, waitlists, entries = (
-        ChatDesk(hub.publisher),
-        WaitlistDesk(db.write),
-        EntryDesk(db.write),
-    )
-    for desk in (chat_desk, waitlists, entries):
+    product) and giveaway entries (per giveaway, their count told to the live at most
+    once a second); stopped with the app."""
+    chat_desk, waitlists = ChatDesk(hub.publisher), WaitlistDesk(db.write)
+    counter = EntryCounter(hub.publisher)
+    entries = EntryDesk(db.write, counter.entered)
+    for desk in (counter, chat_desk, waitlists, entries):  # stopped in reverse: counter last
         stack.push_async_callback(desk.stop)
     return chat_desk, waitlists, entries
 

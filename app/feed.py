@@ -121,6 +121,11 @@ def advance(data: dict[str, Any], type_: str, event: dict[str, Any]) -> dict[str
         return {**data, "giveaway": event["giveaway"]}
     if type_ == "giveaway_ended":
         return {**data, "giveaway": None}
+    if type_ == "giveaway_entries":
+        shown = data.get("giveaway")
+        if shown is None or shown["id"] != event["giveaway_id"]:
+            return data
+        return {**data, "giveaway": {**shown, "entries": event["entries"]}}
     if type_ not in ("stock", "deal_ended"):
         return None
     pinned = data["pinned"]

@@ -166,8 +166,13 @@ class EntryDesk:
     """Entries to one giveaway go together (``common.lanes``): ten thousand viewers
     entering in the same second are a few transactions, not one each on the row lock."""
 
-    def __init__(self, sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]]) -> None:
+    def __init__(
+        self,
+        sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+        on_entered: Callable[[int], None] | None = None,
+    ) -> None:
         self.sessions = sessions
+        self.on_entered = on_entered  # called with the giveaway's id once entries commit
         self._lanes: Lanes[int, Actor, int | LiveError] = Lanes(
             self._batch, max_batch=1000, name="giveaway-entries"
         )
@@ -184,7 +189,10 @@ class EntryDesk:
 
     async def _batch(self, giveaway_id: int, people: list[Actor]) -> list[int | LiveError]:
         async with self.sessions() as session:
-            return await enter_many(session, giveaway_id, people)
+            results = await enter_many(session, giveaway_id, people)
+        if self.on_entered is not None and any(isinstance(r, int) for r in results):
+            self.on_entered(giveaway_id)
+        return results
 
 
 async def draw(batch: EventBatch, giveaway_id: int, now: datetime) -> Giveaway | None:

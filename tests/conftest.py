@@ -255,11 +255,18 @@ def page_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def site(page_settings: Settings) -> AsyncIterator[Site]:
-    """The demo shop on a real server, for the page tests."""
+async def served(page_settings: Settings) -> AsyncIterator[LiveServer]:
+    """The page tests' real server (a test may reach into its state, say to end an
+    auction or a giveaway now)."""
     async with serve(page_settings) as server:
-        shop = await demo.seed(server.state)
-        yield Site(server.url, shop, server.state.tokens)
+        yield server
+
+
+@pytest.fixture
+async def site(served: LiveServer) -> Site:
+    """The demo shop on the page tests' server."""
+    shop = await demo.seed(served.state)
+    return Site(served.url, shop, served.state.tokens)
 
 
 @pytest.fixture

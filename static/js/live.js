@@ -8,7 +8,8 @@ import { mountHeader, openSignIn } from "./auth.js";
 import { openBuy } from "./buy.js";
 import { ProductCard } from "./card.js";
 import { Chat } from "./chat.js";
-import { ClaimNotices } from "./claims.js";
+import { ClaimNotices, quantityClaimed } from "./claims.js";
+import { GiveawayCard } from "./giveaway.js";
 import { $, h, label, replace, toast } from "./dom.js";
 import { OrderTracker } from "./orders.js";
 import { loadProfile, openProfile } from "./profile.js";
@@ -39,7 +40,11 @@ const chat = new Chat($("#chat"), {
   socket,
   user,
   onSignIn: () => signIn("Sign in to chat."),
-  onSent: (text) => claims.sent(text),
+  onSent: (text) => {
+    claims.sent(text);
+    // A line with the pin's claim keyword is a claim, never an entry (as on the server).
+    if (quantityClaimed(text, claims.keyword) === null) giveaway.sent(text);
+  },
 });
 const orders = new OrderTracker($("#orders-panel"), $("#orders"));
 const waitlist = new WaitlistControls(card, {
@@ -56,6 +61,14 @@ const auction = new AuctionCard($("#auction"), {
   outcome: viewerOutcome,
 });
 const bids = new BidControls(auction, {
+  me: user,
+  watchOnly: hostOrModerator,
+  onSignIn: (reason) => openSignIn({ reason, onSignedIn: () => location.reload() }),
+  onProfile: () => openProfile(),
+});
+const giveaway = new GiveawayCard($("#giveaway"), {
+  serverNow: () => socket.serverNow(),
+  socket,
   me: user,
   watchOnly: hostOrModerator,
   onSignIn: (reason) => openSignIn({ reason, onSignedIn: () => location.reload() }),
@@ -82,6 +95,7 @@ function applySnapshot(data) {
   if (typeof data.slow_mode === "number") chat.setSlowMode(data.slow_mode);
   if (data.recovered === false) toast("Reconnected. The page is up to date again.");
   showAuction(data);
+  showGiveaway(data);
   resumeBuy();
 }
 
@@ -91,6 +105,13 @@ function showAuction(data) {
   if (!("auction" in data)) auction.load(liveId);
   else if (data.auction) auction.show(data.auction);
   else if (auction.auction?.status === "running") auction.load(liveId);
+}
+
+/** The open giveaway comes in the snapshot too; one left open on screen missed its end. */
+function showGiveaway(data) {
+  if (!("giveaway" in data)) giveaway.load(liveId);
+  else if (data.giveaway) giveaway.show(data.giveaway);
+  else if (giveaway.giveaway?.status === "open") giveaway.load(liveId);
 }
 
 /** The host and moderators watch the auction without bidding (the server refuses their bids).
@@ -148,6 +169,16 @@ function applyEvent(frame) {
     case "auction_ended":
       auction.ended(d);
       break;
+    case "giveaway_started":
+      // Just started: nobody is in yet.
+      giveaway.show({ ...d.giveaway, entered: d.giveaway.entered ?? (user ? false : null) });
+      break;
+    case "giveaway_entries":
+      giveaway.counted(d);
+      break;
+    case "giveaway_ended":
+      giveaway.ended(d);
+      break;
     default:
       break; // the protocol grows: unknown events are ignored
   }
@@ -165,6 +196,9 @@ function applyFrame(frame) {
     case "outbid":
       bids.outbid(d);
       break;
+    case "giveaway_entered":
+      giveaway.entered(d);
+      break;
     case "waitlisted":
       claims.waitlisted(d);
       break;
@@ -172,9 +206,10 @@ function applyFrame(frame) {
       claims.skipped(d);
       break;
     case "error":
-      // Chat refusals are said by the chat (a refused claim bought nothing); a claim's by a toast.
-      if (chat.error(d)) claims.chatRefused();
-      else if (!claims.error(d)) toast(d.message, { kind: "warn" });
+      // Chat refusals are said by the chat (a refused claim bought nothing, a refused keyword
+      // entered nothing); a claim's or an entry's by a toast.
+      if (chat.error(d)) giveaway.chatRefused() || claims.chatRefused();
+      else if (!giveaway.error(d) && !claims.error(d)) toast(d.message, { kind: "warn" });
       break;
     default:
       break;

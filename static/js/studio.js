@@ -1,13 +1,14 @@
 // /studio/{id}: the creator's (and moderators') control room. Start and end
 // the live (creator only), pin products and deals (with a comment-to-buy keyword),
-// see who waits for a product (creator only), watch stats, moderate chat
-// (delete, mute, ban, blocked words).
+// run auctions and giveaways, see who waits for a product (creator only), watch stats,
+// moderate chat (delete, mute, ban, blocked words).
 
 import { api, currentSession, describe, pageId } from "./api.js";
 import { mountHeader, openSignIn } from "./auth.js";
 import { ProductCard } from "./card.js";
 import { AuctionDesk } from "./studio-auction.js";
 import { Chat } from "./chat.js";
+import { GiveawayDesk } from "./studio-giveaway.js";
 import { $, h, label, replace, toast } from "./dom.js";
 import { LiveSocket } from "./socket.js";
 import { ProductShelf } from "./studio-products.js";
@@ -64,6 +65,7 @@ function setStatus(status) {
   badge.className = `badge badge-${status}`;
   shelf.setCanPin(status === "live");
   desk?.setCanStart(status === "live");
+  giveaways?.setCanStart(status === "live");
   if (!isCreator) return;
   const box = $("#lifecycle");
   if (status === "scheduled") {
@@ -99,6 +101,7 @@ async function lifecycle(action) {
 
 let shelf;
 let desk;
+let giveaways;
 let card;
 let stats;
 let chat;
@@ -112,11 +115,11 @@ function showPinned(pinned) {
 
 function onEvent(frame) {
   const d = frame.data;
-  if (desk.event(frame)) return;
+  if (desk.event(frame) || giveaways.event(frame)) return;
   switch (frame.type) {
     case "pinned": showPinned(d); break;
     case "unpinned": showPinned(null); break;
-    case "stock": card.stock(d); shelf.stock(d); desk.refresh(); break;
+    case "stock": card.stock(d); shelf.stock(d); desk.refresh(); giveaways.refresh(); break;
     case "deal_ended": card.dealEnded(d); break;
     case "live_started": setStatus("live"); break;
     case "live_ended": setStatus("ended"); break;
@@ -150,12 +153,16 @@ async function main() {
       setStatus(data.live.status);
       showPinned(data.pinned);
       desk.load();
+      giveaways.load();
       stats.setViewers(data.viewers);
       chat.reset(data.recent_chat || []);
       if (typeof data.slow_mode === "number") chat.setSlowMode(data.slow_mode);
     },
     onEvent,
-    onResumed: () => desk.load(),
+    onResumed: () => {
+      desk.load();
+      giveaways.load();
+    },
     onFrame: (frame) => {
       if (frame.type === "viewers") stats.setViewers(frame.data.count);
       else if (frame.type === "error" && !chat.error(frame.data)) toast(frame.data.message, { kind: "warn" });
@@ -164,6 +171,7 @@ async function main() {
   });
   card = new ProductCard($("#pinned-card"), { serverNow: () => socket.serverNow(), showBuy: false });
   desk = new AuctionDesk($("#auction-panel"), { liveId: live.id, serverNow: () => socket.serverNow(), products: () => shelf.products });
+  giveaways = new GiveawayDesk($("#giveaway-panel"), { liveId: live.id, serverNow: () => socket.serverNow(), products: () => shelf.products });
   stats = new LiveStats(live.id, { currency: "USD" });
   chat = new Chat($("#chat"), { socket, user, moderator: true, creatorId: live.creator_id });
   const moderation = new ModerationPanel($("#moderation-panel"), { liveId: live.id, serverNow: () => socket.serverNow() });
@@ -180,7 +188,7 @@ async function main() {
       toast(describe(error), { kind: "warn" });
     }
   });
-  for (const id of ["#pinned-panel", "#auction-panel", "#stats-panel", "#products-panel", "#chat"]) $(id).hidden = false;
+  for (const id of ["#pinned-panel", "#auction-panel", "#giveaway-panel", "#stats-panel", "#products-panel", "#chat"]) $(id).hidden = false;
   setStatus(live.status);
   moderation.load();
   if (isCreator) {
@@ -189,6 +197,7 @@ async function main() {
   }
   await shelf.load().catch((error) => toast(describe(error), { kind: "warn" }));
   desk.refresh();
+  giveaways.refresh();
   shelf.setPinned(live.pinned ? live.pinned.product.id : null);
   stats.currency = shelf.products[0]?.currency || "USD";
   socket.start();

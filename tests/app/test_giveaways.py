@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -308,3 +309,32 @@ async def test_a_winner_who_cannot_receive_it_leaves_the_unit_in_stock(store: St
     done = await settled(state.db, g["id"])
     assert done.unclaimed == "payment_declined" and done.order_id is None
     assert await prize_orders(state.db, store.product["id"]) == []
+
+
+async def test_the_room_sees_the_entry_count_at_most_once_a_second(store: Store) -> None:
+    """Entries are counted to everyone with ``giveaway_entries`` (seq'd, never going
+    down, the last one the final count, none after the draw) and in the snapshot."""
+    g = await open_giveaway(store)
+    people = await bidders([store.rest], 30)
+    state = store.server.state
+    async with tapped(store.server, store.live["id"]) as room, contextlib.AsyncExitStack() as st:
+        taps = [await st.enter_async_context(tapped(store.server, store.live["id"], who))
+                for who in people]  # fmt: skip
+        await asyncio.gather(*(send(t.ws, {"type": "enter", "giveaway_id": g["id"]})
+                               for t in taps))  # fmt: skip
+        await asyncio.gather(*(t.wait_type("giveaway_entered") for t in taps))
+        last = await room.wait_for(
+            lambda f: f["type"] == "giveaway_entries" and f["data"]["entries"] == 30
+        )
+        assert (await snapshot_data(store))["giveaway"]["entries"] == 30
+        await end_now(state.db, g["id"])
+        state.giveaway_clock.poke()
+        ended = await room.wait_type("giveaway_ended")
+        await room.settled()
+    counts = [f for f in room.frames if f["type"] == "giveaway_entries"]
+    assert all(f["data"]["giveaway_id"] == g["id"] and f["seq"] for f in counts)
+    seen = [f["data"]["entries"] for f in counts]
+    assert seen == sorted(seen) and seen[-1] == 30, seen
+    stamps = [f["ts"] for f in counts]
+    assert all(b - a >= 900 for a, b in pairwise(stamps)), stamps
+    assert counts[-1]["seq"] == last["seq"] < ended["seq"]

@@ -10,16 +10,14 @@ does, so no test waits for an auction's clock.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from app import demo
-from app.settings import Settings
 from tests.auction_helpers import close_now as settled_now
 from tests.http_helpers import http_client
-from tests.live_server import LiveServer, serve
+from tests.live_server import LiveServer
 from tests.pages_helpers import (
     DESKTOP,
     LAMP,
@@ -44,20 +42,6 @@ TEN_MINUTES = re.compile(r"^Ends in (10:00|9:5\d)")
 @pytest.fixture(autouse=True)
 def _browser_available() -> None:
     require_browser()
-
-
-@pytest.fixture
-async def served(page_settings: Settings) -> AsyncIterator[LiveServer]:
-    async with serve(page_settings) as server:
-        yield server
-
-
-@pytest.fixture
-async def site(served: LiveServer) -> Site:
-    """The demo shop (as tests/conftest.py's ``site``), on a server this module can reach
-    into to close an auction now."""
-    shop = await demo.seed(served.state)
-    return Site(served.url, shop, served.state.tokens)
 
 
 async def close_now(server: LiveServer, auction_id: int) -> None:
