@@ -33,15 +33,16 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvloop
 
 from bench import auction_load as load
 from bench import benchkit as kit
 from bench.auction import save_profiles, start_server
-from bench.benchkit import log
+from bench.benchkit import Child, log
 from bench.flashsale import insert_buyers, mint_tokens
 
 VARIANTS = ["pg-redis", "sqlite"]
@@ -49,7 +50,10 @@ ANSWERS = (b'{"type":"order"', b'{"type":"waitlisted"', b'{"type":"error"')
 
 
 class BuyerSock(load.Sock):
-    """A buyer's socket: when its own chat line and its claim's answer arrived."""
+    """A buyer's socket: when its own chat line and its claim's answer arrived.
+    ``answers``: the frames that answer what it sent (``bench.giveaways`` has its own)."""
+
+    answers: tuple[bytes, ...] = ANSWERS
 
     def __init__(self, request: bytes, uid: int = 0) -> None:
         super().__init__(request)
@@ -62,7 +66,7 @@ class BuyerSock(load.Sock):
 
     def message(self, payload: bytes, now: int) -> None:
         super().message(payload, now)
-        if payload.startswith(ANSWERS) and not self.answer.done():
+        if payload.startswith(self.answers) and not self.answer.done():
             self.answer.set_result((now, json.loads(payload)))
         elif (
             payload.startswith(b'{"type":"chat"')
@@ -93,51 +97,98 @@ def set_up(port: int, db_url: str, n: int, units: int) -> dict[str, Any]:
             "uids": uids, "tokens": mint_tokens(uids)}  # fmt: skip
 
 
-async def connect(port: int, s: dict[str, Any]) -> list[BuyerSock]:
+S = TypeVar("S", bound=BuyerSock)
+
+
+async def connect(port: int, s: dict[str, Any], proto: type[S]) -> list[S]:
+    """The buyers' sockets (``proto``) on the live, in ``s["uids"]`` order."""
     path = f"/ws/lives/{s['live_id']}"
-    socks: list[BuyerSock] = []
+    socks: list[S] = []
     for first in range(0, len(s["tokens"]), 500):  # the joins are not what is measured
         mine = slice(first, first + 500)
         batch = list(zip(s["uids"][mine], s["tokens"][mine], strict=True))
         socks += await asyncio.gather(*(
-            load.connect(port, f"{path}?token={t}", BuyerSock, 60, uid=u) for u, t in batch
+            load.connect(port, f"{path}?token={t}", proto, 60, uid=u) for u, t in batch
         ))  # fmt: skip
     return socks
 
 
-def send_all(socks: list[BuyerSock], text: str) -> None:
-    """Every buyer's message in the same loop turn: the worst arrival."""
+def send_all(socks: Sequence[BuyerSock], frame: dict[str, Any]) -> None:
+    """Every buyer's ``frame`` in the same loop turn: the worst arrival."""
     for sock in socks:
         sock.sent_ns = time.time_ns()
-        sock.send({"type": "chat", "text": text})
+        sock.send(frame)
+
+
+async def chat_reference(socks: Sequence[BuyerSock]) -> tuple[dict[str, Any], dict[str, int]]:
+    """Every buyer sends one ordinary chat line at once: send -> the sender's own ``chat``
+    frame (ms), over the lines that came back; and the lines refused instead (an answer,
+    an ``error`` frame, that came first), counted by code. Then a pause of 2 s: the chat
+    limits' tokens are back, as in a show."""
+
+    async def own_line(x: BuyerSock) -> int | None:
+        await asyncio.wait((x.own_chat, x.answer), return_when=asyncio.FIRST_COMPLETED)
+        return x.own_chat.result() if x.own_chat.done() else None
+
+    send_all(socks, {"type": "chat", "text": "hello from the floor"})
+    chat_at = await asyncio.wait_for(asyncio.gather(*(own_line(x) for x in socks)), 120)
+    pairs = zip(socks, chat_at, strict=True)
+    took = kit.summary((t - x.sent_ns) / 1e6 for x, t in pairs if t is not None)
+    refused: dict[str, int] = {}
+    for x, t in zip(socks, chat_at, strict=True):
+        if t is None:
+            frame = x.answer.result()[1]
+            code = str(frame.get("data", {}).get("code", frame["type"]))
+            refused[code] = refused.get(code, 0) + 1
+    await asyncio.sleep(2.0)
+    return took, refused
+
+
+def cpu_mark(server_pid: int) -> tuple[float, float, tuple[int, int]]:
+    """(the server group's CPU s, this process's CPU s, the machine's ticks) now."""
+    return kit.group_cpu_seconds(server_pid), time.process_time(), kit.machine_ticks()
+
+
+def cpu_spent(
+    before: tuple[float, float, tuple[int, int]], after: tuple[float, float, tuple[int, int]]
+) -> dict[str, Any]:
+    return {"server_s": round(after[0] - before[0], 2), "client_s": round(after[1] - before[1], 2),
+            "machine_busy_pct": kit.busy_percent(before[2], after[2])}  # fmt: skip
+
+
+async def storm(socks: Sequence[BuyerSock], frame: dict[str, Any], server_pid: int,
+                limit_s: float = 300) -> dict[str, Any]:  # fmt: skip
+    """Every buyer sends ``frame`` in the same loop turn; each waits for its answer.
+    ``per_s``: answers over first send -> last answer; ``answer_ms``: send -> answer;
+    ``cpu``: what the storm cost; ``answers``: the answering frames, in socket order."""
+    cpu0 = cpu_mark(server_pid)
+    first = time.time_ns()
+    send_all(socks, frame)
+    answers = await asyncio.wait_for(asyncio.gather(*(x.answer for x in socks)), limit_s)
+    cpu1 = cpu_mark(server_pid)
+    last = max(t for t, _frame in answers)
+    waits = [(t - x.sent_ns) / 1e6 for x, (t, _f) in zip(socks, answers, strict=True)]
+    return {"per_s": round(len(socks) / ((last - first) / 1e9), 1),
+            "answer_ms": kit.summary(waits), "cpu": cpu_spent(cpu0, cpu1),
+            "answers": [f for _t, f in answers]}  # fmt: skip
 
 
 async def measure(port: int, s: dict[str, Any], out: dict[str, Any]) -> None:
     await save_profiles(port, s["tokens"])
-    socks = await connect(port, s)
+    socks = await connect(port, s, BuyerSock)
     try:
-        send_all(socks, "hello from the floor")
-        chat_at = await asyncio.wait_for(asyncio.gather(*(x.own_chat for x in socks)), 120)
-        out["reference_chat_ms"] = kit.summary(
-            [(t - x.sent_ns) / 1e6 for x, t in zip(socks, chat_at, strict=True)]
-        )
-        await asyncio.sleep(2.0)  # the chat limits' tokens are back: a real pause in a show
-        cpu0 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks())
-        first = time.time_ns()
-        send_all(socks, "SOLD")
-        answers = await asyncio.wait_for(asyncio.gather(*(x.answer for x in socks)), 300)
-        cpu1 = (kit.group_cpu_seconds(out["server_pid"]), time.process_time(), kit.machine_ticks())
+        out["reference_chat_ms"], refused = await chat_reference(socks)
+        if refused:  # their answers are taken: the claims could not be told apart
+            raise RuntimeError(f"reference chat lines refused: {refused}")
+        done = await storm(socks, {"type": "chat", "text": "SOLD"}, out["server_pid"])
     finally:
         for sock in socks:
             sock.close()
-    last = max(t for t, _frame in answers)
     out["claims"] = len(socks)
-    out["claims_per_s"] = round(len(socks) / ((last - first) / 1e9), 1)
-    waits = [(t - x.sent_ns) / 1e6 for x, (t, _f) in zip(socks, answers, strict=True)]
-    out["answer_ms"] = kit.summary(waits)
-    out["cpu"] = {"server_s": round(cpu1[0] - cpu0[0], 2), "client_s": round(cpu1[1] - cpu0[1], 2),
-                  "machine_busy_pct": kit.busy_percent(cpu0[2], cpu1[2])}  # fmt: skip
-    out["outcomes"] = [frame for _t, frame in answers]
+    out["claims_per_s"] = done["per_s"]
+    out["answer_ms"] = done["answer_ms"]
+    out["cpu"] = done["cpu"]
+    out["outcomes"] = done["answers"]
 
 
 def check(port: int, s: dict[str, Any], units: int, out: dict[str, Any]) -> None:
@@ -166,6 +217,15 @@ def ok(r: dict[str, Any], units: int) -> bool:
         and r["tracebacks"] == 0  # fmt: skip
 
 
+def stop_server(server: Child, out: dict[str, Any]) -> None:
+    """Stop the server; its log's tracebacks in ``out`` (the first one kept)."""
+    server.stop()
+    text = server.log_text()
+    out["tracebacks"] = text.count("Traceback")
+    if out["tracebacks"]:
+        out["first_traceback"] = text[text.index("Traceback") - 200 :][:4000]
+
+
 def run(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"comments-{variant}-"))
     out: dict[str, Any] = {"variant": variant, "loadavg_1m": kit.loadavg()}
@@ -178,11 +238,7 @@ def run(variant: str, args: argparse.Namespace) -> dict[str, Any]:
             uvloop.run(measure(port, s, out))
             check(port, s, args.units, out)
         finally:
-            server.stop()
-            text = server.log_text()
-            out["tracebacks"] = text.count("Traceback")
-            if out["tracebacks"]:
-                out["first_traceback"] = text[text.index("Traceback") - 200 :][:4000]
+            stop_server(server, out)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     out["ok"] = ok(out, args.units)
@@ -205,38 +261,54 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_server_flags(p: argparse.ArgumentParser, scratch_db: str, out: str) -> None:
+    """The flags of a run over the variants: which, how often, the services, the output."""
     add = p.add_argument
-    add("--buyers", type=int, default=1000)
-    add("--units", type=int, default=100)
     add("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
     add("--repeat", type=int, default=1)
     add("--web-workers", type=int, default=2, help="pg-redis: livecart serve --workers")
     add("--pg", default=kit.DEFAULT_PG, help="PostgreSQL server URL (no database)")
     add("--redis", default=kit.DEFAULT_REDIS, help="Redis URL (its database is flushed)")
-    add("--scratch-db", default="livecart_bench_comments", help="recreated for each run")
+    add("--scratch-db", default=scratch_db, help="recreated for each run")
     add("--keep", action="store_true", help="keep the temp dirs (server logs)")
-    add("--out", type=Path, default=kit.RESULTS / "comments.json")
+    add("--out", type=Path, default=kit.RESULTS / out)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = p.add_argument
+    add("--buyers", type=int, default=1000)
+    add("--units", type=int, default=100)
+    add_server_flags(p, "livecart_bench_comments", "comments.json")
     args = p.parse_args(argv)
     args.cprofile = False  # start_server's option, not offered here
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_all(
+    args: argparse.Namespace,
+    run: Callable[[str], dict[str, Any]],
+    table: Callable[[list[dict[str, Any]]], str],
+) -> int:
+    """``run`` each of ``args.variants`` ``args.repeat`` times; the JSON to ``args.out``,
+    the table printed; 0 if every run was correct (its ``ok``)."""
     kit.raise_fd_limit()
     info = {"machine": kit.machine(), "params": {k: str(v) for k, v in vars(args).items()}}
     jobs = [v for v in args.variants for _ in range(args.repeat)]
     try:
-        results = kit.run_variants(jobs, lambda v: run(v, args), 600)
+        results = kit.run_variants(jobs, run, 600)
     finally:
         if "pg-redis" in args.variants:
             kit.clean_up(args.pg, [args.scratch_db], args.redis)
     kit.write_json(args.out, {**info, "results": results})
-    print(markdown(results))
+    print(table(results))
     print(f"\nJSON: {args.out}")
     return 0 if all(r.get("ok") for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_all(args, lambda v: run(v, args), markdown)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from tests import services
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["fanout", "flashsale", "fulfillment", "guessing", "memprofile", "fanout_micro",
                 "refservers", "naive_shop", "orderload", "serverwatch", "auction",
-                "comments"]  # fmt: skip
+                "comments", "giveaways"]  # fmt: skip
 
 
 def run_bench(module: str, *args: str, timeout: float = 120) -> str:
@@ -228,3 +228,15 @@ def test_comments_sqlite(tmp_path: Path) -> None:
     (run,) = results(tmp_path / "c.json")
     assert (run["checks"]["orders"], run["checks"]["waitlisted"]) == (5, 25)
     assert run["answer_ms"]["p50"] > 0 and run["reference_chat_ms"]["p50"] > 0
+
+
+@pytest.mark.slow
+def test_giveaways_sqlite(tmp_path: Path) -> None:
+    out = run_bench("giveaways", "--variants", "sqlite", "--viewers", "30",
+                    "--out", str(tmp_path / "g.json"))  # fmt: skip
+    assert rows(out)["sqlite 30"][-1] == "yes"  # entries, the draw, the prize and log checks held
+    (run,) = results(tmp_path / "g.json")
+    assert (run["checks"]["entries"], run["checks"]["entrants"]) == (30, 30)
+    assert run["checks"]["winner_recomputed"] and run["checks"]["winner_prize_orders"] == 1
+    assert run["answer_ms"]["p50"] > 0 and run["reference_chat_ms"]["p50"] > 0
+    assert run["draw"]["ended_ms"]["p50"] > 0
