@@ -1,4 +1,4 @@
-"""Closes auctions on time in every process, and has the winner pay (WIP, issue #13).
+"""Closes auctions on time in every process, and has the winner pay.
 
 Each process sleeps until the earliest open auction's ``ends_at`` (looking at least
 every ``poll_s`` for auctions started through other processes), then closes what is
@@ -15,57 +15,25 @@ retried placement does not place twice).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from app.commerce import Commerce
-from checkout.awards import Award, place_award
-from checkout.desk import OnPlaced
+from app.awarding import AwardClock
+from checkout.awards import Award
 from checkout.errors import CheckoutError
 from checkout.models import OrderSource
-from checkout.ports import PaymentProvider
-from checkout.stock import lock_showing, move_and_tell
-from checkout.waitlist import Serving, serve
-from common.deadlines import DeadlineLoop, sleep_until
+from checkout.stock import lock_showing
+from common.deadlines import sleep_until
 from common.times import utcnow
 from live import auctions
 
-log = logging.getLogger("livecart.auctions")
 # A closed auction still unsettled after this long lost the process settling it.
 STALE = timedelta(seconds=30)
 
 
-Place = Callable[[Award], Awaitable[int]]
-"""Places the award's order and returns its id; raises a ``CheckoutError`` (declined,
-no checkout profile) when this bidder cannot pay."""
-
-
-def placer(commerce: Commerce, payments: PaymentProvider, on_placed: OnPlaced, *,
-           relayed: bool) -> Place:  # fmt: skip
-    """``Place`` through checkout: the order, then fulfillment (``on_placed``) if new."""
-
-    async def place(award: Award) -> int:
-        order, new = await place_award(commerce.transaction, payments, award, relayed=relayed)
-        if new:
-            await on_placed([order])
-        return order.id or 0
-
-    return place
-
-
-class AuctionClock(DeadlineLoop):
+class AuctionClock(AwardClock):
     name = "auction clock"
-
-    def __init__(
-        self, commerce: Commerce, place: Place, *, poll_s: float = 1.0,
-        serving: Serving | None = None,
-    ) -> None:  # fmt: skip
-        super().__init__(log, poll_s=poll_s)
-        self.commerce = commerce
-        self.place = place
-        self.serving = serving  # an unsold unit goes back to the waitlist first
+    log_name = "livecart.auctions"
 
     async def run_once(self) -> float:
         """Close what is due and settle what is closed; return how long to sleep."""
@@ -109,6 +77,4 @@ class AuctionClock(DeadlineLoop):
             told = await lock_showing(unit.session, unit.deals, auction.product_id, auction.live_id)
             batch = unit.announcer.batch
             if await auctions.settle(batch, auction_id, None, auction.price_cents, None, passed):
-                await move_and_tell(unit.session, unit.announcer, auction.product_id, 1, told)
-                if self.serving is not None:
-                    await serve(unit, auction.product_id, self.serving)
+                await self.give_back(unit, auction.product_id, told)

@@ -20,7 +20,8 @@ from starlette.websockets import WebSocket
 
 from app import feed, migrate
 from app.admission import Admission
-from app.auction_clock import AuctionClock, Place, placer
+from app.auction_clock import AuctionClock
+from app.awarding import Place, placer
 from app.bid_gate import BidGate, warm_on_start
 from app.commerce import Commerce
 from app.db import Database

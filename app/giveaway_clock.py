@@ -15,38 +15,25 @@ unsettled: the next pass of any process settles it.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
-from app.auction_clock import Place
-from app.commerce import Commerce
+from app.awarding import AwardClock
 from checkout.awards import Award
 from checkout.errors import CheckoutError
 from checkout.models import OrderSource
-from checkout.ports import UnitOfWork
-from checkout.stock import lock_showing, move_and_tell
-from checkout.waitlist import Serving, serve
-from common.deadlines import DeadlineLoop, sleep_until
+from checkout.stock import lock_showing
+from common.deadlines import sleep_until
 from common.times import utcnow
 from live import giveaways
 from live.giveaways import Due
 
-log = logging.getLogger("livecart.giveaways")
 # A drawn giveaway still unsettled after this long lost the process settling it.
 STALE = timedelta(seconds=30)
 
 
-class GiveawayClock(DeadlineLoop):
+class GiveawayClock(AwardClock):
     name = "giveaway clock"
-
-    def __init__(
-        self, commerce: Commerce, place: Place, *, poll_s: float = 1.0,
-        serving: Serving | None = None,
-    ) -> None:  # fmt: skip
-        super().__init__(log, poll_s=poll_s)
-        self.commerce = commerce
-        self.place = place
-        self.serving = serving  # a unit nobody receives goes to the waitlist first
+    log_name = "livecart.giveaways"
 
     async def run_once(self) -> float:
         """Draw what is due and settle what is drawn; return how long to sleep."""
@@ -71,7 +58,7 @@ class GiveawayClock(DeadlineLoop):
             if drawn is None:
                 return False
             if drawn.winner_id is None:  # nobody entered
-                await self._give_back(unit, one.product_id, told)
+                await self.give_back(unit, one.product_id, told)
             return drawn.winner_id is not None
 
     async def settle(self, giveaway_id: int) -> None:
@@ -87,16 +74,12 @@ class GiveawayClock(DeadlineLoop):
         try:
             order_id = await self.place(award)
         except CheckoutError as exc:
-            log.info("giveaway %s: winner %s cannot receive it (%s)", g.id, g.winner_id, exc.code)
+            why = (g.id, g.winner_id, exc.code)
+            self.log.info("giveaway %s: winner %s cannot receive it (%s)", *why)
             async with self.commerce.transaction() as unit:
                 told = await lock_showing(unit.session, unit.deals, g.product_id, g.live_id)
                 if await giveaways.settle(unit.session, giveaway_id, None, exc.code):
-                    await self._give_back(unit, g.product_id, told)
+                    await self.give_back(unit, g.product_id, told)
             return
         async with self.commerce.publisher.transaction() as batch:
             await giveaways.settle(batch.session, giveaway_id, order_id)
-
-    async def _give_back(self, unit: UnitOfWork, product_id: int, told: list[int]) -> None:
-        await move_and_tell(unit.session, unit.announcer, product_id, 1, told)
-        if self.serving is not None:
-            await serve(unit, product_id, self.serving)
