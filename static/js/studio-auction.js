@@ -28,6 +28,17 @@ export function studioOutcome(a) {
   return `Sold to ${a.winner?.username ?? "a bidder"} for ${price} · ${order}${past}`;
 }
 
+/** A start form's product choices: the creator's products with a unit in stock (the
+ * auction and giveaway forms; the choice made is kept while it is still offered). */
+export function fillStockedProducts(form, products) {
+  const select = form.elements.product;
+  const chosen = select.value;
+  const items = products.filter((p) => p.stock > 0);
+  replace(select, items.map((p) => h("option", { value: p.id }, `${p.title} (${p.stock} in stock)`)));
+  if (items.some((p) => String(p.id) === chosen)) select.value = chosen;
+  form.querySelector("button[type=submit]").disabled = items.length === 0;
+}
+
 export class AuctionDesk {
   /** panel: the studio's auction section; products(): the shelf's products. */
   constructor(panel, { liveId, serverNow, products }) {
@@ -83,14 +94,8 @@ export class AuctionDesk {
     if (!this.form.hidden && !this.form.contains(document.activeElement)) this.fillProducts();
   }
 
-  /** The product choices: the creator's products with a unit in stock. */
   fillProducts() {
-    const select = this.form.elements.product;
-    const chosen = select.value;
-    const items = this.products().filter((p) => p.stock > 0);
-    replace(select, items.map((p) => h("option", { value: p.id }, `${p.title} (${p.stock} in stock)`)));
-    if (items.some((p) => String(p.id) === chosen)) select.value = chosen;
-    this.form.querySelector("button[type=submit]").disabled = items.length === 0;
+    fillStockedProducts(this.form, this.products());
   }
 
   startForm() {

@@ -9,6 +9,7 @@ import { secondsLeft, setText } from "./auction.js";
 import { field } from "./auth.js";
 import { busy, duration, formError, formValues, h, label, replace, toast } from "./dom.js";
 import { drawFacts, entriesText } from "./giveaway.js";
+import { fillStockedProducts } from "./studio-auction.js";
 
 const POLL_MS = 2000;
 const ORDER_TRIES = 5; // drawn with a winner: a few more GETs for the order's number
@@ -143,14 +144,8 @@ export class GiveawayDesk {
     fill(g);
   }
 
-  /** The product choices: the creator's products with a unit in stock. */
   fillProducts() {
-    const select = this.form.elements.product;
-    const chosen = select.value;
-    const items = this.products().filter((p) => p.stock > 0);
-    replace(select, items.map((p) => h("option", { value: p.id }, `${p.title} (${p.stock} in stock)`)));
-    if (items.some((p) => String(p.id) === chosen)) select.value = chosen;
-    this.form.querySelector("button[type=submit]").disabled = items.length === 0;
+    fillStockedProducts(this.form, this.products());
   }
 
   startForm() {
