@@ -77,6 +77,8 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     checkout_errors.CheckoutError: 400,
     checkout_errors.ProductNotFound: 404,
     checkout_errors.OrderNotFound: 404,
+    checkout_errors.TicketNotFound: 404,
+    checkout_errors.TicketClosed: 409,
     checkout_errors.InsufficientStock: 409,
     checkout_errors.DealLimitExceeded: 409,
     checkout_errors.IdempotencyMismatch: 422,

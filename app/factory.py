@@ -46,6 +46,7 @@ from app.routes import (
     pages,
     products,
     profile,
+    tickets,
     waitlists,
     ws,
 )
@@ -99,6 +100,7 @@ def all_routes() -> list[BaseRoute]:
             *live_feed.routes,
             *chat.routes,
             *orders.routes,
+            *tickets.routes,
             *fulfillment.routes,
             *ws.routes,
             *pages.routes,

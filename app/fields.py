@@ -63,6 +63,12 @@ def _url(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
 def _letters(value: str) -> str:
     if not value.isalpha():
         raise ValueError("must be letters only, such as SOLD")
@@ -84,6 +90,10 @@ Url = Annotated[
 ]
 Description = Annotated[StrictStr, Field(max_length=5000), _STORABLE]
 Reason = Annotated[StrictStr, Field(min_length=1, max_length=500), _STORABLE]
+# A support message: may span lines; not only blanks.
+Message = Annotated[
+    StrictStr, Field(min_length=1, max_length=2000), _STORABLE, AfterValidator(_not_blank)
+]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200), _STORABLE, _ONE_LINE]
 City = Annotated[StrictStr, Field(min_length=1, max_length=100), _STORABLE, _ONE_LINE]
 PostalCode = Annotated[StrictStr, Field(min_length=1, max_length=20), _STORABLE, _ONE_LINE]

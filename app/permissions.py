@@ -26,6 +26,7 @@ class Action(StrEnum):
     VIEW_ORDER = "view_order"  # its buyer, the product's creator, staff
     CANCEL_ORDER = "cancel_order"  # its buyer, staff
     RETURN_ORDER = "return_order"  # its buyer
+    OPEN_TICKET = "open_ticket"  # its buyer
     FULFIL = "fulfil"  # staff: the fulfillment board, transitions, dead letters
     MANAGE_ACCOUNTS = "manage_accounts"  # admin only: disable, enable, change roles
 
@@ -64,6 +65,7 @@ RULES: dict[Action, Rule] = {
     Action.VIEW_ORDER: lambda u, f: _is_buyer(u, f) or _is_owner(u, f) or _is_staff(u, f),
     Action.CANCEL_ORDER: lambda u, f: _is_buyer(u, f) or _is_staff(u, f),
     Action.RETURN_ORDER: _is_buyer,
+    Action.OPEN_TICKET: _is_buyer,
     Action.FULFIL: _is_staff,
     Action.MANAGE_ACCOUNTS: lambda _user, _facts: False,  # admins pass every rule
 }

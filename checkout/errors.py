@@ -79,3 +79,13 @@ class TrackingRequired(CheckoutError):
     """Shipping needs a carrier and a tracking number."""
 
     code = "tracking_required"
+
+
+class TicketNotFound(CheckoutError):
+    code = "not_found"
+
+
+class TicketClosed(CheckoutError):
+    """A message to a closed ticket: open a new one."""
+
+    code = "ticket_closed"

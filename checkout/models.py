@@ -219,3 +219,38 @@ class WaitlistEntry(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"  # waiting for staff: opened, or the buyer wrote last
+    ANSWERED = "answered"  # staff wrote last
+    CLOSED = "closed"
+
+
+class Ticket(SQLModel, table=True):
+    """A support conversation about one order, between its buyer and staff."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_updated", "status", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    buyer_id: int = Field(foreign_key="users.id", index=True)
+    status: str = Field(default=TicketStatus.OPEN, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class TicketMessage(SQLModel, table=True):
+    """One message of a ticket, in ``id`` order."""
+
+    __tablename__ = "ticket_messages"
+    __table_args__ = (Index("ix_ticket_messages_ticket", "ticket_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id")
+    user_id: int = Field(foreign_key="users.id")
+    username: str = Field(max_length=32)
+    staff: bool = Field(default=False)  # written by staff (or an admin), not the buyer
+    text: str = Field(max_length=2000)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
