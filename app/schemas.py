@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from app.fields import (
     Cents,
@@ -299,8 +299,11 @@ class OrderOut(BaseModel):
     tracking: TrackingOut | None
     shipping: dict[str, str]
     return_reason: str | None
+    return_: ReturnOut | None = Field(default=None, alias="return")
     history: list[HistoryOut]
     created_at: str
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
 
 
 class OrderEnvelope(BaseModel):
@@ -312,13 +315,24 @@ class OrderList(BaseModel):
 
 
 class ReturnIn(RequestBody):
+    # One of damaged, wrong_item, not_as_described, changed_mind, other; any other text
+    # (v1: the buyer's own words) is kept as the note of reason "other".
     reason: Reason
+    note: Reason | None = None
 
 
 class TransitionIn(RequestBody):
     to: Annotated[StrictStr, Field(max_length=32)]
     carrier: Short | None = None
     tracking_number: Short | None = None
+    condition: Literal["resellable", "damaged"] | None = None  # returned: how it came back
+
+
+class ReturnOut(BaseModel):
+    rma: str
+    reason: str
+    note: str | None
+    condition: str | None  # set when the return is received
 
 
 class DeadLetterOut(BaseModel):

@@ -63,8 +63,9 @@ async def simulate_step(commerce: Commerce, payments: PaymentProvider, limit: in
                 await states.transition(
                     unit.session, order_id or 0, to, by="simulator",
                     effects=states.Effects(payments, unit.deals, unit.announcer, serving),
-                    carrier="SIM" if to == OrderStatus.SHIPPED else None,
-                    tracking_number=f"SIM{order_id:08d}" if to == OrderStatus.SHIPPED else None,
+                    change=states.Change(
+                        carrier="SIM", tracking_number=f"SIM{order_id:08d}"
+                    ) if to == OrderStatus.SHIPPED else states.Change(),
                 )  # fmt: skip
             moved += 1
         except Exception as exc:  # raced with staff or a cancellation: skip this one

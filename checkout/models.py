@@ -99,6 +99,9 @@ class Order(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=64)
     tracking_number: str | None = Field(default=None, max_length=64)
     return_reason: str | None = Field(default=None, max_length=500)
+    # The return (RMA), JSON {rma, reason, note, condition}: set when it is requested,
+    # the condition when it is received.
+    return_info: str | None = Field(default=None)
     # Set once when the order gives its units back (cancel or return): restock exactly once.
     restocked: bool = Field(default=False)
     # How it was bought (``OrderSource``): taken by whatever places the order.
@@ -219,6 +222,21 @@ class WaitlistEntry(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ReturnReason(StrEnum):
+    DAMAGED = "damaged"
+    WRONG_ITEM = "wrong_item"
+    NOT_AS_DESCRIBED = "not_as_described"
+    CHANGED_MIND = "changed_mind"
+    OTHER = "other"
+
+
+class ReturnCondition(StrEnum):
+    """How a returned unit came back: only a resellable one goes back to stock."""
+
+    RESELLABLE = "resellable"
+    DAMAGED = "damaged"
 
 
 class TicketStatus(StrEnum):

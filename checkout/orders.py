@@ -102,6 +102,8 @@ class OrderLike(Protocol):
     @property
     def return_reason(self) -> str | None: ...
     @property
+    def return_info(self) -> str | None: ...
+    @property
     def source(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
@@ -229,6 +231,7 @@ def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]
         "tracking": tracking,
         "shipping": json.loads(order.shipping),
         "return_reason": order.return_reason,
+        "return": json.loads(order.return_info) if order.return_info else None,
         "history": [{"status": e.status, "at": iso_utc(e.at), "by": e.by} for e in history],
         "created_at": iso_utc(order.created_at),
     }

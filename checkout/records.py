@@ -50,6 +50,7 @@ class NewOrder:
     carrier: str | None = None
     tracking_number: str | None = None
     return_reason: str | None = None
+    return_info: str | None = None
 
 
 # The columns of a new order's row its ``NewOrder`` carries.

@@ -8,20 +8,31 @@ Every change is one conditional UPDATE (``WHERE status = :from``), so two
 racing changes cannot both apply; each appends a history line with time and
 actor. Side effects ride on the same transaction: payment capture at
 ``shipped``, void at ``cancelled``, refund at ``refunded``, and a restock at
-``cancelled`` and ``returned`` guarded by the order's ``restocked`` flag, so
-units come back exactly once.
+``cancelled`` and at ``returned`` when the unit came back resellable (not damaged),
+guarded by the order's ``restocked`` flag, so units come back exactly once. A return
+request gets its RMA code (``RMA-000123``) with the reason and note.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.errors import InvalidTransition, OrderNotFound, TrackingRequired
-from checkout.models import Order, OrderEvent, OrderStatus, OutboxEntry, PaymentStatus
+from checkout.models import (
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OutboxEntry,
+    PaymentStatus,
+    ReturnCondition,
+    ReturnReason,
+)
 from checkout.ports import Announcer, DealDesk, PaymentProvider
 from checkout.stock import lock_showing, move_and_tell
 from checkout.waitlist import Serving, Unit, serve
@@ -44,7 +55,6 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 # Only the fulfillment queue accepts orders; staff move them on from there.
 QUEUE_ONLY = frozenset({S.ACCEPTED})
-RESTOCKING = frozenset({S.CANCELLED, S.RETURNED})
 QUEUE_ACTOR = "fulfillment"
 
 
@@ -82,6 +92,25 @@ class Effects:
         self.serving = serving
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a transition may carry besides its target: tracking (``shipped``), the return
+    asked for (``return_requested``: a ``ReturnReason``, a note, and the buyer's words for
+    v1's ``return_reason``), and the condition it came back in (``returned``; resellable
+    when not said, as in v1)."""
+
+    carrier: str | None = None
+    tracking_number: str | None = None
+    return_reason: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    condition: str | None = None
+
+
+def rma_code(order_id: int) -> str:
+    return f"RMA-{order_id:06d}"
+
+
 async def transition(
     session: AsyncSession,
     order_id: int,
@@ -89,9 +118,7 @@ async def transition(
     *,
     by: str,
     effects: Effects,
-    carrier: str | None = None,
-    tracking_number: str | None = None,
-    return_reason: str | None = None,
+    change: Change = Change(),
     only_from: frozenset[OrderStatus] | None = None,
 ) -> Order:
     """Move one order to ``to``; ``InvalidTransition`` (409) when its status does not allow it.
@@ -106,13 +133,7 @@ async def transition(
             f"an order that is {current.value} cannot become {to.value}",
             status=current.value, allowed=allowed_next(current.value),
         )  # fmt: skip
-    values: dict[str, object] = {"status": to.value, "updated_at": utcnow()}
-    if to == S.SHIPPED:
-        if not carrier or not tracking_number:
-            raise TrackingRequired("shipping needs a carrier and a tracking number")
-        values.update(carrier=carrier, tracking_number=tracking_number)
-    if to == S.RETURN_REQUESTED and return_reason:
-        values["return_reason"] = return_reason
+    values = {"status": to.value, "updated_at": utcnow(), **_carried(order, to, change)}
     result = await session.exec(
         update(Order).where(col(Order.id) == order_id, col(Order.status) == current.value)
         .values(values)
@@ -121,7 +142,7 @@ async def transition(
         raise InvalidTransition("the order changed meanwhile; reload it", status=current.value)
     session.add(OrderEvent(order_id=order_id, status=to.value, at=utcnow(), by=by))
     await _payment_effect(session, order, to, effects.payments)
-    if to in RESTOCKING:
+    if to == S.CANCELLED or (to == S.RETURNED and _resellable(values)):
         await _restock_once(session, order, effects)
     if to == S.CANCELLED:
         # A cancelled order leaves the queue: nothing left to accept.
@@ -133,6 +154,31 @@ async def transition(
     await session.refresh(order)
     effects.announcer.order_changed(order)
     return order
+
+
+def _carried(order: Order, to: OrderStatus, change: Change) -> dict[str, object]:
+    """The columns ``to`` sets besides the status: tracking, the return and its RMA, the
+    condition a return came back in."""
+    if to == S.SHIPPED:
+        if not change.carrier or not change.tracking_number:
+            raise TrackingRequired("shipping needs a carrier and a tracking number")
+        return {"carrier": change.carrier, "tracking_number": change.tracking_number}
+    if to == S.RETURN_REQUESTED:
+        info = {"rma": rma_code(order.id or 0), "reason": change.reason or ReturnReason.OTHER,
+                "note": change.note, "condition": None}  # fmt: skip
+        return {"return_reason": change.return_reason, "return_info": json.dumps(info)}
+    if to == S.RETURNED:
+        info = json.loads(order.return_info) if order.return_info else {
+            "rma": rma_code(order.id or 0), "reason": ReturnReason.OTHER, "note": None,
+        }  # fmt: skip
+        info["condition"] = change.condition or ReturnCondition.RESELLABLE
+        return {"return_info": json.dumps(info)}
+    return {}
+
+
+def _resellable(values: dict[str, object]) -> bool:
+    info = json.loads(str(values["return_info"]))
+    return bool(info["condition"] == ReturnCondition.RESELLABLE)
 
 
 async def _payment_effect(

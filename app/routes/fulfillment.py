@@ -47,7 +47,8 @@ async def board(request: Request) -> Response:
 
 
 @operation("Move an order along the status machine (staff); shipped needs carrier and "
-           "tracking_number", auth=True, body=TransitionIn,
+           "tracking_number; returned takes the condition (resellable, the default, or "
+           "damaged: not restocked)", auth=True, body=TransitionIn,
            responses={200: OrderEnvelope, 401: None, 403: None, 404: None, 409: None, 422: None},
            tags=("fulfillment",))  # fmt: skip
 async def transition(request: Request) -> Response:
@@ -68,10 +69,9 @@ async def transition(request: Request) -> Response:
         raise ApiError(422, "validation_error", "shipping needs a carrier and a tracking number",
                        fields={k: "required to ship" for k in ("carrier", "tracking_number")
                                if not getattr(body, k)})  # fmt: skip
-    return await change(
-        state(request), user, order_id, to, carrier=body.carrier,
-        tracking_number=body.tracking_number,
-    )  # fmt: skip
+    details = states.Change(carrier=body.carrier, tracking_number=body.tracking_number,
+                            condition=body.condition)  # fmt: skip
+    return await change(state(request), user, order_id, to, details)
 
 
 @operation("Queue entries that failed too often (staff)", auth=True,

@@ -16,7 +16,7 @@ from app.permissions import Action, Facts, authorize
 from app.schemas import OrderEnvelope, OrderIn, OrderList, OrderOut, ReturnIn
 from app.state import AppState
 from checkout import catalog, orders, profile, states
-from checkout.models import Order, OrderStatus
+from checkout.models import Order, OrderStatus, ReturnReason
 from checkout.orders import EventLike, OrderLike, OrderRequest
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -139,23 +139,27 @@ async def get_one(request: Request) -> Response:
 
 
 async def change(
-    st: AppState,
-    user: User,
-    order_id: int,
-    to: OrderStatus,
-    *,
-    carrier: str | None = None,
-    tracking_number: str | None = None,
-    return_reason: str | None = None,
+    st: AppState, user: User, order_id: int, to: OrderStatus, details: states.Change | None = None
 ) -> Response:
     """Apply one status change (see ``checkout.states``) and answer with the order."""
     async with st.commerce.transaction() as unit:
         order = await states.transition(
             unit.session, order_id, to, by=user.username,
             effects=states.Effects(st.payments, unit.deals, unit.announcer, st.serving),
-            carrier=carrier, tracking_number=tracking_number, return_reason=return_reason,
+            change=details or states.Change(),
         )  # fmt: skip
     return respond(OrderEnvelope(order=(await order_outs(st, [order.id or 0]))[0]))
+
+
+def return_change(body: ReturnIn) -> states.Change:
+    """The return asked for. A reason from the list is taken as is; any other text (a v1
+    client's own words) is the note of reason ``other``. ``return_reason`` keeps the
+    buyer's words (the note, else the reason), as v1 showed it."""
+    if body.reason in {r.value for r in ReturnReason}:
+        return states.Change(reason=body.reason, note=body.note,
+                             return_reason=body.note or body.reason)  # fmt: skip
+    note = body.note or body.reason
+    return states.Change(reason=ReturnReason.OTHER, note=note, return_reason=body.reason)
 
 
 @operation("Cancel before shipping (its buyer, staff); restocks", auth=True,
@@ -168,7 +172,8 @@ async def cancel(request: Request) -> Response:
     return await change(st, user, order.id or 0, OrderStatus.CANCELLED)
 
 
-@operation("Ask to return a delivered order (its buyer)", auth=True, body=ReturnIn,
+@operation("Ask to return a delivered order (its buyer): a reason from the list and a "
+           "note; the order gets an RMA code", auth=True, body=ReturnIn,
            responses={200: OrderEnvelope, 401: None, 403: None, 404: None, 409: None,
                       422: None}, tags=("orders",))  # fmt: skip
 async def return_order(request: Request) -> Response:
@@ -177,7 +182,7 @@ async def return_order(request: Request) -> Response:
     order = await visible_order(st, user, path_id(request, "order"), Action.RETURN_ORDER)
     body = await parse_body(request, ReturnIn)
     return await change(st, user, order.id or 0, OrderStatus.RETURN_REQUESTED,
-                        return_reason=body.reason)  # fmt: skip
+                        return_change(body))  # fmt: skip
 
 
 routes = [

@@ -20,7 +20,7 @@ from app.db import Database
 from checkout.errors import InvalidTransition, TrackingRequired
 from checkout.models import Order, OrderEvent, OrderStatus, Product
 from checkout.payments import TestPaymentProvider
-from checkout.states import Effects, transition
+from checkout.states import Change, Effects, transition
 
 ALLOWED: dict[str, set[str]] = {
     "placed": {"accepted", "cancelled"},
@@ -125,7 +125,7 @@ async def attempt(db: Database, order_id: int, product_id: int, to: str) -> dict
             try:
                 order = await transition(
                     session, order_id, OrderStatus(to), by="sam", effects=effects,
-                    carrier="UPS", tracking_number="1Z999",
+                    change=Change(carrier="UPS", tracking_number="1Z999"),
                 )  # fmt: skip
             except InvalidTransition as exc:
                 seen["refused"] = sorted(exc.data["allowed"])
@@ -191,8 +191,9 @@ async def test_shipping_without_tracking_captures_nothing(db: Database) -> None:
     with pytest.raises(TrackingRequired):
         async with db.write() as session:
             await transition(
-                session, order_id, OrderStatus.SHIPPED, by="sam", effects=effects, carrier="UPS"
-            )
+                session, order_id, OrderStatus.SHIPPED, by="sam", effects=effects,
+                change=Change(carrier="UPS"),
+            )  # fmt: skip
     assert not payments.calls
     async with db.read() as session:
         order = await session.get(Order, order_id)
