@@ -112,9 +112,9 @@ class LiveAnnouncer:
         return any(order_id not in self.known for order_id in self.changed)
 
     async def flush(self, session: AsyncSession | None) -> None:
-        """Send each changed order to its buyer's sockets (after the commit). New orders
-        go as they were written; others as read now from ``session`` (one consistent
-        moment), so status and history always agree."""
+        """Send each changed order to its buyer's sockets and the staff board's (after the
+        commit). New orders go as they were written; others as read now from ``session``
+        (one consistent moment), so status and history always agree."""
         notices, self.notices = self.notices, []
         if notices:
             await self.publisher.send_private_many(notices)
@@ -135,7 +135,7 @@ class LiveAnnouncer:
                                         {"order": orders.order_view(order, events)}))
             for order, events in views.values()
         ]  # fmt: skip
-        await self.publisher.send_private_many(frames)
+        await self.publisher.send_orders(frames)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from app.admission import Admission
 from app.auction_clock import AuctionClock
 from app.awarding import Place, placer
 from app.bid_gate import BidGate, warm_on_start
+from app.board import StaffBoard
 from app.commerce import Commerce
 from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
@@ -36,6 +37,7 @@ from app.revocation import Revocations
 from app.routes import (
     accounts,
     auctions,
+    board_ws,
     chat,
     fulfillment,
     giveaways,
@@ -103,6 +105,7 @@ def all_routes() -> list[BaseRoute]:
             *tickets.routes,
             *fulfillment.routes,
             *ws.routes,
+            *board_ws.routes,
             *pages.routes,
         ]
     )
@@ -231,6 +234,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     chat_desk, waitlists, entries = _social_desks(hub, db, stack)
     giveaway_clock = await _start_giveaways(commerce, award, serving, stack)
     users = UserCache()
+    board = StaffBoard()
+    await board.start(hub)
     revocations = Revocations(db, users, hub)
     await revocations.start()
     stack.push_async_callback(revocations.stop)
@@ -258,6 +263,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
         auction_clock=auction_clock,
         throttle=Throttle(settings, hub.broker),
         revocations=revocations,
+        board=board,
         users=users,
         redis=redis,
         queue=queue,

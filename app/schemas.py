@@ -284,6 +284,13 @@ class TrackingOut(BaseModel):
     tracking_number: str | None
 
 
+class ReturnOut(BaseModel):
+    rma: str
+    reason: str
+    note: str | None
+    condition: str | None  # set when the return is received
+
+
 class OrderOut(BaseModel):
     id: int
     buyer_id: int
@@ -319,36 +326,6 @@ class ReturnIn(RequestBody):
     # (v1: the buyer's own words) is kept as the note of reason "other".
     reason: Reason
     note: Reason | None = None
-
-
-class TransitionIn(RequestBody):
-    to: Annotated[StrictStr, Field(max_length=32)]
-    carrier: Short | None = None
-    tracking_number: Short | None = None
-    condition: Literal["resellable", "damaged"] | None = None  # returned: how it came back
-
-
-class ReturnOut(BaseModel):
-    rma: str
-    reason: str
-    note: str | None
-    condition: str | None  # set when the return is received
-
-
-class DeadLetterOut(BaseModel):
-    id: int
-    order_id: int | None
-    entry: dict[str, Any]
-    error: str
-    attempts: int
-    created_at: UtcTime
-
-
-class DeadLetterList(BaseModel):
-    dead_letters: list[DeadLetterOut]
-
-
-# ---- chat and moderation
 
 
 class ChatIn(RequestBody):

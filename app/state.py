@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from app.admission import Admission
 from app.auction_clock import AuctionClock
 from app.bid_gate import BidGate
+from app.board import StaffBoard
 from app.commerce import Commerce
 from app.db import Database
 from app.giveaway_clock import GiveawayClock
@@ -52,3 +53,4 @@ class AppState:
     queue: StreamQueue | None = None  # with Redis: web processes only push to the stream
     users: UserCache = field(default_factory=UserCache)
     bid_gate: BidGate = field(default_factory=BidGate)
+    board: StaffBoard = field(default_factory=StaffBoard)  # the staff board's sockets

@@ -35,6 +35,11 @@ def process_channel(process_id: str) -> str:
     return f"{PREFIX}:process:{process_id}"
 
 
+def fulfillment_channel() -> str:
+    """Pub/sub channel of every order change, for the staff board's sockets in every process."""
+    return f"{PREFIX}:fulfillment"
+
+
 def accounts_channel() -> str:
     """Pub/sub channel of account changes (revoked tokens, changed users) for every process."""
     return f"{PREFIX}:accounts"

@@ -7,7 +7,7 @@ Clients act on the code, not the reason text:
 - 1013: try again later — the process is overloaded or a socket cap was reached. Retry
   with jittered backoff; nothing was done for the socket.
 - 4401: the token is bad or revoked; reconnect without it (anonymous) or sign in again.
-- 4403: banned from this live; do not reconnect to it.
+- 4403: banned from this live (or, on ``/ws/fulfillment``, not staff); do not reconnect.
 - 4404: the live does not exist; do not reconnect.
 - 4408: evicted for not reading fast enough; reconnect with ``after`` to resume.
 """

@@ -90,6 +90,16 @@ class Publisher:
         except Exception as exc:
             logger.warning("%d private frames lost: %r", len(frames), exc)
 
+    async def send_orders(self, frames: list[tuple[int, Frame]]) -> None:
+        """Order frames: each to its buyer's sockets (``send_private``) and to the staff
+        board's sockets in every process, in one round trip. At most once."""
+        board = keys.fulfillment_channel()
+        messages = [m for u, f in frames for m in ((keys.user_channel(u), f.text), (board, f.text))]
+        try:
+            await self.outlet.publish_many(messages)
+        except Exception as exc:
+            logger.warning("%d order frames lost: %r", len(frames), exc)
+
     async def send_private(self, user_id: int, frame: Frame) -> None:
         """Send a private frame (seq null) to every socket ``user_id`` has open, in any
         process (this one's too, through its subscription to the user's channel).

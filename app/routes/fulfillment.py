@@ -11,10 +11,11 @@ from starlette.routing import Route
 
 from app.auth import require_user
 from app.errors import ApiError
+from app.fulfillment_schemas import DeadLetterList, DeadLetterOut, TransitionIn
 from app.http import PAGE, enum_param, operation, page, parse_body, path_id, respond, state
 from app.permissions import Action, authorize
 from app.routes.orders import change, order_outs
-from app.schemas import DeadLetterList, DeadLetterOut, OrderEnvelope, OrderList, TransitionIn
+from app.schemas import OrderEnvelope, OrderList
 from checkout import orders, states
 from checkout.models import DeadLetter, OrderStatus
 

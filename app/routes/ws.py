@@ -209,7 +209,7 @@ async def _sign_in(
     return user, claims
 
 
-def _offered_token(websocket: WebSocket) -> str | None:
+def offered_token(websocket: WebSocket) -> str | None:
     """The token from a ``livecart.token.<TOKEN>`` subprotocol, else from ``?token=``."""
     protocols: list[str] = websocket.scope.get("subprotocols") or []
     for protocol in protocols:
@@ -224,7 +224,7 @@ async def _join(state: AppState, websocket: WebSocket, ticket: Ticket) -> Sessio
         live_id = parse_id(str(websocket.path_params["id"]), "live")
     except ApiError:
         raise Refused(close_codes.UNKNOWN_LIVE, "unknown_live", "unknown live") from None
-    user, claims = await _sign_in(state, ticket, _offered_token(websocket))
+    user, claims = await _sign_in(state, ticket, offered_token(websocket))
     sink = sink_for(websocket)
     viewer = Viewer(live_id=live_id, user_id=user.uid if user else None, sink=sink)
     session = Session(state, websocket, viewer, user, sink, claims)

@@ -29,6 +29,7 @@ from app.accounts import Role
 from app.db import make_engine
 from app.settings import Settings
 from common import keys
+from tests.auction_helpers import Tap
 from tests.http_helpers import http_client
 from tests.live_server import LiveServer, process_env, serve, with_redis
 from tests.order_helpers import (
@@ -365,3 +366,27 @@ async def test_orders_placed_while_redis_is_down_are_accepted_once_it_is_back(
             for order_id in [*before, *during, *after]:
                 order = await front.shop.fetch(front.staff, order_id)
                 assert statuses(order).count("accepted") == 1, order
+
+
+async def test_the_staff_board_hears_what_the_worker_accepts(
+    settings: Settings, redis_url: str, tmp_path: Path
+) -> None:
+    """An order accepted by a `livecart worker` process reaches the staff board's socket
+    on the web process (through Redis), with no polling."""
+    async with shopfront(settings, redis_url) as front:
+        url = front.web.url.replace("http://", "ws://") + "/ws/fulfillment"
+        async with connect(f"{url}?token={front.staff['token']}") as ws:
+            tap = Tap(ws)
+            await tap.settled()
+            with running_worker(with_redis(settings, redis_url), tmp_path / "w.log") as worker:
+                ids = await front.place(2)
+                await front.wait_accepted(ids, worker)
+                for order_id in ids:
+                    await tap.wait_for(
+                        lambda f, i=order_id: (
+                            f["type"] == "order"
+                            and f["data"]["order"]["id"] == i
+                            and f["data"]["order"]["status"] == "accepted"
+                        )
+                    )
+            await tap.stop()

@@ -1,0 +1,32 @@
+"""Request and response bodies of the fulfillment board (staff)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StrictStr
+
+from app.fields import RequestBody, Short, UtcTime
+
+
+class TransitionIn(RequestBody):
+    to: Annotated[StrictStr, Field(max_length=32)]
+    carrier: Short | None = None
+    tracking_number: Short | None = None
+    condition: Literal["resellable", "damaged"] | None = None  # returned: how it came back
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    order_id: int | None
+    entry: dict[str, Any]
+    error: str
+    attempts: int
+    created_at: UtcTime
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetterOut]
+
+
+# ---- chat and moderation
