@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from checkout import orders
 from checkout.errors import DealLimitExceeded, InsufficientStock
 from checkout.orders import EventLike, OrderLike
+from checkout.sla import Calendar
 from common.deals import DealTerms
 from live import deals
 from live.errors import DealExhausted, DealLimitReached
@@ -145,13 +146,15 @@ class CommerceUnit:
     session: AsyncSession
     announcer: LiveAnnouncer
     deals: LiveDealDesk
+    calendar: Calendar
 
 
 class Commerce:
     """The checkout ports over one process's ``Publisher`` (the hub's in a web process)."""
 
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, publisher: Publisher, calendar: Calendar | None = None) -> None:
         self.publisher = publisher
+        self.calendar = calendar or Calendar()  # when the orders placed here are due
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[CommerceUnit]:
@@ -159,7 +162,10 @@ class Commerce:
         frames are published once it commits, then its order frames to their buyers."""
         async with self.publisher.transaction() as batch:
             unit = CommerceUnit(
-                batch.session, LiveAnnouncer(batch, self.publisher), LiveDealDesk(batch)
+                batch.session,
+                LiveAnnouncer(batch, self.publisher),
+                LiveDealDesk(batch),
+                self.calendar,
             )
             yield unit
         try:

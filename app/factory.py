@@ -60,6 +60,7 @@ from app.tokens import TokenSigner
 from app.users import UserCache
 from checkout.desk import OnPlaced, OrderDesk
 from checkout.ports import PaymentProvider
+from checkout.sla import Calendar
 from checkout.waitlist import Serving, WaitlistDesk
 from common.tasks import close_within
 from live.backends import broker_for
@@ -223,7 +224,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     deals = DealClock(hub)
     await deals.start()
     stack.push_async_callback(deals.stop)
-    commerce = Commerce(hub.publisher)
+    commerce = Commerce(hub.publisher, Calendar(settings.ship_by_days, settings.main_country))
     queue, local = await start_fulfillment(commerce, redis, stack)
     payments = payment_provider(settings)
     on_placed = hand_over(queue, local)

@@ -48,6 +48,8 @@ from prometheus_client.registry import Collector
 import live.metrics  # noqa: F401  (registers the hub's metrics in every web process)
 from app.state import AppState
 from checkout import metrics as checkout_metrics
+from checkout import orders
+from common.times import utcnow
 
 log = logging.getLogger("livecart")
 
@@ -129,6 +131,7 @@ async def backlog_metrics(st: AppState) -> list[Metric]:
             outbox = await asyncio.wait_for(
                 checkout_metrics.outbox_backlog(session), READ_TIMEOUT_S
             )
+            late = await asyncio.wait_for(orders.count_late(session, utcnow()), READ_TIMEOUT_S)
     except Exception as exc:
         log.warning("metrics: reading the fulfillment outbox failed: %r", exc)
     else:
@@ -137,6 +140,8 @@ async def backlog_metrics(st: AppState) -> list[Metric]:
                    "orders placed and not yet accepted by fulfillment", outbox.depth),
             _gauge("livecart_fulfillment_queue_lag_seconds",
                    "age of the oldest order not yet accepted by fulfillment", outbox.oldest_s),
+            _gauge("livecart_orders_late",
+                   "orders not shipped and past their ship-by time", late),
         ]  # fmt: skip
     queue = st.queue
     if queue is None:

@@ -307,6 +307,8 @@ class OrderOut(BaseModel):
     shipping: dict[str, str]
     return_reason: str | None
     return_: ReturnOut | None = Field(default=None, alias="return")
+    ship_by: str | None = None  # when it is due to ship (null: placed before ship-by dates)
+    late: bool = False  # not shipped by ship_by
     history: list[HistoryOut]
     created_at: str
 

@@ -21,7 +21,7 @@ ENVIRONMENTS = ("development", "production")
 # Secrets shorter than this are guessable offline from one token (HMAC brute force).
 MIN_SECRET_KEY_CHARS = 32
 THROTTLE_WINDOW_S = 15 * 60
-N = TypeVar("N", int, float)
+N = TypeVar("N", int, float, str)
 
 
 class ConfigError(Exception):
@@ -88,6 +88,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _country(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    if len(raw) != 2 or not raw.isascii() or not raw.isupper():
+        raise ConfigError(f"{name} must be a two-letter country code such as US, got {raw!r}")
+    return raw
+
+
 def _from(variable: str, default: N, read: Callable[[Mapping[str, str], str, N], N]) -> N:
     """A setting read from the environment ``variable`` by ``read``, ``default`` when unset:
     ``Settings.from_env`` reads every field declared so."""
@@ -127,6 +134,10 @@ class Settings:
     # Chat: messages a second per user per live, and the burst allowed.
     chat_rate: float = _from("LIVECART_CHAT_RATE", 1.0, _seconds)
     chat_burst: int = _from("LIVECART_CHAT_BURST", 5, _positive)
+    # Orders are due to ship this many business days after placement (weekends and the
+    # warehouse country's public holidays skipped); MAIN's country (ISO 3166 alpha-2).
+    ship_by_days: int = _from("LIVECART_SHIP_BY_DAYS", 2, _positive)
+    main_country: str = _from("LIVECART_MAIN_COUNTRY", "US", _country)
     # One log line per HTTP request (uvicorn's access log). On by default in development;
     # off by default in production, where the proxy in front logs requests already and
     # the line costs a few percent of CPU under load.

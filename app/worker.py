@@ -62,7 +62,9 @@ async def simulate_step(commerce: Commerce, payments: PaymentProvider, limit: in
             async with commerce.transaction() as unit:
                 await states.transition(
                     unit.session, order_id or 0, to, by="simulator",
-                    effects=states.Effects(payments, unit.deals, unit.announcer, serving),
+                    effects=states.Effects(
+                        payments, unit.deals, unit.announcer, serving, unit.calendar
+                    ),
                     change=states.Change(
                         carrier="SIM", tracking_number=f"SIM{order_id:08d}"
                     ) if to == OrderStatus.SHIPPED else states.Change(),

@@ -95,7 +95,7 @@ async def _write(
         buyer_id=award.buyer_id, product_id=award.product_id, live_id=award.live_id,
         quantity=1, unit_price_cents=award.unit_price_cents,
         total_cents=award.unit_price_cents, currency=award.currency,
-        payment_ref=payment_ref, source=award.source,
+        payment_ref=payment_ref, source=award.source, ship_by=unit.calendar.ship_by(now),
         shipping=json.dumps(address, separators=(",", ":"), ensure_ascii=False),
         created_at=now, updated_at=now,
     )  # fmt: skip

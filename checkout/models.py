@@ -99,6 +99,9 @@ class Order(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=64)
     tracking_number: str | None = Field(default=None, max_length=64)
     return_reason: str | None = Field(default=None, max_length=500)
+    # Due to ship by then (``checkout.sla``): placement + N business days; None for
+    # orders placed before ship-by dates existed.
+    ship_by: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
     # The return (RMA), JSON {rma, reason, note, condition}: set when it is requested,
     # the condition when it is received.
     return_info: str | None = Field(default=None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import case, delete, func, update
+from sqlalchemy import case, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,7 @@ from checkout.models import (
     OrderStatus,
     Product,
 )
+from checkout.sla import UNSHIPPED, is_late
 from common.sql import get_or_raise, newest_first
 from common.times import iso_utc, utcnow
 
@@ -103,6 +104,8 @@ class OrderLike(Protocol):
     def return_reason(self) -> str | None: ...
     @property
     def return_info(self) -> str | None: ...
+    @property
+    def ship_by(self) -> datetime | None: ...
     @property
     def source(self) -> str: ...
     @property
@@ -186,6 +189,54 @@ async def list_orders(
     )
 
 
+@dataclass(frozen=True)
+class Search:
+    """What the board asks for: a status, orders late at ``late_at``, and orders matching
+    any of an id, a buyer or a tracking number (``q``)."""
+
+    status: OrderStatus | None = None
+    late_at: datetime | None = None
+    order_id: int | None = None
+    buyer_id: int | None = None
+    tracking: str | None = None
+
+    @property
+    def matching(self) -> bool:
+        return any(v is not None for v in (self.order_id, self.buyer_id, self.tracking))
+
+
+async def search_orders(
+    session: AsyncSession, search: Search, *, limit: int, offset: int
+) -> Sequence[Order]:
+    """One page of the orders ``search`` asks for, newest first."""
+    query = select(Order)
+    if search.status is not None:
+        query = query.where(Order.status == search.status.value)
+    if search.late_at is not None:
+        query = query.where(
+            col(Order.status).in_(sorted(UNSHIPPED)), col(Order.ship_by) < search.late_at
+        )
+    if search.matching:
+        either = []
+        if search.order_id is not None:
+            either.append(col(Order.id) == search.order_id)
+        if search.buyer_id is not None:
+            either.append(col(Order.buyer_id) == search.buyer_id)
+        if search.tracking is not None:
+            either.append(col(Order.tracking_number) == search.tracking)
+        query = query.where(or_(*either))
+    query = query.order_by(col(Order.id).desc()).limit(limit).offset(offset)
+    return (await session.exec(query)).all()
+
+
+async def count_late(session: AsyncSession, now: datetime) -> int:
+    """Orders not shipped and past their ship-by time."""
+    query = select(func.count()).where(
+        col(Order.status).in_(sorted(UNSHIPPED)), col(Order.ship_by) < now
+    )
+    return int((await session.exec(query)).one())
+
+
 async def orders_by_id(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[Order]:
     if not order_ids:
         return []
@@ -211,6 +262,10 @@ async def histories(session: AsyncSession, order_ids: Sequence[int]) -> dict[int
     return found
 
 
+def _shipped_at(history: Sequence[EventLike]) -> datetime | None:
+    return next((e.at for e in history if e.status == OrderStatus.SHIPPED.value), None)
+
+
 def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]:
     """The order as the contract shows it."""
     tracking = None
@@ -232,6 +287,8 @@ def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]
         "shipping": json.loads(order.shipping),
         "return_reason": order.return_reason,
         "return": json.loads(order.return_info) if order.return_info else None,
+        "ship_by": iso_utc(order.ship_by) if order.ship_by else None,
+        "late": is_late(order.status, order.ship_by, _shipped_at(history), utcnow()),
         "history": [{"status": e.status, "at": iso_utc(e.at), "by": e.by} for e in history],
         "created_at": iso_utc(order.created_at),
     }

@@ -115,7 +115,7 @@ async def place_batch(
     refused = [a for a in fresh if a.outcome is not None]
     if refused:
         await session.exec(delete(IdempotencyRecord).where(_keys_of(refused)))
-    new_orders = await record(session, placed, render, relayed=relayed)
+    new_orders = await record(session, placed, render, relayed=relayed, calendar=unit.calendar)
     for a, order in zip(placed, new_orders, strict=True):
         unit.announcer.order_changed(order, a.history)
     return BatchResult(_outcomes(attempts), new_orders)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.orders import EventLike, OrderLike
+from checkout.sla import Calendar
 from common.deals import DealTerms
 
 
@@ -141,6 +142,11 @@ class UnitOfWork(Protocol):
 
     @property
     def deals(self) -> DealDesk: ...
+
+    @property
+    def calendar(self) -> Calendar:
+        """When new orders are due to ship (``checkout.sla``)."""
+        ...
 
 
 Transactions = Callable[[], AbstractAsyncContextManager[UnitOfWork]]

@@ -23,6 +23,7 @@ from checkout.models import (
     PaymentStatus,
 )
 from checkout.orders import EventLike, OrderLike, Placement
+from checkout.sla import Calendar
 from common.times import utcnow
 
 Render = Callable[[OrderLike, list[EventLike]], str]
@@ -51,6 +52,7 @@ class NewOrder:
     tracking_number: str | None = None
     return_reason: str | None = None
     return_info: str | None = None
+    ship_by: datetime | None = None
 
 
 # The columns of a new order's row its ``NewOrder`` carries.
@@ -65,13 +67,15 @@ class NewEvent:
 
 
 async def record(
-    session: AsyncSession, placed: list[Attempt], render: Render, *, relayed: bool
-) -> list[NewOrder]:
+    session: AsyncSession, placed: list[Attempt], render: Render, *, relayed: bool,
+    calendar: Calendar,
+) -> list[NewOrder]:  # fmt: skip
     """Insert the orders, their first history entry and outbox rows; store the answers.
 
     Plain multi-row INSERTs (executemany, compiled once): a flash sale writes many.
     """
     now = utcnow()
+    ship_by = calendar.ship_by(now)
     rows: list[dict[str, Any]] = [
         {"buyer_id": a.req.buyer_id, "product_id": a.req.product_id, "live_id": a.req.live_id,
          "pin_id": a.pin_id, "quantity": a.req.quantity, "unit_price_cents": a.unit_price,
@@ -79,7 +83,7 @@ async def record(
          "status": OrderStatus.PLACED.value, "payment_status": PaymentStatus.AUTHORIZED.value,
          "payment_ref": a.payment_ref, "restocked": False, "source": a.req.origin,
          "shipping": json.dumps(a.req.shipping, separators=(",", ":"), ensure_ascii=False),
-         "created_at": now, "updated_at": now}
+         "created_at": now, "updated_at": now, "ship_by": ship_by}
         for a in placed
     ]  # fmt: skip
     conn = await session.connection()

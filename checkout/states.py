@@ -34,6 +34,7 @@ from checkout.models import (
     ReturnReason,
 )
 from checkout.ports import Announcer, DealDesk, PaymentProvider
+from checkout.sla import DEFAULT, Calendar
 from checkout.stock import lock_showing, move_and_tell
 from checkout.waitlist import Serving, Unit, serve
 from common.times import utcnow
@@ -85,11 +86,13 @@ class Effects:
         deals: DealDesk,
         announcer: Announcer,
         serving: Serving | None = None,
+        calendar: Calendar = DEFAULT,
     ) -> None:
         self.payments = payments
         self.deals = deals
         self.announcer = announcer
         self.serving = serving
+        self.calendar = calendar  # for orders placed meanwhile (a waitlist's)
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,7 @@ async def _restock_once(session: AsyncSession, order: Order, effects: Effects) -
     lives = await lock_showing(session, effects.deals, order.product_id)
     await move_and_tell(session, effects.announcer, order.product_id, order.quantity, lives)
     if effects.serving is not None:
-        unit = Unit(session, effects.announcer, effects.deals)
+        unit = Unit(session, effects.announcer, effects.deals, effects.calendar)
         await serve(unit, order.product_id, effects.serving)
 
 

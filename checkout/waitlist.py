@@ -23,6 +23,7 @@ from checkout.orders import OrderRequest, Placement
 from checkout.placing import NothingToKeep, Outcome, Render, place_batch
 from checkout.ports import Announcer, DealDesk, PaymentProvider, UnitOfWork
 from checkout.profile import read_profile
+from checkout.sla import DEFAULT, Calendar
 from common.lanes import Lanes
 from common.sql import upsert_insert
 from common.times import utcnow
@@ -177,6 +178,7 @@ class Unit:
     session: AsyncSession
     announcer: Announcer
     deals: DealDesk
+    calendar: Calendar = DEFAULT
 
 
 @dataclass(frozen=True)

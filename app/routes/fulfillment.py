@@ -9,42 +9,81 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app import accounts
 from app.auth import require_user
 from app.errors import ApiError
+from app.fields import USERNAME_RE
 from app.fulfillment_schemas import DeadLetterList, DeadLetterOut, TransitionIn
-from app.http import PAGE, enum_param, operation, page, parse_body, path_id, respond, state
+from app.http import (
+    PAGE,
+    Param,
+    enum_param,
+    operation,
+    page,
+    parse_body,
+    path_id,
+    respond,
+    state,
+)
 from app.permissions import Action, authorize
 from app.routes.orders import change, order_outs
 from app.schemas import OrderEnvelope, OrderList
+from app.state import AppState
 from checkout import orders, states
 from checkout.models import DeadLetter, OrderStatus
+from common.times import utcnow
 
 _STATUSES = ", ".join(s.value for s in OrderStatus)
 
 
-@operation("Orders for the board, newest first (staff)", auth=True,
+@operation("Orders for the board, newest first (staff): by status, late ones (not "
+           "shipped and past ship_by), or matching q (an order id, a buyer's username, a "
+           "tracking number)", auth=True,
            responses={200: OrderList, 401: None, 403: None, 422: None},
            query={"status": enum_param("only orders in this status",
-                                       (s.value for s in OrderStatus)), **PAGE},
+                                       (s.value for s in OrderStatus)),
+                  "late": enum_param("true: only orders late now", ("true", "false")),
+                  "q": Param("an order id, a buyer's username or a tracking number",
+                             {"type": "string", "maxLength": 64}),
+                  **PAGE},
            tags=("fulfillment",))  # fmt: skip
 async def board(request: Request) -> Response:
     authorize(await require_user(request), Action.FULFIL)
-    raw = request.query_params.get("status") or None
-    try:
-        status = OrderStatus(raw) if raw is not None else None
-    except ValueError:
-        raise ApiError(
-            422,
-            "validation_error",
-            "unknown status",
-            fields={"status": f"must be one of {_STATUSES}"},
-        ) from None
-    limit, offset = page(request)
     st = state(request)
+    search = await _search(st, request)
+    limit, offset = page(request)
     async with st.db.read() as session:
-        found = list(await orders.list_orders(session, status=status, limit=limit,
-                                              offset=offset))  # fmt: skip
+        found = list(await orders.search_orders(session, search, limit=limit, offset=offset))
     return respond(OrderList(orders=await order_outs(st, [o.id or 0 for o in found])))
+
+
+def _bad(name: str, why: str) -> ApiError:
+    return ApiError(422, "validation_error", f"invalid {name}", fields={name: why})
+
+
+async def _search(st: AppState, request: Request) -> orders.Search:
+    """The board's query: ``status``, ``late``, ``q`` (an id, a username, a tracking number)."""
+    params = request.query_params
+    raw = params.get("status") or None
+    if raw is not None and raw not in {s.value for s in OrderStatus}:
+        raise _bad("status", f"must be one of {_STATUSES}")
+    late = params.get("late") or "false"
+    if late not in ("true", "false"):
+        raise _bad("late", "must be true or false")
+    q = (params.get("q") or "").strip()
+    if len(q) > 64 or not q.isprintable():
+        raise _bad("q", "at most 64 printable characters")
+    status = OrderStatus(raw) if raw is not None else None
+    late_at = utcnow() if late == "true" else None
+    if not q:
+        return orders.Search(status, late_at)
+    order_id = int(q) if q.isascii() and q.isdigit() and len(q) <= 12 else None
+    buyer_id = None
+    if USERNAME_RE.fullmatch(q.lower()):
+        async with st.db.read() as session:
+            buyer = await accounts.get_by_username(session, q.lower())
+        buyer_id = buyer.uid if buyer is not None else None
+    return orders.Search(status, late_at, order_id, buyer_id, q)
 
 
 @operation("Move an order along the status machine (staff); shipped needs carrier and "

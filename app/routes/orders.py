@@ -145,7 +145,8 @@ async def change(
     async with st.commerce.transaction() as unit:
         order = await states.transition(
             unit.session, order_id, to, by=user.username,
-            effects=states.Effects(st.payments, unit.deals, unit.announcer, st.serving),
+            effects=states.Effects(st.payments, unit.deals, unit.announcer, st.serving,
+                                   unit.calendar),
             change=details or states.Change(),
         )  # fmt: skip
     return respond(OrderEnvelope(order=(await order_outs(st, [order.id or 0]))[0]))

@@ -22,12 +22,22 @@ def test_defaults_are_embedded() -> None:
 def test_each_numeric_setting_is_read_and_documented_with_its_default() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
     documented = dict(re.findall(r"^\| `([A-Z_]+)` \| `([0-9.,_]+)`", doc, re.M))
-    read = [f for f in fields(Settings) if "env" in f.metadata]
-    assert len(read) == 18
+    read = [f for f in fields(Settings) if "env" in f.metadata and f.type != "str"]
+    assert len(read) == 19
     for f in read:
         variable = f.metadata["env"]
         assert float(documented[variable].replace(",", "")) == f.default, variable
         assert getattr(Settings.from_env({variable: "7"}), f.name) == 7, variable
+
+
+def test_the_main_warehouse_country_is_read_checked_and_documented() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    assert "| `LIVECART_MAIN_COUNTRY` | `US` |" in doc
+    assert Settings.from_env({}).main_country == "US"
+    assert Settings.from_env({"LIVECART_MAIN_COUNTRY": "GB"}).main_country == "GB"
+    for bad in ("gb", "GBR", "1", "G"):
+        with pytest.raises(ConfigError, match="LIVECART_MAIN_COUNTRY"):
+            Settings.from_env({"LIVECART_MAIN_COUNTRY": bad})
 
 
 def test_production_refuses_to_start_without_secret_key() -> None:
