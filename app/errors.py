@@ -79,6 +79,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     checkout_errors.OrderNotFound: 404,
     checkout_errors.TicketNotFound: 404,
     checkout_errors.TicketClosed: 409,
+    checkout_errors.NotShippableTogether: 409,
     checkout_errors.InsufficientStock: 409,
     checkout_errors.DealLimitExceeded: 409,
     checkout_errors.IdempotencyMismatch: 422,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictStr
 
-from app.fields import RequestBody, Short, UtcTime
+from app.fields import Id, RequestBody, Short, UtcTime
 
 
 class TransitionIn(RequestBody):
@@ -30,3 +30,20 @@ class DeadLetterList(BaseModel):
 
 
 # ---- chat and moderation
+
+
+class ShipmentIn(RequestBody):
+    order_ids: Annotated[list[Id], Field(min_length=1, max_length=100)]
+    carrier: Short
+    tracking_number: Short
+
+
+class ShipmentOut(BaseModel):
+    id: int
+    order_ids: list[int]
+    carrier: str
+    tracking_number: str
+
+
+class ShipmentEnvelope(BaseModel):
+    shipment: ShipmentOut

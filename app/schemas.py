@@ -309,6 +309,7 @@ class OrderOut(BaseModel):
     return_: ReturnOut | None = Field(default=None, alias="return")
     ship_by: str | None = None  # when it is due to ship (null: placed before ship-by dates)
     late: bool = False  # not shipped by ship_by
+    shipment_id: int | None = None  # the shipment it went out in
     history: list[HistoryOut]
     created_at: str
 

@@ -81,6 +81,13 @@ class TrackingRequired(CheckoutError):
     code = "tracking_required"
 
 
+class NotShippableTogether(CheckoutError):
+    """A shipment's orders must be packed, of one buyer, to one address, from one
+    warehouse."""
+
+    code = "not_shippable_together"
+
+
 class TicketNotFound(CheckoutError):
     code = "not_found"
 

@@ -102,6 +102,8 @@ class Order(SQLModel, table=True):
     # Due to ship by then (``checkout.sla``): placement + N business days; None for
     # orders placed before ship-by dates existed.
     ship_by: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+    # The shipment it went out in (one tracking number for several orders of one buyer).
+    shipment_id: int | None = Field(default=None, index=True)
     # The return (RMA), JSON {rma, reason, note, condition}: set when it is requested,
     # the condition when it is received.
     return_info: str | None = Field(default=None)
@@ -240,6 +242,19 @@ class ReturnCondition(StrEnum):
 
     RESELLABLE = "resellable"
     DAMAGED = "damaged"
+
+
+class Shipment(SQLModel, table=True):
+    """Packed orders of one buyer, to one address, from one warehouse, shipped together
+    under one tracking number."""
+
+    __tablename__ = "shipments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    carrier: str = Field(max_length=64)
+    tracking_number: str = Field(max_length=64)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class TicketStatus(StrEnum):

@@ -107,6 +107,8 @@ class OrderLike(Protocol):
     @property
     def ship_by(self) -> datetime | None: ...
     @property
+    def shipment_id(self) -> int | None: ...
+    @property
     def source(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
@@ -288,6 +290,7 @@ def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]
         "return_reason": order.return_reason,
         "return": json.loads(order.return_info) if order.return_info else None,
         "ship_by": iso_utc(order.ship_by) if order.ship_by else None,
+        "shipment_id": order.shipment_id,
         "late": is_late(order.status, order.ship_by, _shipped_at(history), utcnow()),
         "history": [{"status": e.status, "at": iso_utc(e.at), "by": e.by} for e in history],
         "created_at": iso_utc(order.created_at),

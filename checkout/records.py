@@ -53,6 +53,7 @@ class NewOrder:
     return_reason: str | None = None
     return_info: str | None = None
     ship_by: datetime | None = None
+    shipment_id: int | None = None
 
 
 # The columns of a new order's row its ``NewOrder`` carries.

@@ -13,7 +13,13 @@ from app import accounts
 from app.auth import require_user
 from app.errors import ApiError
 from app.fields import USERNAME_RE
-from app.fulfillment_schemas import DeadLetterList, DeadLetterOut, TransitionIn
+from app.fulfillment_schemas import (
+    DeadLetterList,
+    DeadLetterOut,
+    ShipmentEnvelope,
+    ShipmentIn,
+    TransitionIn,
+)
 from app.http import (
     PAGE,
     Param,
@@ -29,7 +35,7 @@ from app.permissions import Action, authorize
 from app.routes.orders import change, order_outs
 from app.schemas import OrderEnvelope, OrderList
 from app.state import AppState
-from checkout import orders, states
+from checkout import orders, shipments, states
 from checkout.models import DeadLetter, OrderStatus
 from common.times import utcnow
 
@@ -133,8 +139,29 @@ async def dead_letters(request: Request) -> Response:
     ]))  # fmt: skip
 
 
+@operation("Ship packed orders of one buyer, to one address, together under one tracking "
+           "number (staff): all of them or none", auth=True, body=ShipmentIn,
+           responses={201: ShipmentEnvelope, 401: None, 403: None, 404: None, 409: None,
+                      422: None}, tags=("fulfillment",))  # fmt: skip
+async def ship_together(request: Request) -> Response:
+    user = authorize(await require_user(request), Action.FULFIL)
+    body = await parse_body(request, ShipmentIn)
+    if len(set(body.order_ids)) != len(body.order_ids):
+        raise _bad("order_ids", "must not repeat an order")
+    st = state(request)
+    async with st.commerce.transaction() as unit:
+        effects = states.Effects(st.payments, unit.deals, unit.announcer, st.serving,
+                                 unit.calendar)  # fmt: skip
+        view = await shipments.ship_together(
+            unit.session, body.order_ids, body.carrier, body.tracking_number,
+            by=user.username, effects=effects,
+        )  # fmt: skip
+    return respond(ShipmentEnvelope.model_validate({"shipment": view}), 201)
+
+
 routes = [
     Route("/api/fulfillment/orders", board, methods=["GET"]),
     Route("/api/fulfillment/orders/{id}/transition", transition, methods=["POST"]),
     Route("/api/fulfillment/dead-letters", dead_letters, methods=["GET"]),
+    Route("/api/fulfillment/shipments", ship_together, methods=["POST"]),
 ]
