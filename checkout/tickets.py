@@ -119,10 +119,14 @@ async def messages_of(session: AsyncSession, ticket_id: int) -> Sequence[TicketM
 
 
 async def listing(
-    session: AsyncSession, *, status: str | None, buyer_id: int | None, limit: int, offset: int
-) -> list[dict[str, Any]]:
-    """Tickets, most recently changed first: all (staff) or one buyer's, of one status."""
+    session: AsyncSession, *, status: str | None, buyer_id: int | None, limit: int, offset: int,
+    order_id: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Tickets, most recently changed first: all (staff) or one buyer's, of one status,
+    about one order."""
     query = select(Ticket)
+    if order_id is not None:
+        query = query.where(Ticket.order_id == order_id)
     if status is not None:
         query = query.where(Ticket.status == status)
     if buyer_id is not None:

@@ -13,7 +13,18 @@ from starlette.routing import Route
 from app.accounts import User
 from app.auth import require_user
 from app.errors import ApiError
-from app.http import PAGE, enum_param, operation, page, parse_body, path_id, respond, state
+from app.http import (
+    PAGE,
+    enum_param,
+    int_param,
+    operation,
+    page,
+    parse_body,
+    path_id,
+    query_int,
+    respond,
+    state,
+)
 from app.permissions import Action, allowed
 from app.routes.orders import visible_order
 from app.state import AppState
@@ -99,7 +110,8 @@ async def read(request: Request) -> Response:
 @operation("Tickets, most recently changed first: staff see all (the inbox), a buyer "
            "their own", auth=True, responses={200: TicketList, 401: None, 422: None},
            query={"status": enum_param("only tickets in this status",
-                                       (s.value for s in TicketStatus)), **PAGE},
+                                       (s.value for s in TicketStatus)),
+                  "order_id": int_param("only tickets about this order", low=1), **PAGE},
            tags=("tickets",))  # fmt: skip
 async def listing(request: Request) -> Response:
     user = await require_user(request)
@@ -108,10 +120,11 @@ async def listing(request: Request) -> Response:
         raise ApiError(422, "validation_error", "unknown status",
                        fields={"status": f"must be one of {_STATUSES}"})  # fmt: skip
     limit, offset = page(request)
+    order_id = query_int(request, "order_id", low=1)
     buyer_id = None if allowed(user, Action.FULFIL) else user.uid
     async with state(request).db.read() as session:
         found = await tickets.listing(session, status=raw, buyer_id=buyer_id, limit=limit,
-                                      offset=offset)  # fmt: skip
+                                      offset=offset, order_id=order_id)  # fmt: skip
     return respond(TicketList.model_validate({"tickets": found}))
 
 

@@ -122,6 +122,11 @@ async def test_the_staff_inbox_by_status(rest: Rest, shop: dict[str, Any]) -> No
     assert await inbox("answered") == [second["id"]]
     assert await inbox("closed") == [third["id"]]
     assert set(await inbox()) == {first["id"], second["id"], third["id"]}
+    about = await rest.http.get(f"/api/tickets?order_id={shop['order']['id']}",
+                                headers=auth(shop["sam"]))  # fmt: skip
+    assert len(about.json()["tickets"]) == 3
+    other = await rest.http.get("/api/tickets?order_id=999999", headers=auth(shop["sam"]))
+    assert other.json()["tickets"] == []
     assert (await inbox())[0] == third["id"]  # the most recently changed first
     bad = await rest.http.get("/api/tickets?status=pending", headers=auth(shop["sam"]))
     assert_error(bad, 422, "validation_error")
