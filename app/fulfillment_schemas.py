@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictStr
 
-from app.fields import Id, RequestBody, Short, UtcTime
+from app.fields import Id, Reason, RequestBody, Short, UtcTime
 
 
 class TransitionIn(RequestBody):
@@ -14,6 +14,7 @@ class TransitionIn(RequestBody):
     carrier: Short | None = None
     tracking_number: Short | None = None
     condition: Literal["resellable", "damaged"] | None = None  # returned: how it came back
+    note: Reason | None = None  # why (say, a cancel or a refund): kept in the history
 
 
 class DeadLetterOut(BaseModel):

@@ -277,6 +277,7 @@ class HistoryOut(BaseModel):
     status: str
     at: str
     by: str
+    note: str | None = None  # why, when the one who made the change said (staff's reason)
 
 
 class TrackingOut(BaseModel):

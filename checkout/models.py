@@ -127,6 +127,7 @@ class OrderEvent(SQLModel, table=True):
     status: str = Field(max_length=20)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     by: str = Field(max_length=32)  # a username, or "fulfillment" for the queue
+    note: str | None = Field(default=None, max_length=500)  # why (a cancel, a refund)
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -121,6 +121,8 @@ class EventLike(Protocol):
     def at(self) -> datetime: ...
     @property
     def by(self) -> str: ...
+    @property
+    def note(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,10 @@ async def histories(session: AsyncSession, order_ids: Sequence[int]) -> dict[int
     return found
 
 
+def _line(e: EventLike) -> dict[str, Any]:
+    return {"status": e.status, "at": iso_utc(e.at), "by": e.by, "note": e.note}
+
+
 def _shipped_at(history: Sequence[EventLike]) -> datetime | None:
     return next((e.at for e in history if e.status == OrderStatus.SHIPPED.value), None)
 
@@ -292,7 +298,7 @@ def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]
         "ship_by": iso_utc(order.ship_by) if order.ship_by else None,
         "shipment_id": order.shipment_id,
         "late": is_late(order.status, order.ship_by, _shipped_at(history), utcnow()),
-        "history": [{"status": e.status, "at": iso_utc(e.at), "by": e.by} for e in history],
+        "history": [_line(e) for e in history],
         "created_at": iso_utc(order.created_at),
     }
 

@@ -65,6 +65,7 @@ class NewEvent:
     status: str
     at: datetime
     by: str
+    note: str | None = None
 
 
 async def record(

@@ -108,6 +108,7 @@ class Change:
     reason: str | None = None
     note: str | None = None
     condition: str | None = None
+    comment: str | None = None  # why, kept in the history line (a cancel, a refund)
 
 
 def rma_code(order_id: int) -> str:
@@ -143,7 +144,8 @@ async def transition(
     )  # fmt: skip
     if result.rowcount != 1:  # someone else changed it between our read and write
         raise InvalidTransition("the order changed meanwhile; reload it", status=current.value)
-    session.add(OrderEvent(order_id=order_id, status=to.value, at=utcnow(), by=by))
+    session.add(OrderEvent(order_id=order_id, status=to.value, at=utcnow(), by=by,
+                           note=change.comment))  # fmt: skip
     await _payment_effect(session, order, to, effects.payments)
     if to == S.CANCELLED or (to == S.RETURNED and _resellable(values)):
         await _restock_once(session, order, effects)

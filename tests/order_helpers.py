@@ -76,7 +76,7 @@ def check_order(order: dict[str, Any]) -> dict[str, Any]:
     assert ISO_UTC.match(order["created_at"]), order["created_at"]
     assert order["history"], order
     for line in order["history"]:
-        assert set(line) == {"status", "at", "by"}, line
+        assert set(line) == {"status", "at", "by", "note"}, line
         assert ISO_UTC.match(line["at"]), line
     # (That the last line *is* the current status is checked by
     # test_order_race.py::test_an_order_read_is_one_consistent_snapshot.)

@@ -116,7 +116,7 @@ async def transition(request: Request) -> Response:
                        fields={k: "required to ship" for k in ("carrier", "tracking_number")
                                if not getattr(body, k)})  # fmt: skip
     details = states.Change(carrier=body.carrier, tracking_number=body.tracking_number,
-                            condition=body.condition)  # fmt: skip
+                            condition=body.condition, comment=body.note)  # fmt: skip
     return await change(state(request), user, order_id, to, details)
 
 

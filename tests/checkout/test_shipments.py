@@ -70,3 +70,15 @@ def test_bad_requests(shop: Shop) -> None:
         assert_error(ship(shop, body_ids, **extra), 422, "validation_error")
     assert_error(ship(shop, [order["id"]], shop.buyer), 403)
     assert statuses(shop, order) == ["packed"]
+
+
+def test_a_cancel_by_staff_keeps_its_reason_in_the_history(shop: Shop) -> None:
+    order = packed(shop)
+    resp = shop.transition(shop.staff, order["id"], "cancelled", note="Damaged on the shelf")
+    assert resp.status_code == 200, resp.text
+    last = resp.json()["order"]["history"][-1]
+    assert (last["status"], last["by"], last["note"]) == ("cancelled", "staff",
+                                                           "Damaged on the shelf")  # fmt: skip
+    assert resp.json()["order"]["history"][0]["note"] is None
+    too_long = shop.transition(shop.staff, packed(shop)["id"], "cancelled", note="x" * 501)
+    assert_error(too_long, 422, "validation_error")
