@@ -37,6 +37,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,10 @@ async def prepare(db_url: str) -> tuple[int, int]:
         await db.dispose()
 
 
-async def insert_orders(db_url: str, n: int, buyer: int, product: int) -> float:
-    """N placed orders + history + outbox in one transaction; returns the commit time."""
+async def insert_orders(db_url: str, n: int, buyer: int, product: int,
+                        then: Sequence[str] = ()) -> float:  # fmt: skip
+    """N placed orders + history + outbox in one transaction; returns the commit time.
+    ``then``: further statements run in that transaction (they may use ``:n`` and ``:now``)."""
     from sqlalchemy import BindParameter, Boolean, DateTime, bindparam, text
 
     from app.db import Database
@@ -107,7 +110,7 @@ async def insert_orders(db_url: str, n: int, buyer: int, product: int) -> float:
             bindparam("false", type_=Boolean()),
         ]
         async with db.write() as session:
-            for sql in (INSERT_ORDERS, INSERT_EVENTS, INSERT_OUTBOX):
+            for sql in (INSERT_ORDERS, INSERT_EVENTS, INSERT_OUTBOX, *then):
                 stmt = text(sql).bindparams(*[b for b in typed if f":{b.key}" in sql])
                 await session.execute(stmt, {k: v for k, v in params.items() if f":{k}" in sql})
             if db.dialect == "postgresql":

@@ -27,7 +27,7 @@ from tests import services
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["fanout", "flashsale", "fulfillment", "guessing", "memprofile", "fanout_micro",
                 "refservers", "naive_shop", "orderload", "serverwatch", "auction",
-                "comments", "giveaways"]  # fmt: skip
+                "comments", "giveaways", "documents"]  # fmt: skip
 
 
 def run_bench(module: str, *args: str, timeout: float = 120) -> str:
@@ -240,3 +240,15 @@ def test_giveaways_sqlite(tmp_path: Path) -> None:
     assert run["checks"]["winner_recomputed"] and run["checks"]["winner_prize_orders"] == 1
     assert run["answer_ms"]["p50"] > 0 and run["reference_chat_ms"]["p50"] > 0
     assert run["draw"]["ended_ms"]["p50"] > 0
+
+
+@pytest.mark.slow
+def test_documents_sqlite(tmp_path: Path) -> None:
+    out = run_bench("documents", "--variants", "sqlite", "--orders", "30", "--products", "4",
+                    "--requests", "2", "--out", str(tmp_path / "d.json"))  # fmt: skip
+    assert rows(out)["sqlite 30"][-1] == "yes"  # every order on every PDF, board and log checks
+    (run,) = results(tmp_path / "d.json")
+    assert [c["order_lines"] for c in run["pdf_checks"]] == [30, 30]
+    assert all(c["headline"] and c["headings_match"] for c in run["pdf_checks"])
+    assert run["board_answers"] == [[200, "application/json", 30, 30]] * 2  # the reference ran
+    assert run["pick_list_ms"]["p50"] > 0 and run["board_ms"]["p50"] > 0
