@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 
 from sqlmodel import col, select
 from starlette.requests import Request
@@ -18,11 +19,16 @@ from app.http import Param, operation, path_id, state
 from app.permissions import Action, authorize
 from checkout import documents, orders
 from checkout.models import Order, OrderStatus, Product
-from common.times import iso_utc, utcnow
+from common.times import iso_utc, utc, utcnow
 
 # Until orders are allocated to warehouses, every order ships from MAIN.
 WAREHOUSES = ("MAIN",)
 PICK_LIST_MAX = 5_000  # accepted orders on one pick list, oldest first
+
+
+def _when(at: datetime | None) -> str | None:
+    """A time as people read it on paper: ``2026-12-08 16:16 UTC``."""
+    return None if at is None else utc(at).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _pdf(content: bytes, filename: str) -> Response:
@@ -45,7 +51,7 @@ async def packing_slip(request: Request) -> Response:
         order_id=order_id, buyer=buyer.username if buyer else str(order.buyer_id),
         title=product.title if product else f"product {order.product_id}",
         quantity=order.quantity, address=json.loads(order.shipping),
-        ship_by=iso_utc(order.ship_by) if order.ship_by else None, warehouse=WAREHOUSES[0],
+        ship_by=_when(order.ship_by), warehouse=WAREHOUSES[0],
     )  # fmt: skip
     content = await asyncio.to_thread(documents.packing_slip, slip)
     return _pdf(content, f"packing-slip-{order_id}.pdf")

@@ -35,5 +35,6 @@ routes: list[BaseRoute] = [
     _page("live.html", with_id=True),
     _page("studio.html", with_id=True),
     _page("fulfillment.html"),
+    _page("orders.html"),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
 ]

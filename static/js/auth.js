@@ -12,6 +12,10 @@ export function mountHeader({ onChange = () => location.reload(), onProfile = nu
   const header = document.getElementById("site-header");
   const { user } = currentSession();
   const links = [h("a", { href: "/", class: "brand" }, "livecart")];
+  if (user) {
+    const here = location.pathname === "/orders";
+    links.push(h("a", { href: "/orders", "aria-current": here ? "page" : null }, "My orders"));
+  }
   if (user && (user.role === "staff" || user.role === "admin")) {
     links.push(h("a", { href: "/fulfillment" }, "Fulfillment"));
   }

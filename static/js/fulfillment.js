@@ -1,216 +1,211 @@
-// /fulfillment: orders in columns by status, refreshed by polling every 2 s
-// (staff have no live socket). Only the transitions the state machine allows
-// are offered; shipping asks for carrier and tracking number.
+// /fulfillment: the staff board. One queue per stage with counts, filters, an order
+// drawer, bundled shipping and the pick list. No polling: the /ws/fulfillment socket
+// opens first; once it is signed in (its first pong) the board is read over REST, and
+// every `order` frame is applied as it comes; `resync` or a reconnect reads it again.
 
-import { api, describe } from "./api.js";
-import { field, mountHeader, openSignIn } from "./auth.js";
-import { $, busy, clock, formError, formValues, h, label, money, replace, toast } from "./dom.js";
-import { productTitle } from "./products.js";
+import { api } from "./api.js";
+import { mountHeader, openSignIn } from "./auth.js";
+import { $, h, replace, toast } from "./dom.js";
+import { STAGES, buyerOf, plainError } from "./board-model.js";
+import { apply, listen, load, loadMore, refreshOrder, state, transition } from "./board-store.js";
+import { BoardSocket } from "./board-socket.js";
+import { buildNav, renderNav, renderQueue } from "./board-queue.js";
+import { openDrawer, updateDrawer } from "./board-drawer.js";
+import { shipDialog } from "./board-dialogs.js";
+import { openPdf } from "./board-pdf.js";
+import { loadDeadLetters } from "./board-dead.js";
 
-const POLL_MS = 2000;
-const DEAD_POLL_MS = 10000;
-const COLUMNS = [
-  "placed", "accepted", "picking", "packed", "shipped", "delivered",
-  "return_requested", "returned", "refunded", "cancelled",
-];
-// What staff may do from each status ("accepted" is set by the queue only;
-// "return_requested" by the buyer).
-const NEXT = {
-  placed: ["cancelled"],
-  accepted: ["picking", "cancelled"],
-  picking: ["packed", "cancelled"],
-  packed: ["shipped", "cancelled"],
-  shipped: ["delivered"],
-  return_requested: ["returned"],
-  returned: ["refunded"],
-};
-const ACTION = {
-  picking: "Start picking",
-  packed: "Mark packed",
-  shipped: "Ship…",
-  delivered: "Mark delivered",
-  returned: "Mark returned",
-  refunded: "Refund",
-  cancelled: "Cancel",
-};
-const CARRIERS = ["UPS", "USPS", "FedEx", "DHL", "La Poste", "Royal Mail", "Canada Post"];
+const TICK_MS = 30000; // ages ("2 h ago") and late badges are redrawn from the local clock
 
 const user = mountHeader();
-const columns = new Map(); // status → {section, list, count, signature}
+const hashStage = () => (STAGES.some((s) => s.key === location.hash.slice(1)) ? location.hash.slice(1) : null);
+state.stage = hashStage() || "accepted";
+let socket = null;
 
-function buildBoard() {
-  const board = $("#board");
-  for (const status of COLUMNS) {
-    const count = h("span", { class: "badge" }, "0");
-    const list = h("ol", { "aria-labelledby": `col-${status}` });
-    const section = h(
-      "section",
-      { class: "column", dataset: { status } },
-      h("h2", { id: `col-${status}` }, h("span", {}, label(status)), count),
-      list,
-    );
-    columns.set(status, { section, list, count, signature: null });
-    board.append(section);
-  }
-  board.hidden = false;
-}
+listen({
+  changed: (order) => {
+    if (order) updateDrawer(order);
+    render();
+  },
+  busy: (on) => {
+    $("#queue").setAttribute("aria-busy", String(on));
+    if (!on) $("#banner").hidden = true;
+  },
+  failed: (error) => {
+    if (error.status === 401) return signedOut();
+    if (error.status === 403) return notStaff();
+    replace($("#banner"), `The board could not be read: ${plainError(error)} `,
+      h("button", { type: "button", class: "btn btn-small", on: { click: load } }, "Try again"));
+    $("#banner").hidden = false;
+  },
+});
 
-function orderCard(order) {
-  const title = h("span", {}, `product #${order.product_id}`);
-  productTitle(order.product_id).then((t) => (title.textContent = t));
-  const ship = order.shipping || {};
-  const tracking = order.tracking?.tracking_number
-    ? h("p", {}, `${order.tracking.carrier} · ${order.tracking.tracking_number}`)
-    : null;
-  return h(
-    "li",
-    { class: "order-card", dataset: { orderId: order.id, status: order.status } },
-    h("h3", {}, `#${order.id} · `, title, ` × ${order.quantity}`),
-    h("p", { class: "muted" }, money(order.total_cents, order.currency), ` · payment ${label(order.payment_status)}`),
-    h("p", {}, `To ${ship.name || "?"}, ${ship.city || "?"} ${ship.country || ""}`),
-    tracking,
-    h("p", { class: "muted" }, `Ordered ${clock(order.created_at)}`),
-    h(
-      "div",
-      { class: "actions" },
-      (NEXT[order.status] || []).map((to) =>
-        h("button", {
-          type: "button",
-          class: `btn btn-small${to === "cancelled" ? " btn-danger" : to === "shipped" ? " btn-primary" : ""}`,
-          dataset: { to },
-          "aria-label": `${ACTION[to].replace("…", "")} order ${order.id}`,
-          on: { click: () => (to === "shipped" ? openShip(order) : move(order, to)) },
-        }, ACTION[to]),
-      ),
-    ),
-  );
-}
-
-async function move(order, to, extra = {}) {
-  try {
-    await api(`/api/fulfillment/orders/${order.id}/transition`, { method: "POST", body: { to, ...extra } });
-    toast(`Order #${order.id}: ${label(to)}`, { kind: "ok", key: `order-${order.id}` });
-    await refresh();
-    return null;
-  } catch (error) {
-    const message =
-      error.code === "invalid_transition" ? `Order #${order.id} changed meanwhile: ${error.message}` : describe(error);
-    toast(message, { kind: "warn" });
-    refresh();
-    return message;
-  }
-}
-
-function openShip(order) {
-  const form = h(
-    "form",
-    { class: "stack" },
-    field("ship-carrier", "Carrier", { name: "carrier", required: true, list: "carriers", maxlength: 64 }),
-    h("datalist", { id: "carriers" }, CARRIERS.map((c) => h("option", { value: c }))),
-    field("ship-tracking", "Tracking number", { name: "tracking_number", required: true, maxlength: 64 }),
-    h(
-      "div",
-      { class: "row" },
-      h("button", { type: "submit", class: "btn btn-primary" }, "Mark shipped"),
-      h("button", { type: "button", class: "btn", on: { click: () => dialog.close() } }, "Cancel"),
-    ),
-  );
-  const dialog = h(
-    "dialog",
-    { class: "dialog", id: "ship-dialog", "aria-labelledby": "ship-title" },
-    h("h2", { id: "ship-title" }, `Ship order #${order.id}`),
-    form,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const { carrier, tracking_number } = formValues(form);
-    formError(form, null);
-    const problem = await busy(form, () => move(order, "shipped", { carrier, tracking_number }));
-    if (problem) formError(form, problem);
-    else dialog.close();
+let drawing = false;
+function render() {
+  if (drawing) return;
+  drawing = true;
+  requestAnimationFrame(() => {
+    drawing = false;
+    renderNav($("#stage-nav"), state);
+    renderQueue(state, { rerender: render });
   });
-  dialog.addEventListener("close", () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
-  form.elements.carrier.focus();
 }
 
-function renderColumn(status, orders) {
-  const column = columns.get(status);
-  const signature = orders.map((o) => `${o.id}:${o.status}:${o.history.length}`).join(",");
-  column.count.textContent = String(orders.length);
-  if (signature === column.signature) return; // unchanged: keep focus where it is
-  column.signature = signature;
-  replace(column.list, orders.length ? orders.map(orderCard) : h("li", { class: "muted" }, "Nothing here."));
+function pick(stage) {
+  state.stage = stage;
+  history.replaceState(null, "", `#${stage}`);
+  render();
 }
 
-let refreshing = null;
-
-async function refresh() {
-  if (refreshing) return refreshing;
-  refreshing = (async () => {
-    try {
-      const results = await Promise.all(
-        COLUMNS.map((status) => api(`/api/fulfillment/orders?status=${status}&limit=50`)),
-      );
-      COLUMNS.forEach((status, i) => renderColumn(status, results[i].orders));
-      $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
-      $("#banner").hidden = true;
-    } catch (error) {
-      $("#banner").textContent = `The board cannot refresh: ${describe(error)}`;
-      $("#banner").hidden = false;
-    } finally {
-      refreshing = null;
-    }
-  })();
-  return refreshing;
+function openOrder(id) {
+  const order = state.orders.get(id);
+  if (!order) return;
+  openDrawer(order, {
+    transition,
+    onClose: (closed) => ($(`#queue [data-focus="open-${closed}"]`) || $("#queue-title")).focus(),
+  });
 }
 
-async function refreshDead() {
+function shipTogether() {
+  const picked = [...state.selected].map((id) => state.orders.get(id)).filter((o) => o?.status === "packed");
+  const ids = picked.map((o) => o.id).sort((a, b) => a - b);
+  const to = picked[0]?.shipping || {};
+  const buyers = [...new Set(picked.map(buyerOf))];
+  shipDialog({
+    title: `Ship ${ids.length} orders together`,
+    intro: h(
+      "div",
+      {},
+      h("p", {}, `Orders ${ids.map((i) => `#${i}`).join(", ")} for ${buyers.join(" and ")}, to ${[to.name, to.city, to.country].filter(Boolean).join(", ")}: one parcel, one tracking number.`),
+      buyers.length > 1 && h("p", { class: "board-warning" }, `These orders are for ${buyers.length} different buyers: only one buyer's orders, to one address, can ship together.`),
+    ),
+    submitLabel: `Ship ${ids.length} orders`,
+    onShip: async (tracking) => {
+      try {
+        await api("/api/fulfillment/shipments", { method: "POST", body: { order_ids: ids, ...tracking } });
+      } catch (error) {
+        if (error.code === "invalid_transition") await Promise.all(ids.map(refreshOrder));
+        return plainError(error, "An order");
+      }
+      await Promise.all(ids.map(refreshOrder)); // the frames bring them too; this is for sure
+      ids.forEach((id) => state.selected.delete(id));
+      $("#ship-together").disabled = true; // now, so focus goes back to the queue's heading
+      toast(`Shipped ${ids.length} orders together: ${tracking.carrier} · ${tracking.tracking_number}`, { kind: "ok" });
+      render();
+      return null;
+    },
+    returnFocus: () => $("#queue-title"),
+  });
+}
+
+async function more() {
   try {
-    const { dead_letters } = await api("/api/fulfillment/dead-letters?limit=50");
-    replace(
-      $("#dead-letters"),
-      dead_letters.length
-        ? dead_letters.map((d) =>
-            h(
-              "tr",
-              {},
-              h("td", {}, String(d.id)),
-              h("td", {}, d.order_id === null ? "—" : `#${d.order_id}`),
-              h("td", {}, d.error),
-              h("td", {}, String(d.attempts)),
-              h("td", {}, new Date(d.created_at).toLocaleString()),
-            ),
-          )
-        : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No dead letters. The queue is healthy.")),
-    );
-  } catch {
-    /* shown by the board's banner */
+    await loadMore();
+  } catch (error) {
+    toast(`Older orders could not be read: ${plainError(error)}`, { kind: "warn" });
   }
 }
 
-function loop(fn, ms) {
-  const run = async () => {
-    if (!document.hidden) await fn();
-    setTimeout(run, ms);
+const CONNECTION = {
+  connecting: "Connecting…",
+  live: "Live",
+  offline: "Offline: the board may be out of date",
+  unauthorized: "Signed out",
+  forbidden: "No access",
+};
+
+function connection(status, detail) {
+  const text = status === "reconnecting"
+    ? detail.delay ? `Reconnecting in ${Math.ceil(detail.delay / 1000)} s…` : "Reconnecting…"
+    : CONNECTION[status] || status;
+  $("#conn").dataset.state = status;
+  $("#conn-text").textContent = text;
+  if (status === "unauthorized") signedOut();
+  if (status === "forbidden") notStaff();
+}
+
+function signedOut() {
+  socket?.stop();
+  $("#board").hidden = true;
+  replace($("#access-note"), h("p", {}, "The fulfillment board is for staff. Sign in with a staff account."),
+    h("button", { type: "button", class: "btn btn-primary", on: { click: () => openSignIn() } }, "Sign in"));
+  $("#access-note").hidden = false;
+}
+
+function notStaff() {
+  socket?.stop();
+  $("#board").hidden = true;
+  $("#access-note").textContent = "The fulfillment board is for staff accounts only.";
+  $("#access-note").hidden = false;
+}
+
+function wire() {
+  buildNav($("#stage-nav"), pick);
+  const form = $("#filters");
+  let typing = null;
+  const filter = () => {
+    clearTimeout(typing);
+    const q = form.elements.q.value.trim();
+    const late = form.elements.late.checked;
+    if (q === state.filters.q && late === state.filters.late) return;
+    state.filters = { q, late };
+    $("#clear-filters").hidden = !(q || late);
+    load();
   };
-  run();
+  $("#clear-filters").addEventListener("click", () => {
+    form.reset();
+    filter();
+    form.elements.q.focus();
+  });
+  form.addEventListener("submit", (event) => { event.preventDefault(); filter(); });
+  form.elements.q.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(filter, 400); });
+  form.elements.late.addEventListener("change", filter);
+  $("#pick-list").addEventListener("click", async () => {
+    $("#filter-error").hidden = true;
+    try {
+      await openPdf(`/api/fulfillment/pick-list?warehouse=${encodeURIComponent(form.elements.warehouse.value)}`, "pick-list.pdf");
+    } catch (error) {
+      $("#filter-error").textContent = `The pick list could not be opened. ${plainError(error)}`;
+      $("#filter-error").hidden = false;
+    }
+  });
+  $("#queue-rows").addEventListener("click", (event) => {
+    const box = event.target.closest("[data-select]");
+    if (box) {
+      state.selected[box.checked ? "add" : "delete"](Number(box.dataset.select));
+      return render();
+    }
+    const row = event.target.closest("tr[data-order-id]");
+    if (!row) return;
+    const cellBox = event.target.closest(".col-select")?.querySelector("input");
+    if (cellBox) cellBox.click(); // the checkbox's cell is its target too
+    else openOrder(Number(row.dataset.orderId));
+  });
+  $("#queue-head").addEventListener("change", (event) => {
+    if (event.target.id !== "select-all") return;
+    const packed = [...state.orders.values()].filter((o) => o.status === "packed");
+    packed.forEach((o) => state.selected[event.target.checked ? "add" : "delete"](o.id));
+    render();
+  });
+  $("#ship-together").addEventListener("click", shipTogether);
+  $("#load-more").addEventListener("click", more);
+  $("#dead-refresh").addEventListener("click", loadDeadLetters);
+  addEventListener("hashchange", () => hashStage() && pick(hashStage()));
+  setInterval(render, TICK_MS);
 }
 
 if (!user) {
-  replace(
-    $("#access-note"),
-    h("p", {}, "The fulfillment board is for staff. Sign in with a staff account."),
-    h("button", { type: "button", class: "btn btn-primary", on: { click: () => openSignIn() } }, "Sign in"),
-  );
-  $("#access-note").hidden = false;
+  signedOut();
 } else if (user.role !== "staff" && user.role !== "admin") {
-  $("#access-note").textContent = "The fulfillment board is for staff accounts only.";
-  $("#access-note").hidden = false;
+  notStaff();
 } else {
-  buildBoard();
-  $("#dead-panel").hidden = false;
-  loop(refresh, POLL_MS);
-  loop(refreshDead, DEAD_POLL_MS);
+  wire();
+  $("#board").hidden = false;
+  render();
+  socket = new BoardSocket({
+    onReady: () => { load(); loadDeadLetters(); },
+    onOrder: apply,
+    onResync: load,
+    onStatus: connection,
+  }).start();
 }

@@ -86,7 +86,15 @@ export class OrderTracker {
         return h(
           "li",
           { class: "order-row", dataset: { orderId: order.id, status: order.status } },
-          h("span", {}, `#${order.id} `, title, ` × ${order.quantity} · `, money(order.total_cents, order.currency)),
+          h(
+            "span",
+            {},
+            h("a", { href: `/orders#order-${order.id}` }, `Order #${order.id}`),
+            " ",
+            title,
+            ` × ${order.quantity} · `,
+            money(order.total_cents, order.currency),
+          ),
           h("span", { class: `badge badge-${order.status}` }, label(order.status)),
         );
       }),

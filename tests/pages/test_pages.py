@@ -78,8 +78,9 @@ async def test_every_page_renders_accessibly_without_console_errors(
             else:
                 await expect(page.locator("#role-note")).to_have_text("You are a moderator")
                 assert await page.locator("#lifecycle button").count() == 0
-        if path == "/fulfillment":
-            await expect(page.locator(".column")).to_have_count(10)
+        if path == "/fulfillment":  # a queue per stage (refunded and cancelled under Done)
+            await expect(page.locator("#stage-nav .stage")).to_have_count(9)
+            await expect(page.locator("#queue")).to_have_attribute("aria-busy", "false")
         await browser.screenshot(page, name)
         assert await accessibility_problems(page) == [], name
         assert await focus_is_visible(page) == [], name
@@ -168,23 +169,29 @@ async def test_viewer_buys_and_follows_the_order_to_shipped(site: Site, browser:
     board = await browser.page(
         "board", "/fulfillment", session=site.session(demo.STAFF), viewport=DESKTOP
     )
-    accepted = board.locator('.column[data-status="accepted"] .order-card')
+    accepted = board.locator("#queue-rows tr[data-order-id]")  # the board opens on Accepted
     await expect(accepted).to_have_count(1)
+    await accepted.click()
+    drawer = board.locator("#order-drawer")
+    moves = drawer.locator("button[data-to]")
     # Only legal moves are offered: no "ship" straight from accepted.
-    assert await accepted.locator("button").all_text_contents() == ["Start picking", "Cancel"]
-    await accepted.locator('[data-to="picking"]').click()
-    picking = board.locator('.column[data-status="picking"] .order-card')
-    await picking.locator('[data-to="packed"]').click()
-    packed = board.locator('.column[data-status="packed"] .order-card')
-    await packed.locator('[data-to="shipped"]').click()
+    assert await moves.all_text_contents() == ["Start picking", "Cancel order…"]
+    await drawer.locator('[data-to="picking"]').click()
+    await drawer.locator('[data-to="packed"]').click()
+    await drawer.locator('[data-to="shipped"]').click()
     ship = board.locator("#ship-dialog")
     await ship.get_by_label("Carrier").fill("DHL")
     await ship.get_by_label("Tracking number").fill("JD014600006281")
     await browser.screenshot(board, "board-shipping-form")
     await ship.get_by_role("button", name="Mark shipped").click()
-    shipped = board.locator('.column[data-status="shipped"] .order-card')
-    await expect(shipped).to_contain_text("DHL · JD014600006281")
-    assert await shipped.locator("button").all_text_contents() == ["Mark delivered"]
+    await expect(drawer.locator(".drawer-status .badge").first).to_have_text("Shipped")
+    await expect(drawer).to_contain_text("DHL · JD014600006281")
+    assert await moves.all_text_contents() == ["Mark delivered"]
+    await drawer.get_by_role("button", name="Close").click()
+    await board.get_by_role("button", name=re.compile("^Shipped")).click()
+    shipped = board.locator("#queue-rows tr[data-order-id]")
+    await expect(shipped.locator(".tracking-no")).to_have_text("JD014600006281")
+    await expect(shipped.locator(".col-tracking")).to_contain_text("DHL")
 
     toast = viewer.locator(".toast", has_text="shipped")
     await expect(toast).to_be_visible(timeout=5000)
