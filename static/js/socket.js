@@ -42,39 +42,33 @@ const STOP_CODES = { 4404: "gone" };
 // Closes after which the socket carries on anonymously (watching, not chatting or buying).
 const ANONYMOUS_CODES = { 4401: "unauthorized", 4403: "banned" };
 
-export class LiveSocket {
-  /**
-   * handlers: onSnapshot(data, frame), onResumed(data, frame) after the missed events of a
-   * resume, onEvent(frame) for broadcast events (in seq order, once each), onFrame(frame)
-   * for seq-less frames (viewers, order, error, pong, ...), onStatus(status, detail) with status one of
-   * "connecting" | "live" | "reconnecting" | "offline" | "gone" | "banned" | "unauthorized".
-   * "reconnecting" comes with {attempt, code, delay} when the socket closes (code:
-   * the close code, BUSY_CODE when the server is overloaded; delay: ms until the
-   * retry) and with {attempt, code} when the retry starts.
-   */
-  constructor(liveId, { token = null, ...handlers } = {}) {
-    this.liveId = liveId;
-    this.token = token;
+/**
+ * What every livecart socket does: sign in with the stored token (subprotocols), ping every
+ * 20 s and drop a link silent for 45 s, reconnect at once when the network comes back or
+ * the stored token changes, back off between retries. Subclasses say where to connect
+ * (`connect()` calls `open(url)`), what a frame means (`handle(frame)`) and what a close
+ * means (`closed(code)`). handlers.onStatus(status, detail) hears every change.
+ */
+export class KeptSocket {
+  constructor(handlers, token = null) {
     this.handlers = handlers;
-    this.lastSeq = null;
+    this.token = token;
     this.ws = null;
     this.attempt = 0;
-    this.lastCode = null; // close code that started the current run of retries
     this.stopped = false;
     this.timer = null;
     this.pinger = null;
     this.lastFrameAt = 0;
-    this.skewMs = 0; // server clock minus ours, from frame timestamps
+    this.signedIn = Boolean(token);
     addEventListener("offline", () => this.lostNetwork());
     addEventListener("online", () => this.reconnectNow());
     // A password change revokes the token this socket signed in with (the server closes
     // it with 4401, maybe before the new token is saved): take the new one up.
-    this.signedIn = Boolean(token);
     addEventListener(SESSION_EVENT, () => this.adoptToken());
     addEventListener("storage", () => this.adoptToken());
   }
 
-  /** Reconnect (resuming) with the stored token when it is not the one in use. */
+  /** Reconnect with the stored token when it is not the one in use. */
   adoptToken() {
     const { token } = currentSession();
     if (!this.signedIn || !token || token === this.token) return;
@@ -102,28 +96,33 @@ export class LiveSocket {
     return true;
   }
 
-  /** The server's clock now (ms), from the last frame's ts. */
-  serverNow() {
-    return Date.now() + this.skewMs;
-  }
-
-  connect() {
+  /** Open the socket to `url`; `opened()` runs once it is open. */
+  open(url) {
     clearTimeout(this.timer);
-    if (this.attempt) this.status("reconnecting", { attempt: this.attempt, code: this.lastCode });
-    else this.status("connecting", { attempt: 0 });
-    const after = this.lastSeq === null ? null : this.lastSeq;
-    const ws = new WebSocket(
-      socketUrl(`/ws/lives/${encodeURIComponent(this.liveId)}`, { after }),
-      socketProtocols(this.token),
-    );
+    const ws = new WebSocket(url, socketProtocols(this.token));
     this.ws = ws;
     ws.onmessage = (msg) => ws === this.ws && this.receive(msg.data);
     ws.onclose = (ev) => ws === this.ws && this.closed(ev.code);
     ws.onopen = () => {
+      if (ws !== this.ws) return;
       this.lastFrameAt = Date.now();
       clearInterval(this.pinger);
       this.pinger = setInterval(() => this.keepalive(), PING_EVERY_MS);
+      this.opened();
     };
+  }
+
+  opened() {}
+
+  receive(text) {
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    this.lastFrameAt = Date.now();
+    this.handle(frame);
   }
 
   keepalive() {
@@ -135,14 +134,76 @@ export class LiveSocket {
     this.send({ type: "ping" });
   }
 
-  receive(text) {
-    let frame;
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      return;
+  /** Try again after the back-off for `code`. */
+  retry(code) {
+    const delay = backoffDelay(this.attempt, code);
+    this.attempt += 1;
+    this.status("reconnecting", { attempt: this.attempt, code, delay });
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  reconnectNow() {
+    if (this.stopped) return;
+    this.drop(4000);
+    this.connect();
+  }
+
+  /** The browser says the network is gone: the socket is as good as dead. */
+  lostNetwork() {
+    if (this.stopped) return;
+    this.drop(4000);
+    this.closed(1006); // keeps retrying with back-off, in case the browser is wrong
+    this.status("offline");
+  }
+
+  drop(code) {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      try {
+        ws.close(code);
+      } catch {
+        /* already closed */
+      }
     }
-    this.lastFrameAt = Date.now();
+  }
+
+  status(status, detail = {}) {
+    this.handlers.onStatus?.(status, detail);
+  }
+}
+
+export class LiveSocket extends KeptSocket {
+  /**
+   * handlers: onSnapshot(data, frame), onResumed(data, frame) after the missed events of a
+   * resume, onEvent(frame) for broadcast events (in seq order, once each), onFrame(frame)
+   * for seq-less frames (viewers, order, error, pong, ...), onStatus(status, detail) with status one of
+   * "connecting" | "live" | "reconnecting" | "offline" | "gone" | "banned" | "unauthorized".
+   * "reconnecting" comes with {attempt, code, delay} when the socket closes (code:
+   * the close code, BUSY_CODE when the server is overloaded; delay: ms until the
+   * retry) and with {attempt, code} when the retry starts.
+   */
+  constructor(liveId, { token = null, ...handlers } = {}) {
+    super(handlers, token);
+    this.liveId = liveId;
+    this.lastSeq = null;
+    this.lastCode = null; // close code that started the current run of retries
+    this.skewMs = 0; // server clock minus ours, from frame timestamps
+  }
+
+  /** The server's clock now (ms), from the last frame's ts. */
+  serverNow() {
+    return Date.now() + this.skewMs;
+  }
+
+  connect() {
+    if (this.attempt) this.status("reconnecting", { attempt: this.attempt, code: this.lastCode });
+    else this.status("connecting", { attempt: 0 });
+    const after = this.lastSeq === null ? null : this.lastSeq;
+    this.open(socketUrl(`/ws/lives/${encodeURIComponent(this.liveId)}`, { after }));
+  }
+
+  handle(frame) {
     if (typeof frame.ts === "number") this.skewMs = frame.ts - Date.now();
     if (frame.type === "snapshot") {
       this.lastSeq = frame.data.seq;
@@ -191,40 +252,7 @@ export class LiveSocket {
       this.token = fresh && fresh !== this.token ? fresh : null;
       if (!this.token) this.status(ANONYMOUS_CODES[code], { code });
     }
-    const delay = backoffDelay(this.attempt, code);
-    this.attempt += 1;
     this.lastCode = code;
-    this.status("reconnecting", { attempt: this.attempt, code, delay });
-    this.timer = setTimeout(() => this.connect(), delay);
-  }
-
-  reconnectNow() {
-    if (this.stopped) return;
-    this.drop(4000);
-    this.connect();
-  }
-
-  /** The browser says the network is gone: the socket is as good as dead. */
-  lostNetwork() {
-    if (this.stopped) return;
-    this.drop(4000);
-    this.closed(1006); // keeps retrying with back-off, in case the browser is wrong
-    this.status("offline");
-  }
-
-  drop(code) {
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      try {
-        ws.close(code);
-      } catch {
-        /* already closed */
-      }
-    }
-  }
-
-  status(status, detail = {}) {
-    this.handlers.onStatus?.(status, detail);
+    this.retry(code);
   }
 }
