@@ -204,12 +204,7 @@ async def draw(batch: EventBatch, giveaway_id: int, now: datetime) -> Giveaway |
     g = await _locked(session, giveaway_id)
     if g is None or g.status != OPEN or utc(g.ends_at) > now:
         return None
-    query = (
-        select(GiveawayEntry.user_id, GiveawayEntry.username)
-        .where(GiveawayEntry.giveaway_id == giveaway_id)
-        .order_by(col(GiveawayEntry.id))
-    )
-    entrants = list((await session.exec(query)).all())
+    entrants = await _entrant_rows(session, giveaway_id)
     index = giveaway_rules.winner_index(g.seed, [user_id for user_id, _name in entrants])
     g.status, g.drawn_at, g.entries = DRAWN, now, len(entrants)
     if index is None:
@@ -288,12 +283,17 @@ async def has_entered(session: AsyncSession, giveaway_id: int, user_id: int) -> 
 
 async def entrants(session: AsyncSession, giveaway_id: int) -> list[dict[str, Any]]:
     """Everyone who entered, in entry order: what the draw was computed from."""
+    return [{"id": i, "username": name} for i, name in await _entrant_rows(session, giveaway_id)]
+
+
+async def _entrant_rows(session: AsyncSession, giveaway_id: int) -> list[tuple[int, str]]:
+    """(user id, username) of every entry, in entry order (the draw's and the public list's)."""
     query = (
         select(GiveawayEntry.user_id, GiveawayEntry.username)
         .where(GiveawayEntry.giveaway_id == giveaway_id)
         .order_by(col(GiveawayEntry.id))
     )
-    return [{"id": i, "username": name} for i, name in (await session.exec(query)).all()]
+    return [(i, name) for i, name in (await session.exec(query)).all()]
 
 
 async def of_live(session: AsyncSession, live_id: int) -> Sequence[Giveaway]:
