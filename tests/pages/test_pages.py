@@ -256,6 +256,8 @@ async def test_viewer_page_recovers_after_the_server_restarts(
             log = viewer.livecart_log
             # While the server is down the browser itself reports the refused sockets.
             log.allowed.append(re.compile(r"WebSocket connection to .* failed"))
+            # ...and any request made meanwhile (the socket asks for a fresh token first).
+            log.allowed.append(re.compile(r"Failed to load resource: net::ERR_CONNECTION_REFUSED"))
             sockets: list[str] = []
             viewer.on("websocket", lambda ws: sockets.append(ws.url))
             await expect(viewer.locator("#card .card-title")).to_have_text("Blue stoneware mug")
