@@ -14,7 +14,7 @@ from app.permissions import Action
 from app.state import AppState
 from checkout import catalog
 from checkout.errors import InsufficientStock
-from checkout.stock import lock_showing, move_and_tell
+from checkout.stock import Shelves, lock_showing
 from common import keys
 from live import auctions, chat
 from live.auction_rules import Bidder
@@ -39,7 +39,8 @@ async def start_auction(state_: AppState, user: User | None, live_id: int, body:
         view = await auctions.start(
             unit.announcer.batch, live_id, card_for(product), Actor(user.uid, user.username), terms
         )
-        held = await move_and_tell(unit.session, unit.announcer, body.product_id, -1, told)
+        shelves = Shelves(unit.session, unit.announcer, told)
+        held = await shelves.hold(body.product_id, f"auction:{view['id']}")
         if held is None:
             raise InsufficientStock("no unit left to auction", product_id=body.product_id)
     state_.auction_clock.poke()

@@ -77,4 +77,4 @@ class AuctionClock(AwardClock):
             told = await lock_showing(unit.session, unit.deals, auction.product_id, auction.live_id)
             batch = unit.announcer.batch
             if await auctions.settle(batch, auction_id, None, auction.price_cents, None, passed):
-                await self.give_back(unit, auction.product_id, told)
+                await self.give_back(unit, auction.product_id, f"auction:{auction_id}", told)

@@ -10,7 +10,7 @@ from app.commerce import Commerce
 from checkout.awards import Award, place_award
 from checkout.desk import OnPlaced
 from checkout.ports import PaymentProvider, UnitOfWork
-from checkout.stock import move_and_tell
+from checkout.stock import Shelves
 from checkout.waitlist import Serving, serve
 from common.deadlines import DeadlineLoop
 
@@ -47,9 +47,10 @@ class AwardClock(DeadlineLoop):
         self.place = place
         self.serving = serving  # a unit given back goes to the waitlist first
 
-    async def give_back(self, unit: UnitOfWork, product_id: int, told: list[int]) -> None:
-        """The held unit back in stock (its ``stock`` event to the locked lives ``told``),
-        then to the product's waitlist, in ``unit``'s transaction."""
-        await move_and_tell(unit.session, unit.announcer, product_id, 1, told)
+    async def give_back(self, unit: UnitOfWork, product_id: int, key: str, told: list[int]) -> None:
+        """The unit held for ``key`` (its award's) back in stock where it was held (its
+        ``stock`` event to the locked lives ``told``), then to the product's waitlist, in
+        ``unit``'s transaction."""
+        await Shelves(unit.session, unit.announcer, told).give_back(product_id, key)
         if self.serving is not None:
             await serve(unit, product_id, self.serving)

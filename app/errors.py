@@ -90,6 +90,10 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     checkout_errors.InvalidPaymentMethod: 422,
     checkout_errors.CheckoutProfileRequired: 409,
     checkout_errors.TrackingRequired: 422,
+    checkout_errors.WarehouseNotFound: 404,
+    checkout_errors.WarehouseExists: 409,
+    checkout_errors.BelowAllocated: 409,
+    checkout_errors.StockElsewhere: 409,
 }
 
 _HTTP_CODES = {

@@ -53,12 +53,16 @@ from app.routes import (
     waitlists,
     ws,
 )
+from app.routes import (
+    warehouses as warehouse_routes,
+)
 from app.server import AdoptServer
 from app.settings import Settings
 from app.state import AppState
 from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
+from checkout import warehouses
 from checkout.desk import OnPlaced, OrderDesk
 from checkout.ports import PaymentProvider
 from checkout.sla import Calendar
@@ -97,6 +101,7 @@ def all_routes() -> list[BaseRoute]:
             *accounts.routes,
             *profile.routes,
             *products.routes,
+            *warehouse_routes.routes,
             *waitlists.routes,
             *lives.routes,
             *auctions.routes,
@@ -217,6 +222,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     db = Database.from_url(settings.database_url)
     stack.push_async_callback(close_within, db.dispose, "database")
     await migrate.upgrade(db.engine)
+    async with db.write() as session:
+        await warehouses.keep_main(session, settings.main_country)
     await db.warm()
     redis: Redis | None = None
     if settings.redis_url:

@@ -32,6 +32,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"[\r\n\t]")
 # ISO 4217, built once: "ABC" has the shape of a currency code but is none.
 CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
+COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
+WAREHOUSE_RE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,15}")
 
 
 def _storable(value: str) -> str:
@@ -75,6 +77,12 @@ def _letters(value: str) -> str:
     return value
 
 
+def _country(value: str) -> str:
+    if value not in COUNTRIES:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as US or DE")
+    return value
+
+
 def _currency(value: str) -> str:
     if value not in CURRENCIES:
         raise ValueError("must be an ISO 4217 currency code, such as USD or EUR")
@@ -113,6 +121,9 @@ Currency = Annotated[
 USERNAME_RE = re.compile(r"[a-z0-9_]{3,32}")
 Username = Annotated[StrictStr, Field(pattern=rf"^{USERNAME_RE.pattern}$")]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=1024)]
+# A warehouse: capitals, digits, - and _, as it is printed on pick lists.
+WarehouseCode = Annotated[StrictStr, Field(pattern=rf"^{WAREHOUSE_RE.pattern}$")]
+Country = Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_country)]
 
 
 UtcTime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]

@@ -20,7 +20,7 @@ from app.permissions import Action
 from app.state import AppState
 from checkout import catalog
 from checkout.errors import InsufficientStock
-from checkout.stock import lock_showing, move_and_tell
+from checkout.stock import Shelves, lock_showing
 from live import giveaways
 from live.pins import Actor
 
@@ -39,7 +39,8 @@ async def start_giveaway(
             unit.announcer.batch, live_id, card_for(product), Actor(user.uid, user.username),
             body.duration_s, body.keyword,
         )  # fmt: skip
-        held = await move_and_tell(unit.session, unit.announcer, body.product_id, -1, told)
+        shelves = Shelves(unit.session, unit.announcer, told)
+        held = await shelves.hold(body.product_id, f"giveaway:{row.id}")
         if held is None:
             raise InsufficientStock("no unit left to give away", product_id=body.product_id)
     state_.giveaway_clock.poke()

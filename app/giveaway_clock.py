@@ -58,7 +58,7 @@ class GiveawayClock(AwardClock):
             if drawn is None:
                 return False
             if drawn.winner_id is None:  # nobody entered
-                await self.give_back(unit, one.product_id, told)
+                await self.give_back(unit, one.product_id, f"giveaway:{one.id}", told)
             return drawn.winner_id is not None
 
     async def settle(self, giveaway_id: int) -> None:
@@ -79,7 +79,7 @@ class GiveawayClock(AwardClock):
             async with self.commerce.transaction() as unit:
                 told = await lock_showing(unit.session, unit.deals, g.product_id, g.live_id)
                 if await giveaways.settle(unit.session, giveaway_id, None, exc.code):
-                    await self.give_back(unit, g.product_id, told)
+                    await self.give_back(unit, g.product_id, f"giveaway:{giveaway_id}", told)
             return
         async with self.commerce.publisher.transaction() as batch:
             await giveaways.settle(batch.session, giveaway_id, order_id)

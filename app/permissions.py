@@ -29,6 +29,8 @@ class Action(StrEnum):
     OPEN_TICKET = "open_ticket"  # its buyer
     FULFIL = "fulfil"  # staff: the fulfillment board, transitions, dead letters
     MANAGE_ACCOUNTS = "manage_accounts"  # admin only: disable, enable, change roles
+    MANAGE_WAREHOUSES = "manage_warehouses"  # admin only: add warehouses
+    EDIT_INVENTORY = "edit_inventory"  # the product's creator, staff: units per warehouse
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ RULES: dict[Action, Rule] = {
     Action.OPEN_TICKET: _is_buyer,
     Action.FULFIL: _is_staff,
     Action.MANAGE_ACCOUNTS: lambda _user, _facts: False,  # admins pass every rule
+    Action.MANAGE_WAREHOUSES: lambda _user, _facts: False,
+    Action.EDIT_INVENTORY: lambda u, f: _is_owner(u, f) or _is_staff(u, f),
 }
 
 

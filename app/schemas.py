@@ -311,6 +311,7 @@ class OrderOut(BaseModel):
     ship_by: str | None = None  # when it is due to ship (null: placed before ship-by dates)
     late: bool = False  # not shipped by ship_by
     shipment_id: int | None = None  # the shipment it went out in
+    warehouse: str = "MAIN"  # the warehouse it was allocated to at placement; ships from there
     history: list[HistoryOut]
     created_at: str
 

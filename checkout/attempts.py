@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checkout.allocation import Bins
 from checkout.errors import CheckoutError, InsufficientStock
-from checkout.models import Product
+from checkout.models import MAIN, Product
 from checkout.orders import EventLike, OrderRequest, Placement
 
 Outcome = Placement | CheckoutError
@@ -23,6 +24,21 @@ class Attempt:
     payment_ref: str = ""
     history: list[EventLike] | None = None
     deal_left: dict[int, int | None] | None = None  # for its stock frame: live id -> units
+    warehouse: str = MAIN  # where it ships from (``checkout.allocation``)
+    ships_from: str | None = None  # that warehouse's country, for its ship-by date
+
+    @property
+    def country(self) -> str | None:
+        """Where it ships to."""
+        return self.req.shipping.get("country")
+
+    def place_in(self, bins: Bins) -> bool:
+        """Take this order's units from ``bins``; False when no warehouse has them all."""
+        code = bins.take(self.req.quantity, self.country)
+        if code is None:
+            return False
+        self.warehouse, self.ships_from = code, bins.country[code]
+        return True
 
     @property
     def pair(self) -> tuple[int, str]:
@@ -48,3 +64,12 @@ class Listing:
 
 def short(product_id: int, available: int) -> InsufficientStock:
     return InsufficientStock(f"only {available} left", product_id=product_id, available=available)
+
+
+def short_of(product_id: int, bins: Bins, quantity: int) -> InsufficientStock:
+    """An order of ``quantity`` that no one warehouse can take: fewer units left in all,
+    or they are spread over several (``available``: the largest order that fits now)."""
+    if quantity > bins.total:
+        return short(product_id, bins.total)
+    return InsufficientStock(f"at most {bins.most} ship together from one warehouse",
+                             product_id=product_id, available=bins.most)  # fmt: skip

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
+from checkout import inventory
 from checkout.errors import CheckoutProfileRequired
 from checkout.models import IdempotencyRecord, Order, OrderEvent, OrderStatus, OutboxEntry
 from checkout.orders import EventLike, OrderLike
@@ -91,11 +92,15 @@ async def _write(
     )
     if (await session.exec(claim.on_conflict_do_nothing())).rowcount != 1:
         return None
+    # The unit held for this award becomes the order's (sellable figures unchanged).
+    warehouse = await inventory.release_hold(session, award.key, award.product_id)
+    where = await inventory.require(session, warehouse)
     order = Order(
         buyer_id=award.buyer_id, product_id=award.product_id, live_id=award.live_id,
         quantity=1, unit_price_cents=award.unit_price_cents,
         total_cents=award.unit_price_cents, currency=award.currency,
-        payment_ref=payment_ref, source=award.source, ship_by=unit.calendar.ship_by(now),
+        payment_ref=payment_ref, source=award.source, warehouse=warehouse,
+        ship_by=unit.calendar.ship_by(now, where.country),
         shipping=json.dumps(address, separators=(",", ":"), ensure_ascii=False),
         created_at=now, updated_at=now,
     )  # fmt: skip

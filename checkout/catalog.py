@@ -7,15 +7,14 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from checkout import inventory
 from checkout.errors import ProductNotFound
 from checkout.models import Product
 from common.sql import get_or_raise, inserted, newest_first
 from common.times import utcnow
 
-# Fields an owner may change with an update.
-EDITABLE_FIELDS = frozenset(
-    {"title", "description", "price_cents", "currency", "stock", "image_url", "url"}
-)
+# Fields an owner may change with an update (``stock`` moves through ``checkout.stock``).
+EDITABLE_FIELDS = frozenset({"title", "description", "price_cents", "currency", "image_url", "url"})
 
 
 async def create_product(
@@ -40,7 +39,9 @@ async def create_product(
         image_url=image_url,
         url=url,
     )
-    return await inserted(session, product)
+    product = await inserted(session, product)
+    await inventory.create(session, product.id or 0, stock)  # v1 stock: MAIN's shelf
+    return product
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:

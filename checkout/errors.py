@@ -96,3 +96,26 @@ class TicketClosed(CheckoutError):
     """A message to a closed ticket: open a new one."""
 
     code = "ticket_closed"
+
+
+class WarehouseNotFound(CheckoutError):
+    code = "unknown_warehouse"
+
+
+class WarehouseExists(CheckoutError):
+    """A warehouse with that code exists already."""
+
+    code = "warehouse_exists"
+
+
+class BelowAllocated(CheckoutError):
+    """``on_hand`` cannot go below the units allocated to orders not shipped yet."""
+
+    code = "below_allocated"
+
+
+class StockElsewhere(CheckoutError):
+    """A v1 ``stock`` write goes to ``MAIN``: it cannot take away units other warehouses
+    hold (set those with the inventory endpoint)."""
+
+    code = "stock_elsewhere"

@@ -109,6 +109,11 @@ class Order(SQLModel, table=True):
     return_info: str | None = Field(default=None)
     # Set once when the order gives its units back (cancel or return): restock exactly once.
     restocked: bool = Field(default=False)
+    # The warehouse it was allocated to at placement (``checkout.inventory``): it ships
+    # from there, its units are counted there.
+    warehouse: str = Field(
+        default="MAIN", max_length=16, index=True, sa_column_kwargs={"server_default": "MAIN"}
+    )
     # How it was bought (``OrderSource``): taken by whatever places the order.
     source: str = Field(
         default="direct", max_length=16, sa_column_kwargs={"server_default": "direct"}
@@ -291,3 +296,48 @@ class TicketMessage(SQLModel, table=True):
     staff: bool = Field(default=False)  # written by staff (or an admin), not the buyer
     text: str = Field(max_length=2000)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+MAIN = "MAIN"  # the warehouse that always exists; v1 stock writes go to it
+
+
+class Warehouse(SQLModel, table=True):
+    """A place units are kept and shipped from (admin-managed)."""
+
+    __tablename__ = "warehouses"
+
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=100)
+    country: str = Field(max_length=2)  # ISO 3166-1 alpha-2: ship-by holidays, preference
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Inventory(SQLModel, table=True):
+    """A product's units in one warehouse: ``on_hand`` on the shelves, ``allocated`` to
+    orders not shipped yet (and units held for an auction or a giveaway). What it can
+    still sell is the difference; a product's ``stock`` is the sum over warehouses."""
+
+    __tablename__ = "inventory"
+    __table_args__ = (
+        CheckConstraint("allocated >= 0 AND allocated <= on_hand",
+                        name="ck_inventory_allocated_within_on_hand"),
+    )  # fmt: skip
+
+    product_id: int = Field(foreign_key="products.id", primary_key=True,
+                            sa_column_kwargs={"autoincrement": False})  # fmt: skip
+    warehouse: str = Field(foreign_key="warehouses.code", primary_key=True, max_length=16)
+    on_hand: int = Field(default=0)
+    allocated: int = Field(default=0)
+
+
+class Hold(SQLModel, table=True):
+    """A unit allocated before it has an order: an auction's or a giveaway's, keyed like
+    the award that ends it (``auction:12``). The award's order takes it over; a unit
+    nobody takes goes back to its warehouse."""
+
+    __tablename__ = "holds"
+
+    key: str = Field(primary_key=True, max_length=64)
+    product_id: int = Field(foreign_key="products.id")
+    warehouse: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -109,6 +109,8 @@ class OrderLike(Protocol):
     @property
     def shipment_id(self) -> int | None: ...
     @property
+    def warehouse(self) -> str: ...
+    @property
     def source(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
@@ -195,10 +197,11 @@ async def list_orders(
 
 @dataclass(frozen=True)
 class Search:
-    """What the board asks for: a status, orders late at ``late_at``, and orders matching
-    any of an id, a buyer or a tracking number (``q``)."""
+    """What the board asks for: a status, a warehouse, orders late at ``late_at``, and
+    orders matching any of an id, a buyer or a tracking number (``q``)."""
 
     status: OrderStatus | None = None
+    warehouse: str | None = None
     late_at: datetime | None = None
     order_id: int | None = None
     buyer_id: int | None = None
@@ -216,6 +219,8 @@ async def search_orders(
     query = select(Order)
     if search.status is not None:
         query = query.where(Order.status == search.status.value)
+    if search.warehouse is not None:
+        query = query.where(Order.warehouse == search.warehouse)
     if search.late_at is not None:
         query = query.where(
             col(Order.status).in_(sorted(UNSHIPPED)), col(Order.ship_by) < search.late_at
@@ -297,6 +302,7 @@ def order_view(order: OrderLike, history: Sequence[EventLike]) -> dict[str, Any]
         "return": json.loads(order.return_info) if order.return_info else None,
         "ship_by": iso_utc(order.ship_by) if order.ship_by else None,
         "shipment_id": order.shipment_id,
+        "warehouse": order.warehouse,
         "late": is_late(order.status, order.ship_by, _shipped_at(history), utcnow()),
         "history": [_line(e) for e in history],
         "created_at": iso_utc(order.created_at),

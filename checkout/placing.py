@@ -212,10 +212,9 @@ async def _buy(unit: UnitOfWork, fresh: list[Attempt], payments: PaymentProvider
     placed: list[Attempt] = []
     for run in _runs(buyers):
         if run[0].req.live_id is None:  # plain orders: their stock in one statement
-            got, stock = await take_run(unit, run, listed, payments, stock, lives)
+            placed.extend(await take_run(unit, run, listed, payments, lives))
         else:
-            got, stock = await take_live_run(unit, run, listed, payments, lives)
-        placed.extend(got)
+            placed.extend(await take_live_run(unit, run, listed, payments, lives))
     return placed
 
 

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.attempts import Attempt
 from checkout.models import (
+    MAIN,
     IdempotencyRecord,
     Order,
     OrderEvent,
@@ -54,6 +55,7 @@ class NewOrder:
     return_info: str | None = None
     ship_by: datetime | None = None
     shipment_id: int | None = None
+    warehouse: str = MAIN
 
 
 # The columns of a new order's row its ``NewOrder`` carries.
@@ -77,7 +79,7 @@ async def record(
     Plain multi-row INSERTs (executemany, compiled once): a flash sale writes many.
     """
     now = utcnow()
-    ship_by = calendar.ship_by(now)
+    due = {c: calendar.ship_by(now, c) for c in {a.ships_from for a in placed}}
     rows: list[dict[str, Any]] = [
         {"buyer_id": a.req.buyer_id, "product_id": a.req.product_id, "live_id": a.req.live_id,
          "pin_id": a.pin_id, "quantity": a.req.quantity, "unit_price_cents": a.unit_price,
@@ -85,7 +87,8 @@ async def record(
          "status": OrderStatus.PLACED.value, "payment_status": PaymentStatus.AUTHORIZED.value,
          "payment_ref": a.payment_ref, "restocked": False, "source": a.req.origin,
          "shipping": json.dumps(a.req.shipping, separators=(",", ":"), ensure_ascii=False),
-         "created_at": now, "updated_at": now, "ship_by": ship_by}
+         "created_at": now, "updated_at": now, "ship_by": due[a.ships_from],
+         "warehouse": a.warehouse}
         for a in placed
     ]  # fmt: skip
     conn = await session.connection()

@@ -18,7 +18,9 @@ import asyncio
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from checkout.attempts import Attempt, Listing, short
+from checkout import inventory
+from checkout.allocation import Bins
+from checkout.attempts import Attempt, Listing, short_of
 from checkout.errors import CheckoutError, DealLimitExceeded, InsufficientStock
 from checkout.models import Product
 from checkout.orders import StockLine, move_stock
@@ -49,50 +51,77 @@ async def _authorize(payments: PaymentProvider, a: Attempt) -> str:
     return await payments.authorize(amount, a.currency, reference, method=a.req.method)
 
 
+def _taken(chosen: list[Attempt]) -> dict[str, int]:
+    """Units per warehouse the chosen orders take."""
+    taken: dict[str, int] = {}
+    for a in chosen:
+        taken[a.warehouse] = taken.get(a.warehouse, 0) + a.req.quantity
+    return taken
+
+
+def _fits(chosen: list[Attempt], bins: Bins) -> bool:
+    return all(bins.left.get(w, 0) >= n for w, n in _taken(chosen).items())
+
+
 async def take_run(
     unit: UnitOfWork, run: list[Attempt], listed: Listing, payments: PaymentProvider,
-    stock: int, lives: list[int],
-) -> tuple[list[Attempt], int]:  # fmt: skip
+    lives: list[int],
+) -> list[Attempt]:  # fmt: skip
     """Plain orders (or orders through a live without a deal), first come first served:
-    all the units that fit, in one conditional UPDATE for their total. If the stock moved
-    since it was read, the orders are chosen again on the stock as it is now."""
+    all the orders that fit in some warehouse, their units in one conditional UPDATE of
+    the stock, then their warehouses' allocations. The figures are read without a lock;
+    if they moved by the time the stock statement locks the product, the orders are
+    chosen again on the figures as they are then (read under that lock)."""
     session, product_id = unit.session, listed.product_id
-    chosen = await _choose(run, listed, payments, stock, {})
+    bins = await inventory.bins(session, product_id)
+    chosen = await _choose(run, listed, payments, bins, {})
     line: StockLine | None = None
+    locked = False
     while chosen:
-        line = await move_stock(session, product_id, -sum(a.req.quantity for a in chosen))
+        units = sum(a.req.quantity for a in chosen)
+        line = await move_stock(session, product_id, -units)
+        if line is None and locked:
+            raise RuntimeError(f"product {product_id}: its stock and inventory disagree")
         if line is not None:
-            break
-        stock = await stock_now(session, product_id)  # it moved under us
-        chosen = await _choose(run, listed, payments, stock, {id(a): a for a in chosen})
-    left = stock if line is None else line.stock
+            locked = True
+            bins = await inventory.bins(session, product_id)  # true until commit now
+            if _fits(chosen, bins):
+                break
+            await move_stock(session, product_id, units)  # chosen on stale figures: again
+            line = None
+        else:
+            bins = await inventory.bins(session, product_id)
+        chosen = await _choose(run, listed, payments, bins, {id(a): a for a in chosen})
+    for warehouse, units in _taken(chosen).items():  # what is left after them
+        bins.left[warehouse] -= units
     picked = {id(a) for a in chosen}
     for a in run:
         if a.outcome is None and id(a) not in picked:
-            a.outcome = short(product_id, left)
+            a.outcome = short_of(product_id, bins, a.req.quantity)
     if line is not None:
+        await inventory.allocate(session, product_id, _taken(chosen))
         await _announce(unit, product_id, chosen, line, lives)
-    return chosen, left
+    return chosen
 
 
 async def _choose(
-    run: list[Attempt], listed: Listing, payments: PaymentProvider, stock: int,
+    run: list[Attempt], listed: Listing, payments: PaymentProvider, bins: Bins,
     held: dict[int, Attempt],
 ) -> list[Attempt]:  # fmt: skip
-    """The orders that get units, in arrival order: each that fits in what is left, with
-    its payment authorized. Authorizations run concurrently (a real provider is a network
-    call, and this transaction holds locks meanwhile); a declined order's units go to the
-    next in line. ``held``: orders authorized before, kept if they still fit and voided if
-    not (a second pass after the stock moved)."""
+    """The orders that get units, in arrival order: each that fits in some warehouse
+    (``Attempt.place_in``), with its payment authorized. Authorizations run concurrently
+    (a real provider is a network call, and this transaction holds locks meanwhile); a
+    declined order's units go to the next in line. ``held``: orders authorized before,
+    kept if they still fit and voided if not (a second pass after the figures moved).
+    ``bins`` is taken from as orders are chosen."""
     chosen: list[Attempt] = []
-    room = stock
     seen: set[int] = set()
+    dropped: list[Attempt] = []
     while True:
-        wave, left = [], room
+        trial, wave = bins.copy(), []
         for a in run:
-            if id(a) not in seen and a.outcome is None and a.req.quantity <= left:
+            if id(a) not in seen and a.outcome is None and trial.take(a.req.quantity, a.country):
                 wave.append(a)
-                left -= a.req.quantity
         if not wave:
             break
         fresh = [a for a in wave if id(a) not in held]
@@ -112,12 +141,12 @@ async def _choose(
                 failure = failure or ref
             else:
                 a.payment_ref = ref
-                chosen.append(a)
-                room -= a.req.quantity
+                # The declined ones may have changed the choice: rarely, it fits no more.
+                (chosen if a.place_in(bins) else dropped).append(a)
         if failure is not None:  # the provider failed: the whole batch fails
             raise failure
     picked = {id(a) for a in chosen}
-    for a in held.values():
+    for a in [*held.values(), *dropped]:
         if id(a) not in picked:
             await payments.void(a.payment_ref)
     order = {id(a): i for i, a in enumerate(run)}
@@ -127,26 +156,30 @@ async def _choose(
 async def take_live_run(
     unit: UnitOfWork, run: list[Attempt], listed: Listing, payments: PaymentProvider,
     lives: list[int],
-) -> tuple[list[Attempt], int]:  # fmt: skip
+) -> list[Attempt]:  # fmt: skip
     """Orders through one live, first come first served. The live's lock is held, so its
-    deal terms hold until commit; the product's stock is read locked. The orders are
-    decided one by one with the single-order rules, then their units go in one statement
-    each for stock and deal; the deal's ``sold_out`` comes right after the stock event of
-    the order that took its last unit."""
+    deal terms hold until commit; the product's stock is read locked, and with it what
+    each warehouse can sell. The orders are decided one by one with the single-order
+    rules, then their units go in one statement each for stock and deal (and one per
+    warehouse); the deal's ``sold_out`` comes right after the stock event of the order
+    that took its last unit."""
     session, deals, product_id = unit.session, unit.deals, listed.product_id
     live_id = run[0].req.live_id or 0
     terms = await deals.terms(session, live_id, product_id, [a.req.buyer_id for a in run])
-    stock = await stock_now(session, product_id, lock=True)
+    await stock_now(session, product_id, lock=True)
+    bins = await inventory.bins(session, product_id)
     for a in run:
         a.pin_id = terms.pin_id
     if terms.price_cents is None or terms.pin_id is None:  # no deal: the list price
-        return await take_run(unit, run, listed, payments, stock, lives)
+        return await take_run(unit, run, listed, payments, lives)
     deal = _DealTally(terms, live_id)
     chosen: list[Attempt] = []
     for a in run:
         on_deal = deal.running()  # decided once per order: the clock may pass its end
-        refusal: CheckoutError | None = short(product_id, stock) if a.req.quantity > stock else None
-        if refusal is None and on_deal:
+        refusal: CheckoutError | None = None
+        if bins.pick(a.req.quantity, a.country) is None:
+            refusal = short_of(product_id, bins, a.req.quantity)
+        elif on_deal:
             refusal = deal.refusal(a)
         if refusal is not None:
             a.outcome = refusal
@@ -158,19 +191,29 @@ async def take_live_run(
         except CheckoutError as exc:  # declined: what it would have taken stays
             a.outcome = exc
             continue
-        stock -= a.req.quantity
+        a.place_in(bins)
         if on_deal:
             deal.use(a)
         chosen.append(a)
     if not chosen:
-        return [], stock
+        return []
+    await _apply_live(unit, chosen, deal, lives)
+    return chosen
+
+
+async def _apply_live(
+    unit: UnitOfWork, chosen: list[Attempt], deal: _DealTally, lives: list[int]
+) -> None:
+    """Write a live run's decisions: stock, allocations, the deal's units, the events."""
+    session, deals, product_id = unit.session, unit.deals, chosen[0].req.product_id
     line = await move_stock(session, product_id, -sum(a.req.quantity for a in chosen))
     if line is None:  # read locked a moment ago: cannot happen; fail rather than guess
         raise RuntimeError("the product's stock moved under its lock")
+    await inventory.allocate(session, product_id, _taken(chosen))
     per_buyer = deal.per_buyer(chosen)
     if per_buyer:
         try:
-            left = await deals.take(live_id, terms.pin_id, per_buyer)
+            left = await deals.take(deal.live_id, deal.terms.pin_id or 0, per_buyer)
         except CheckoutError as exc:  # the live's lock makes this impossible: fail the batch
             raise RuntimeError(f"deal terms changed under the live's lock: {exc}") from exc
     last = deal.label(chosen)
@@ -180,10 +223,9 @@ async def take_live_run(
                     StockLine(product_id, line.stock + sold_before, line.sold - sold_before,
                               line.price_cents, line.currency), lives)  # fmt: skip
     if per_buyer and left == 0:
-        await deals.sold_out(terms.pin_id)
+        await deals.sold_out(deal.terms.pin_id or 0)
     if after:
         await _announce(unit, product_id, after, line, lives)
-    return chosen, line.stock
 
 
 class _DealTally:

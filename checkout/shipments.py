@@ -32,7 +32,7 @@ async def ship_together(
     by: str, effects: Effects,
 ) -> dict[str, Any]:  # fmt: skip
     """Ship ``order_ids`` as one shipment; raises (changing nothing) unless they are all
-    ``packed``, of one buyer, to one address."""
+    ``packed``, of one buyer, to one address, from one warehouse."""
     ids = sorted(set(order_ids))
     orders = [await lock_order(session, i) for i in ids]
     _check(orders)
@@ -59,3 +59,5 @@ def _check(orders: Sequence[Order]) -> None:
     addresses = {json.dumps(json.loads(o.shipping), sort_keys=True) for o in orders}
     if len(addresses) > 1:
         raise NotShippableTogether("the orders go to different addresses")
+    if len({o.warehouse for o in orders}) > 1:
+        raise NotShippableTogether("the orders ship from different warehouses")

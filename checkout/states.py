@@ -23,6 +23,7 @@ from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from checkout import stock
 from checkout.errors import InvalidTransition, OrderNotFound, TrackingRequired
 from checkout.models import (
     Order,
@@ -35,7 +36,7 @@ from checkout.models import (
 )
 from checkout.ports import Announcer, DealDesk, PaymentProvider
 from checkout.sla import DEFAULT, Calendar
-from checkout.stock import lock_showing, move_and_tell
+from checkout.stock import Shelves, lock_showing
 from checkout.waitlist import Serving, Unit, serve
 from common.times import utcnow
 
@@ -147,8 +148,10 @@ async def transition(
     session.add(OrderEvent(order_id=order_id, status=to.value, at=utcnow(), by=by,
                            note=change.comment))  # fmt: skip
     await _payment_effect(session, order, to, effects.payments)
+    if to == S.SHIPPED:  # off the warehouse's shelf
+        await stock.ship(session, order.product_id, order.warehouse, order.quantity)
     if to == S.CANCELLED or (to == S.RETURNED and _resellable(values)):
-        await _restock_once(session, order, effects)
+        await _restock_once(session, order, to, effects)
     if to == S.CANCELLED:
         # A cancelled order leaves the queue: nothing left to accept.
         await session.exec(
@@ -205,7 +208,9 @@ async def _payment_effect(
         )
 
 
-async def _restock_once(session: AsyncSession, order: Order, effects: Effects) -> None:
+async def _restock_once(
+    session: AsyncSession, order: Order, to: OrderStatus, effects: Effects
+) -> None:
     flagged = await session.exec(
         update(Order).where(col(Order.id) == order.id, col(Order.restocked).is_(False))
         .values(restocked=True)
@@ -213,7 +218,11 @@ async def _restock_once(session: AsyncSession, order: Order, effects: Effects) -
     if flagged.rowcount != 1:
         return
     lives = await lock_showing(session, effects.deals, order.product_id)
-    await move_and_tell(session, effects.announcer, order.product_id, order.quantity, lives)
+    shelves = Shelves(session, effects.announcer, lives)
+    if to == S.CANCELLED:  # never left: no longer allocated
+        await shelves.release(order.product_id, order.warehouse, order.quantity)
+    else:  # came back resellable: on the shelf it shipped from
+        await shelves.receive(order.product_id, order.warehouse, order.quantity)
     if effects.serving is not None:
         unit = Unit(session, effects.announcer, effects.deals, effects.calendar)
         await serve(unit, order.product_id, effects.serving)

@@ -118,9 +118,14 @@ async def _empty_postgres(url: str) -> None:
         sequences = await conn.fetch(
             "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
         )
-        statements = [f"DELETE FROM {table}" for table in TABLES] + [
-            f'ALTER SEQUENCE "{row[0]}" RESTART' for row in sequences
-        ]
+        statements = (
+            [f"DELETE FROM {table}" for table in TABLES]
+            + [f'ALTER SEQUENCE "{row[0]}" RESTART' for row in sequences]
+            + [  # as migrated: the warehouse that always exists
+                "INSERT INTO warehouses (code, name, country, created_at) "
+                "VALUES ('MAIN', 'Main warehouse', 'US', now())"
+            ]
+        )
         await conn.execute("; ".join(statements))  # one implicit transaction
     finally:
         await conn.close()

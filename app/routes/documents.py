@@ -15,14 +15,13 @@ from starlette.routing import Route
 from app.accounts import User
 from app.auth import require_user
 from app.errors import ApiError
+from app.fields import WAREHOUSE_RE
 from app.http import Param, operation, path_id, state
 from app.permissions import Action, authorize
 from checkout import documents, orders
-from checkout.models import Order, OrderStatus, Product
+from checkout.models import MAIN, Order, OrderStatus, Product, Warehouse
 from common.times import iso_utc, utc, utcnow
 
-# Until orders are allocated to warehouses, every order ships from MAIN.
-WAREHOUSES = ("MAIN",)
 PICK_LIST_MAX = 5_000  # accepted orders on one pick list, oldest first
 
 
@@ -51,7 +50,7 @@ async def packing_slip(request: Request) -> Response:
         order_id=order_id, buyer=buyer.username if buyer else str(order.buyer_id),
         title=product.title if product else f"product {order.product_id}",
         quantity=order.quantity, address=json.loads(order.shipping),
-        ship_by=_when(order.ship_by), warehouse=WAREHOUSES[0],
+        ship_by=_when(order.ship_by), warehouse=order.warehouse,
     )  # fmt: skip
     content = await asyncio.to_thread(documents.packing_slip, slip)
     return _pdf(content, f"packing-slip-{order_id}.pdf")
@@ -60,20 +59,25 @@ async def packing_slip(request: Request) -> Response:
 @operation("The pick list of a warehouse, as PDF (staff): accepted orders' units grouped "
            "by product, each order with a Code 128 barcode of its id", auth=True,
            query={"warehouse": Param("the warehouse's code (default MAIN)",
-                                     {"type": "string", "enum": list(WAREHOUSES)})},
+                                     {"type": "string", "pattern": f"^{WAREHOUSE_RE.pattern}$",
+                                      "maxLength": 16})},
            responses={200: None, 401: None, 403: None, 422: None},
            tags=("fulfillment",))  # fmt: skip
 async def pick_list(request: Request) -> Response:
     authorize(await require_user(request), Action.FULFIL)
-    warehouse = request.query_params.get("warehouse") or WAREHOUSES[0]
-    if warehouse not in WAREHOUSES:
-        raise ApiError(422, "validation_error", "unknown warehouse",
-                       fields={"warehouse": f"must be one of {', '.join(WAREHOUSES)}"})  # fmt: skip
+    warehouse = request.query_params.get("warehouse") or MAIN
     async with state(request).db.read() as session:
+        if not WAREHOUSE_RE.fullmatch(warehouse) or not await session.get(Warehouse, warehouse):
+            raise ApiError(
+                422,
+                "validation_error",
+                "unknown warehouse",
+                fields={"warehouse": "the code of a warehouse (GET /api/warehouses)"},
+            )
         rows = (
             await session.exec(
                 select(Order.id, Order.product_id, Order.quantity)
-                .where(Order.status == OrderStatus.ACCEPTED.value)
+                .where(Order.status == OrderStatus.ACCEPTED.value, Order.warehouse == warehouse)
                 .order_by(col(Order.id))
                 .limit(PICK_LIST_MAX)
             )

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from app import accounts
 from app.auth import require_user
 from app.errors import ApiError
-from app.fields import USERNAME_RE
+from app.fields import USERNAME_RE, WAREHOUSE_RE
 from app.fulfillment_schemas import (
     DeadLetterList,
     DeadLetterOut,
@@ -42,12 +42,14 @@ from common.times import utcnow
 _STATUSES = ", ".join(s.value for s in OrderStatus)
 
 
-@operation("Orders for the board, newest first (staff): by status, late ones (not "
+@operation("Orders for the board, newest first (staff): by status, warehouse, late ones (not "
            "shipped and past ship_by), or matching q (an order id, a buyer's username, a "
            "tracking number)", auth=True,
            responses={200: OrderList, 401: None, 403: None, 422: None},
            query={"status": enum_param("only orders in this status",
                                        (s.value for s in OrderStatus)),
+                  "warehouse": Param("only orders shipping from this warehouse (its code, "
+                                     "any case)", {"type": "string", "maxLength": 16}),
                   "late": enum_param("true: only orders late now", ("true", "false")),
                   "q": Param("an order id, a buyer's username or a tracking number",
                              {"type": "string", "maxLength": 64}),
@@ -68,7 +70,8 @@ def _bad(name: str, why: str) -> ApiError:
 
 
 async def _search(st: AppState, request: Request) -> orders.Search:
-    """The board's query: ``status``, ``late``, ``q`` (an id, a username, a tracking number)."""
+    """The board's query: ``status``, ``warehouse``, ``late``, ``q`` (an id, a username, a
+    tracking number)."""
     params = request.query_params
     raw = params.get("status") or None
     if raw is not None and raw not in {s.value for s in OrderStatus}:
@@ -79,17 +82,20 @@ async def _search(st: AppState, request: Request) -> orders.Search:
     q = (params.get("q") or "").strip()
     if len(q) > 64 or not q.isprintable():
         raise _bad("q", "at most 64 printable characters")
+    warehouse = (params.get("warehouse") or "").upper() or None
+    if warehouse is not None and not WAREHOUSE_RE.fullmatch(warehouse):
+        raise _bad("warehouse", "a warehouse code: letters, digits, - and _, up to 16")
     status = OrderStatus(raw) if raw is not None else None
     late_at = utcnow() if late == "true" else None
     if not q:
-        return orders.Search(status, late_at)
+        return orders.Search(status, warehouse, late_at)
     order_id = int(q) if q.isascii() and q.isdigit() and len(q) <= 12 else None
     buyer_id = None
     if USERNAME_RE.fullmatch(q.lower()):
         async with st.db.read() as session:
             buyer = await accounts.get_by_username(session, q.lower())
         buyer_id = buyer.uid if buyer is not None else None
-    return orders.Search(status, late_at, order_id, buyer_id, q)
+    return orders.Search(status, warehouse, late_at, order_id, buyer_id, q)
 
 
 @operation("Move an order along the status machine (staff); shipped needs carrier and "

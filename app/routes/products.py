@@ -31,7 +31,7 @@ from app.schemas import (
 )
 from checkout import catalog
 from checkout.models import Product
-from checkout.stock import lock_showing
+from checkout.stock import Shelves, lock_showing
 from checkout.waitlist import serve
 
 
@@ -97,15 +97,14 @@ async def update_product(request: Request) -> Response:
     async with state(request).commerce.transaction() as unit:
         product = await catalog.get_product(unit.session, product_id)
         authorize(user, Action.EDIT_PRODUCT, Facts(owner_id=product.creator_id))
-        lives: list[int] = []
-        if "stock" in changes:  # a restock: the lives showing it are told, locked first
+        stock = changes.pop("stock", None)
+        if stock is not None:  # a restock: the lives showing it are told, locked first
             lives = await lock_showing(unit.session, unit.deals, product_id)
-        product = await catalog.update_product(unit.session, product, changes)
-        if "stock" in changes:
-            await unit.announcer.stock_changed(product_id, product.stock, product.sold, lives)
+            await Shelves(unit.session, unit.announcer, lives).set_stock(product_id, stock)
             # A restock goes to the waitlist first, in this transaction.
-            if await serve(unit, product_id, state(request).serving):
-                await unit.session.refresh(product)
+            await serve(unit, product_id, state(request).serving)
+            await unit.session.refresh(product)
+        product = await catalog.update_product(unit.session, product, changes)
     return respond(ProductEnvelope(product=product_out(product)))
 
 

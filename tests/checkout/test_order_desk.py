@@ -25,8 +25,10 @@ from app.accounts import Role, User, hash_password
 from app.routes.orders import order_answer
 from app.settings import Settings
 from app.tokens import TokenSigner
+from checkout import inventory
 from checkout.desk import OrderDesk
 from checkout.errors import CheckoutError, InsufficientStock, PaymentDeclined
+from checkout.models import MAIN
 from checkout.orders import OrderRequest, Placement, move_stock
 from checkout.payments import TestPaymentProvider
 from checkout.placing import NothingToKeep, Outcome, place_batch
@@ -219,6 +221,7 @@ class SoldElsewhere:
         try:
             async with other.write() as elsewhere:
                 await move_stock(elsewhere, self.product_id, -self.units)
+                await inventory.allocate(elsewhere, self.product_id, {MAIN: self.units})
         finally:
             await other.dispose()
         await self.deals.lock_lives(session, live_ids)

@@ -18,8 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts import Role, create_user
 from app.db import Database
 from checkout.errors import InvalidTransition, TrackingRequired
-from checkout.models import Order, OrderEvent, OrderStatus, Product
+from checkout.models import MAIN, Inventory, Order, OrderEvent, OrderStatus, Product
 from checkout.payments import TestPaymentProvider
+from checkout.sla import UNSHIPPED
 from checkout.states import Change, Effects, transition
 
 ALLOWED: dict[str, set[str]] = {
@@ -104,6 +105,10 @@ async def order_in(db: Database, status: str, *, restocked: bool = False) -> tup
         session.add(product)
         await session.flush()
         assert product.id is not None
+        # The units of an order not shipped yet are on MAIN's shelf, allocated to it.
+        held = QUANTITY if status in UNSHIPPED and not restocked else 0
+        session.add(Inventory(product_id=product.id, warehouse=MAIN, on_hand=STOCK + held,
+                              allocated=held))  # fmt: skip
         order = Order(
             buyer_id=user.id, product_id=product.id, quantity=QUANTITY, unit_price_cents=1299,
             total_cents=1299 * QUANTITY, currency="USD", status=status, payment_ref=REF,
