@@ -55,7 +55,7 @@ def test_the_pick_list_groups_accepted_orders_by_product(shop: Shop) -> None:
     assert f"Order #{picked['id']}" not in text
     assert text.index("Mug") < text.index(f"Order #{mug[0]['id']}") < text.index("Lamp")
     assert get(shop, "/api/fulfillment/pick-list").status_code == 200  # MAIN by default
-    assert_error(get(shop, "/api/fulfillment/pick-list?warehouse=NOPE"), 422, "validation_error")
+    assert_error(get(shop, "/api/fulfillment/pick-list?warehouse=NOPE"), 404, "unknown_warehouse")
     assert_error(get(shop, "/api/fulfillment/pick-list", shop.buyer), 403)
 
 
