@@ -66,7 +66,3 @@ class Bins:
         if code is not None:
             self.left[code] -= quantity
         return code
-
-    def give(self, warehouse: str, quantity: int) -> None:
-        """Units back in ``warehouse`` (an order chosen then dropped)."""
-        self.left[warehouse] = self.left.get(warehouse, 0) + quantity
