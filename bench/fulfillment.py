@@ -44,8 +44,13 @@ from typing import Any
 from bench import benchkit as kit
 from bench.benchkit import Child, log
 
-ALL_VARIANTS = ["pg-redis-1", "pg-redis-2", "sqlite-local", "pg-local"]
-DEFAULT_VARIANTS = ["pg-redis-1", "pg-redis-2", "sqlite-local"]
+ALL_VARIANTS = ["pg-redis-1", "pg-redis-1-alloc", "pg-redis-2", "sqlite-local",
+                "sqlite-local-alloc", "pg-local"]  # fmt: skip
+DEFAULT_VARIANTS = ["pg-redis-1", "pg-redis-1-alloc", "pg-redis-2", "sqlite-local",
+                    "sqlite-local-alloc"]  # fmt: skip
+PLACE_BATCH = 100  # orders per placing transaction (the order desk's batches under load)
+GERMANY = {"name": "Q", "line1": "1 Hauptstr.", "city": "Berlin", "postal_code": "10115",
+           "country": "DE"}  # fmt: skip
 VARIANT_TIMEOUT_S = 150
 SHIPPING = '{"name":"Q","line1":"1 Main St","city":"Springfield","postal_code":"1","country":"US"}'
 
@@ -68,12 +73,13 @@ INSERT_OUTBOX = _SERIES + (
 # ---------------------------------------------------------------- database
 
 
-async def prepare(db_url: str) -> tuple[int, int]:
-    """Migrate and create one buyer and one product; return their ids."""
+async def prepare(db_url: str, stocked: int = 0) -> tuple[int, int]:
+    """Migrate and create one buyer and one product; return their ids. ``stocked``: the
+    product has that many units, half on MAIN (US), half on BER (DE, added)."""
     from app import migrate
     from app.accounts import User
     from app.db import Database
-    from checkout.models import Product
+    from checkout.models import MAIN, Inventory, Product, Warehouse
 
     db = Database.from_url(db_url)
     try:
@@ -84,10 +90,17 @@ async def prepare(db_url: str) -> tuple[int, int]:
             session.add_all([buyer, creator])
             await session.flush()
             product = Product(creator_id=creator.uid, title="Queue item", price_cents=1999,
-                              stock=0)  # fmt: skip
+                              stock=stocked)  # fmt: skip
             session.add(product)
             await session.flush()
-            return buyer.uid, product.id or 0
+            pid = product.id or 0
+            session.add(Warehouse(code="BER", name="Berlin", country="DE"))
+            await session.flush()
+            session.add_all([
+                Inventory(product_id=pid, warehouse=MAIN, on_hand=stocked // 2),
+                Inventory(product_id=pid, warehouse="BER", on_hand=stocked - stocked // 2),
+            ])  # fmt: skip
+            return buyer.uid, pid
     finally:
         await db.dispose()
 
@@ -118,6 +131,79 @@ async def insert_orders(db_url: str, n: int, buyer: int, product: int,
                     text("SELECT setval(pg_get_serial_sequence('orders', 'id'), :n)"), {"n": n}
                 )
         return time.monotonic()
+    finally:
+        await db.dispose()
+
+
+async def place_orders(db_url: str, n: int, buyer: int, product: int) -> dict[str, Any]:
+    """N orders placed the way the order desk places them (``place_batch``, batches of
+    ``PLACE_BATCH``, one unit each, every other one to Germany): stock taken, a warehouse
+    allocated (Germany's first, then the one with the most), ship-by dates in that
+    warehouse's country, history and outbox rows. In this process, one event loop: one
+    server process's placing. Returns the placing time and the batches' CPU seconds."""
+    from app.commerce import Commerce
+    from app.db import Database
+    from app.routes.orders import order_answer
+    from checkout.orders import OrderRequest
+    from checkout.payments import TestPaymentProvider
+    from checkout.placing import place_batch
+    from checkout.sla import Calendar
+    from live.broker import MemoryBroker
+    from live.hub import Hub
+
+    db = Database.from_url(db_url)
+    hub = Hub(MemoryBroker(), db)
+    await hub.start()
+    payments = TestPaymentProvider()
+    commerce = Commerce(hub.publisher, Calendar(2, "US"))
+    us = json.loads(SHIPPING)
+    try:
+        t0, cpu0 = time.monotonic(), time.process_time()
+        for first in range(0, n, PLACE_BATCH):
+            reqs = [OrderRequest(buyer_id=buyer, buyer_name="qbuyer", idempotency_key=f"q{i}",
+                                 product_id=product, quantity=1,
+                                 shipping=GERMANY if i % 2 else us)
+                    for i in range(first, min(n, first + PLACE_BATCH))]  # fmt: skip
+            async with commerce.transaction() as unit:
+                await place_batch(unit, reqs, payments=payments, render=order_answer)
+        return {"place_s": round(time.monotonic() - t0, 3),
+                "place_cpu_s": round(time.process_time() - cpu0, 2),
+                "placed_per_s": round(n / (time.monotonic() - t0), 1)}  # fmt: skip
+    finally:
+        await hub.stop()
+        await db.dispose()
+
+
+async def place_and_watch(db_url: str, n: int, buyer: int, product: int) -> tuple[float, Any]:
+    """Place (``place_orders``) while the workers accept; returns (t0, watched + placing)."""
+    t0 = time.monotonic()
+    placing, watched = await asyncio.gather(
+        place_orders(db_url, n, buyer, product),
+        watch_accepted(db_url, n, t0, VARIANT_TIMEOUT_S - 30),
+    )
+    return t0, {**watched, "placing": placing}
+
+
+async def warehouse_counts(db_url: str) -> dict[str, Any]:
+    """Where the orders went, and whether each warehouse's figures add up."""
+    from sqlalchemy import text
+
+    from app.db import Database
+
+    db = Database.from_url(db_url)
+    try:
+        async with db.engine.connect() as conn:
+            by = (await conn.execute(text(
+                "SELECT warehouse, count(*) FROM orders GROUP BY warehouse"))).all()  # fmt: skip
+            shelves = (await conn.execute(text(
+                "SELECT warehouse, on_hand, allocated FROM inventory"))).all()  # fmt: skip
+            stock = (await conn.execute(text("SELECT sum(stock) FROM products"))).scalar_one()
+        return {
+            "orders_by_warehouse": {w: int(c) for w, c in by},
+            "allocated": {w: int(a) for w, _h, a in shelves},
+            "stock_left": int(stock or 0),
+            "stock_is_sum": int(stock or 0) == sum(int(h) - int(a) for _w, h, a in shelves),
+        }
     finally:
         await db.dispose()
 
@@ -202,11 +288,12 @@ def stream_state(redis_url: str) -> dict[str, Any]:
 
 
 def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    allocate = variant.endswith("-alloc")
     workdir = Path(tempfile.mkdtemp(prefix=f"queue-{variant}-"))
     db_url = kit.pg_url(args.pg, args.scratch_db, "postgresql+asyncpg")
     asyncio.run(kit.reset_database(args.pg, args.scratch_db))
     kit.flush_redis(args.redis)
-    buyer, product = asyncio.run(prepare(db_url))
+    buyer, product = asyncio.run(prepare(db_url, args.orders if allocate else 0))
     env = kit.base_env(DATABASE_URL=kit.pg_url(args.pg, args.scratch_db), REDIS_URL=args.redis)
     result: dict[str, Any] = {"variant": variant, "workers": workers}
     with kit.children() as kids:
@@ -222,10 +309,14 @@ def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[st
         each0 = [kit.group_cpu_seconds(c.pid) for c in workers_only]
         cpu0 = sum(each0)
         ticks0, svc0 = kit.machine_ticks(), kit.cpu_by_command()
-        t_insert = time.monotonic()
-        t0 = asyncio.run(insert_orders(db_url, args.orders, buyer, product))
-        result["insert_s"] = round(t0 - t_insert, 2)
-        watched = asyncio.run(watch_accepted(db_url, args.orders, t0, VARIANT_TIMEOUT_S - 30))
+        if allocate:  # placed while the workers accept: the clock starts at the first
+            _t0, watched = asyncio.run(place_and_watch(db_url, args.orders, buyer, product))
+            result.update(watched.pop("placing"))
+        else:
+            t_insert = time.monotonic()
+            t0 = asyncio.run(insert_orders(db_url, args.orders, buyer, product))
+            result["insert_s"] = round(t0 - t_insert, 2)
+            watched = asyncio.run(watch_accepted(db_url, args.orders, t0, VARIANT_TIMEOUT_S - 30))
         each1 = [kit.group_cpu_seconds(c.pid) for c in workers_only]
         result["worker_cpu_s"] = round(sum(each1) - cpu0, 2)
         result["per_worker_cpu_s"] = [round(b - a, 2) for a, b in zip(each0, each1, strict=True)]
@@ -245,6 +336,8 @@ def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[st
                     if "WARNING" in line and "SECRET_KEY" not in line]  # fmt: skip
     result.update(finish(watched, args.orders))
     result["checks"] = asyncio.run(counts(db_url))
+    if allocate:
+        result["warehouses"] = asyncio.run(warehouse_counts(db_url))
     result["worker_tracebacks"] = errors
     result["worker_warnings"] = warnings[:10]
     if not args.keep:
@@ -252,7 +345,7 @@ def run_workers(variant: str, workers: int, args: argparse.Namespace) -> dict[st
     return result
 
 
-async def drive_local(db_url: str, n: int) -> dict[str, Any]:
+async def drive_local(db_url: str, n: int, allocate: bool = False) -> dict[str, Any]:
     """The embedded default's consumer, in this process (see the module docstring)."""
     from app.commerce import Commerce
     from app.db import Database
@@ -260,9 +353,14 @@ async def drive_local(db_url: str, n: int) -> dict[str, Any]:
     from live.broker import MemoryBroker
     from live.hub import Hub
 
-    buyer, product = await prepare(db_url)
+    buyer, product = await prepare(db_url, n if allocate else 0)
     t_insert = time.monotonic()
-    t0 = await insert_orders(db_url, n, buyer, product)
+    placing: dict[str, Any] = {}
+    if allocate:  # placed first, then accepted: the clock covers both
+        placing = await place_orders(db_url, n, buyer, product)
+        t0 = t_insert
+    else:
+        t0 = await insert_orders(db_url, n, buyer, product)
     insert_s = time.monotonic() - t_insert
     db = Database.from_url(db_url)
     hub = Hub(MemoryBroker(), db)
@@ -282,7 +380,8 @@ async def drive_local(db_url: str, n: int) -> dict[str, Any]:
                 break
         elapsed = time.monotonic() - t0
         cpu = time.process_time() - cpu0
-        return {"insert_s": round(insert_s, 2), "batches": batches, "worker_cpu_s": round(cpu, 2),
+        return {**placing, "insert_s": round(insert_s, 2), "batches": batches,
+                "worker_cpu_s": round(cpu, 2),
                 "consume_only_s": round(time.monotonic() - t_start, 3),
                 "watched": {"all_accepted_s": elapsed, "first_accepted_s": first}}  # fmt: skip
     finally:
@@ -293,20 +392,21 @@ async def drive_local(db_url: str, n: int) -> dict[str, Any]:
 def run_local(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"variant": variant, "workers": "in-process"}
     workdir = Path(tempfile.mkdtemp(prefix=f"queue-{variant}-"))
-    if variant == "sqlite-local":
+    if variant.startswith("sqlite-local"):
         db_url = f"sqlite+aiosqlite:///{workdir / 'livecart.db'}"
     else:
         asyncio.run(kit.reset_database(args.pg, args.scratch_db))
         db_url = kit.pg_url(args.pg, args.scratch_db, "postgresql+asyncpg")
     ticks0, svc0 = kit.machine_ticks(), kit.cpu_by_command()
-    driven = asyncio.run(drive_local(db_url, args.orders))
+    allocate = variant.endswith("-alloc")
+    driven = asyncio.run(drive_local(db_url, args.orders, allocate))
     ticks1, svc1 = kit.machine_ticks(), kit.cpu_by_command()
     result["machine_busy_pct"] = kit.busy_percent(ticks0, ticks1)
     result["postgres_cpu_s"] = round(svc1["postgres"] - svc0["postgres"], 2)
     busy_s = kit.busy_seconds(ticks0, ticks1)
     ours = driven["worker_cpu_s"] + (result["postgres_cpu_s"] if variant == "pg-local" else 0.0)
     result["other_processes_cpu_s"] = round(max(0.0, busy_s - ours), 2)
-    if variant == "sqlite-local":
+    if variant.startswith("sqlite-local"):
         result["postgres_cpu_s"] = 0.0  # not used; whatever PostgreSQL did was someone else's
     else:  # the pool's backends exit before the second reading: not measurable here
         result["postgres_cpu_s"] = None
@@ -314,6 +414,8 @@ def run_local(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     result.update(driven)
     result.update(finish(watched, args.orders))
     result["checks"] = asyncio.run(counts(db_url))
+    if allocate:
+        result["warehouses"] = asyncio.run(warehouse_counts(db_url))
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
@@ -350,8 +452,8 @@ def markdown(results: list[dict[str, Any]], n: int) -> str:
     lines = [
         "| variant | consumers | orders | all accepted (s) | orders/s | first accepted (s) "
         "| consumer CPU s | PostgreSQL CPU s | other processes' CPU s | CPU ceiling orders/s "
-        "| accepted twice | outbox left | dead letters |",
-        "|" + "---|" * 13,
+        "| accepted twice | outbox left | dead letters | placed/s (allocation) |",
+        "|" + "---|" * 14,
     ]
     for r in results:
         if "error" in r:
@@ -364,10 +466,15 @@ def markdown(results: list[dict[str, Any]], n: int) -> str:
             f"| {rate} | {r['first_accepted_s']} | {r.get('worker_cpu_s', '')} "
             f"| {_cell(r.get('postgres_cpu_s'))} | {_cell(r.get('other_processes_cpu_s'))} "
             f"| {cpu_ceiling(r) or ''} "
-            f"| {c['orders_accepted_twice']} | {c['outbox_not_done']} | {c['dead_letters']} |"
+            f"| {c['orders_accepted_twice']} | {c['outbox_not_done']} | {c['dead_letters']} "
+            f"| {_cell(r.get('placed_per_s'))} |"
         )
     lines.append("")
-    lines.append(f"N = {n:,} placed orders with outbox rows, inserted in one transaction.")
+    lines.append(
+        f"N = {n:,} placed orders with outbox rows, inserted in one transaction; "
+        "`-alloc`: placed through place_batch instead (stock, warehouse allocation, "
+        "ship-by), the clock starting at the first batch."
+    )
     lines.append(
         "CPU ceiling = N / max(busiest consumer process's CPU s, all benchmark CPU s / cores): "
         "what the same work would reach with the machine to itself (an upper bound)."
@@ -379,7 +486,7 @@ def run_one(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     log(f"== {variant}")
     result: dict[str, Any] = {"loadavg_1m_before": kit.loadavg()}
     if variant.startswith("pg-redis-"):
-        result.update(run_workers(variant, int(variant.rsplit("-", 1)[1]), args))
+        result.update(run_workers(variant, int(variant.split("-")[2]), args))
     else:
         result.update(run_local(variant, args))
     return result
