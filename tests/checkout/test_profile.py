@@ -4,13 +4,10 @@ order's ``source``, and migration 0006's backfill. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -19,6 +16,7 @@ from app.db import make_engine
 from checkout import profile
 from checkout.payments import TestPaymentProvider
 from tests.http_helpers import assert_error
+from tests.migration_helpers import old_product, on_scratch_database
 from tests.order_helpers import SHIPPING, Shop, check_order, fresh_key, order_body
 
 HOME = {"name": "Grace Hopper", "line1": "1 Navy Way", "city": "Arlington",
@@ -282,13 +280,7 @@ async def _backfilled_sources(url: str) -> dict[int | None, str]:
     try:
         await migrate.upgrade(engine, "0005")
         async with engine.begin() as conn:
-            await conn.execute(text(
-                "INSERT INTO users (id, username, password_hash, role, created_at) "
-                "VALUES (1, 'old', 'x', 'creator', :now)"), {"now": now})  # fmt: skip
-            await conn.execute(text(
-                "INSERT INTO products (id, creator_id, title, description, price_cents, "
-                "currency, stock, created_at, updated_at) "
-                "VALUES (1, 1, 'Mug', '', 100, 'USD', 5, :now, :now)"), {"now": now})  # fmt: skip
+            await old_product(conn, now)
             for live_id in (None, 7, None):
                 await conn.execute(text(
                     "INSERT INTO orders (buyer_id, product_id, live_id, quantity, "
@@ -305,27 +297,9 @@ async def _backfilled_sources(url: str) -> dict[int | None, str]:
     return {live_id: source for live_id, source in rows}
 
 
-async def _admin(postgres_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_migration_backfills_the_source_of_existing_orders(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "sqlite":
-        assert asyncio.run(_backfilled_sources(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")) == {
-            None: "direct", 7: "live"}  # fmt: skip
-        return
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    name = f"livecart_profile_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"{postgres_url.rsplit('/', 1)[0]}/{name}"
-        assert asyncio.run(_backfilled_sources(url)) == {None: "direct", 7: "live"}
-    finally:
-        asyncio.run(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    found = on_scratch_database(backend, tmp_path, request, _backfilled_sources)
+    assert found == {None: "direct", 7: "live"}

@@ -6,8 +6,6 @@ always the sum of what each warehouse can still sell."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,8 @@ from sqlalchemy import text
 from app import migrate
 from app.db import make_engine
 from checkout.sla import Calendar
-from tests.checkout.test_profile import _admin
 from tests.http_helpers import assert_error
+from tests.migration_helpers import old_product, on_scratch_database
 from tests.order_helpers import SHIPPING, Shop
 
 TO_PACKED = ("picking", "packed")
@@ -218,14 +216,7 @@ async def _backfilled(url: str) -> tuple[list[Any], list[Any]]:
     try:
         await migrate.upgrade(engine, "0014")
         async with engine.begin() as conn:
-            await conn.execute(text(
-                "INSERT INTO users (id, username, password_hash, role, created_at) "
-                "VALUES (1, 'old', 'x', 'creator', :now)"), {"now": now})  # fmt: skip
-            await conn.execute(text(
-                "INSERT INTO products (id, creator_id, title, description, price_cents, "
-                "currency, stock, sold, created_at, updated_at) "
-                "VALUES (1, 1, 'Mug', '', 100, 'USD', 5, 6, :now, :now)"),
-                {"now": now})  # fmt: skip
+            await old_product(conn, now, stock=5)
             for status, quantity in (("placed", 1), ("packed", 2), ("shipped", 3)):
                 await conn.execute(text(
                     "INSERT INTO orders (buyer_id, product_id, quantity, unit_price_cents, "
@@ -249,14 +240,4 @@ def test_migration_puts_every_product_on_mains_shelf(
 ) -> None:
     # stock 5, and 1 + 2 units promised to orders not shipped yet: 8 on the shelf.
     expected = ([(1, "MAIN", 8, 3)], [("MAIN",)])
-    if backend == "sqlite":
-        assert asyncio.run(_backfilled(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")) == expected
-        return
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    name = f"livecart_inventory_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"{postgres_url.rsplit('/', 1)[0]}/{name}"
-        assert asyncio.run(_backfilled(url)) == expected
-    finally:
-        asyncio.run(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    assert on_scratch_database(backend, tmp_path, request, _backfilled) == expected
