@@ -1,10 +1,11 @@
 // The drawer's facts about an order: the full shipping address, the item and payment,
-// placement and ship-by, tracking, the return and the whole history (dates, who, notes).
+// the warehouse it ships from, placement and ship-by, tracking, the return and the whole
+// history (dates, who, notes).
 
 import { h, money } from "./dom.js";
 import { productTitle } from "./products.js";
 import {
-  PAYMENT_LABEL, RETURN_REASONS, UNSHIPPED, ago, buyerOf, dateTime, due, statusLabel,
+  MAIN, PAYMENT_LABEL, RETURN_REASONS, UNSHIPPED, ago, buyerOf, dateTime, due, statusLabel, warehouseLabel,
 } from "./board-model.js";
 
 const CONDITION = { resellable: "Resellable (back in stock)", damaged: "Damaged (not restocked)" };
@@ -66,6 +67,7 @@ function dates(order) {
     "drawer-dates",
     "Shipping",
     facts([
+      ["Ships from", warehouseLabel(order.warehouse || MAIN)],
       ["Placed", when(order.created_at, ago(order.created_at))],
       order.ship_by && ["Ship by", when(order.ship_by, shipByNote(order))],
       ["Tracking", t?.tracking_number ? `${t.carrier} · ${t.tracking_number}` : order.status === "cancelled" ? "Never shipped" : "Not shipped yet"],

@@ -1,5 +1,6 @@
 // The fulfillment board's vocabulary: its stages, what staff may do at each status,
-// which orders a filter keeps, and how times read ("23 Nov, 17:53", "2 h ago").
+// which orders a filter keeps, the warehouses' names, and how times read ("23 Nov,
+// 17:53", "2 h ago").
 
 import { ApiError, describe } from "./api.js";
 
@@ -82,14 +83,32 @@ export function lateNow(order, now = Date.now()) {
   return UNSHIPPED.has(order.status) && Boolean(order.ship_by) && Date.parse(order.ship_by) < now;
 }
 
-/** Whether an order belongs on the board under the filters (as the server's q and late match). */
-export function matches(order, { q = "", late = false } = {}, now = Date.now()) {
+/** The warehouse orders ship from when none is named (orders placed before warehouses). */
+export const MAIN = "MAIN";
+const sameCode = (a, b) => String(a || MAIN).toUpperCase() === String(b || MAIN).toUpperCase();
+
+/** Whether any filter is set (the warehouse one included). */
+export const isFiltered = ({ q = "", late = false, warehouse = "" } = {}) => Boolean(q || late || warehouse);
+
+/** Whether an order belongs on the board under the filters (as the server's warehouse, q and
+ * late match). */
+export function matches(order, { q = "", late = false, warehouse = "" } = {}, now = Date.now()) {
+  if (warehouse && !sameCode(order.warehouse, warehouse)) return false;
   if (late && !lateNow(order, now)) return false;
   const text = q.trim();
   if (!text) return true;
   if (/^\d{1,12}$/.test(text) && Number(text) === order.id) return true;
   if (buyerOf(order).toLowerCase() === text.toLowerCase()) return true;
   return order.tracking?.tracking_number === text;
+}
+
+/** The warehouses known (GET /api/warehouses): code → {code, name, country}. */
+export const WAREHOUSES = new Map();
+
+/** "BER — Berlin (DE)", or the bare code when the list could not be read. */
+export function warehouseLabel(code = MAIN) {
+  const w = WAREHOUSES.get(code);
+  return w ? `${w.code} — ${w.name} (${w.country})` : code;
 }
 
 const sameYear = (d) => d.getFullYear() === new Date().getFullYear();
@@ -132,7 +151,7 @@ export function plainError(error, subject = "This order") {
     case "invalid_transition":
       return `${subject} could not move: ${error.message}. Someone may have changed it meanwhile; the board now shows where it is.`;
     case "not_shippable_together":
-      return `These orders cannot go in one parcel: ${error.message}. Only packed orders of one buyer, to one address, ship together.`;
+      return `These orders cannot go in one parcel: ${error.message}. Only packed orders of one buyer, to one address, from one warehouse, ship together.`;
     case "ticket_closed":
       return "This ticket is closed and takes no more messages.";
     case "forbidden":

@@ -1,11 +1,13 @@
 // The board's stage navigation (a count per stage) and the one queue shown at a time: a
 // table whose columns suit the stage (tracking once shipped, the RMA for returns, a
-// checkbox to bundle packed orders). On a phone each row reads as a card.
+// checkbox to bundle packed orders, the warehouse when the rows may ship from several).
+// On a phone each row reads as a card.
 
 import { $, h, replace } from "./dom.js";
 import { getProduct } from "./products.js";
 import {
-  OLDEST_FIRST, RETURN_REASONS, STAGES, UNSHIPPED, ago, buyerOf, dateTime, due, isLate, statusLabel,
+  MAIN, OLDEST_FIRST, RETURN_REASONS, STAGES, UNSHIPPED, ago, buyerOf, dateTime, due, isFiltered, isLate,
+  WAREHOUSES, statusLabel, warehouseLabel,
 } from "./board-model.js";
 
 const titles = new Map(); // product id → title, once known
@@ -64,17 +66,28 @@ export function renderNav(list, state) {
   }
 }
 
-function columnsFor(key) {
-  if (key === "packed") return ["select", "order", "item", "qty", "buyer", "shipBy", "placed"];
-  if (key === "shipped" || key === "delivered") return ["order", "item", "qty", "buyer", "tracking", "shipBy", "placed"];
-  if (key === "return_requested" || key === "returned") return ["order", "item", "qty", "buyer", "ret", "tracking", "placed"];
-  if (key === "done") return ["order", "status", "item", "qty", "buyer", "tracking", "placed"];
-  return ["order", "item", "qty", "buyer", "shipBy", "placed"];
+function stageColumns(key) {
+  if (key === "packed") return ["select", "order", "item", "qty", "buyer", "warehouse", "shipBy", "placed"];
+  if (key === "shipped" || key === "delivered") return ["order", "item", "qty", "buyer", "warehouse", "tracking", "shipBy", "placed"];
+  if (key === "return_requested" || key === "returned") return ["order", "item", "qty", "buyer", "warehouse", "ret", "tracking", "placed"];
+  if (key === "done") return ["order", "status", "item", "qty", "buyer", "warehouse", "tracking", "placed"];
+  return ["order", "item", "qty", "buyer", "warehouse", "shipBy", "placed"];
+}
+
+/** Whether the rows may ship from different warehouses: all are shown, and there are several. */
+const manyWarehouses = (state) =>
+  !state.filters.warehouse &&
+  (WAREHOUSES.size > 1 || [...state.orders.values()].some((o) => (o.warehouse || MAIN) !== MAIN));
+
+/** The stage's columns; the warehouse's only when it tells the rows apart. */
+function columnsFor(key, state) {
+  const columns = stageColumns(key);
+  return manyWarehouses(state) ? columns : columns.filter((c) => c !== "warehouse");
 }
 
 const HEAD = {
-  order: "Order", status: "Status", item: "Item", qty: "Qty", buyer: "Buyer", shipBy: "Ship by",
-  placed: "Placed", tracking: "Tracking", ret: "Return",
+  order: "Order", status: "Status", item: "Item", qty: "Qty", buyer: "Buyer", warehouse: "Warehouse",
+  shipBy: "Ship by", placed: "Placed", tracking: "Tracking", ret: "Return",
 };
 
 const two = (main, sub) => [h("span", { class: "cell-main" }, main), sub && h("span", { class: "cell-sub" }, sub)];
@@ -101,6 +114,10 @@ function cell(column, order, ctx) {
       return h("td", { class: `col-qty${order.quantity > 1 ? " qty-many" : ""}` }, String(order.quantity));
     case "buyer":
       return h("td", { class: "col-buyer" }, h("span", { class: "clip", title: buyerOf(order) }, buyerOf(order)));
+    case "warehouse": {
+      const code = order.warehouse || MAIN;
+      return h("td", { class: "col-warehouse" }, h("span", { class: "clip", title: warehouseLabel(code) }, code));
+    }
     case "shipBy": {
       if (!order.ship_by) return h("td", {}, "—");
       const late = isLate(order, now);
@@ -132,7 +149,7 @@ function cell(column, order, ctx) {
 }
 
 // On a phone, where rows read as cards, these cells say what they are.
-const LABELLED = new Set(["qty", "buyer", "shipBy", "placed", "tracking", "ret"]);
+const LABELLED = new Set(["qty", "buyer", "warehouse", "shipBy", "placed", "tracking", "ret"]);
 function labelled(column, el) {
   if (LABELLED.has(column)) el.dataset.label = HEAD[column];
   return el;
@@ -142,7 +159,7 @@ function labelled(column, el) {
 export function renderQueue(state, { rerender }) {
   const stage = STAGES.find((s) => s.key === state.stage);
   const orders = ordersOf(state, stage);
-  const columns = columnsFor(stage.key);
+  const columns = columnsFor(stage.key, state);
   const now = Date.now();
   const queue = $("#queue");
   const focused = queue.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
@@ -154,7 +171,7 @@ export function renderQueue(state, { rerender }) {
     `${orders.length} order${orders.length === 1 ? "" : "s"}`,
     byStatus,
     late && `${late} late`,
-    (state.filters.q || state.filters.late) && "filtered",
+    isFiltered(state.filters) && (state.filters.warehouse ? `filtered: ${state.filters.warehouse} only` : "filtered"),
     OLDEST_FIRST.has(stage.key) ? "most urgent first" : "newest first",
   ].filter(Boolean).join(" · ");
 
@@ -181,13 +198,16 @@ export function renderQueue(state, { rerender }) {
 }
 
 function emptyText(state, stage) {
-  const filtered = state.filters.q || state.filters.late;
-  if (!filtered) return stage.key === "done" ? "No refunded or cancelled orders." : `No ${stage.label.toLowerCase()} orders.`;
+  const none = stage.key === "done" ? "No refunded or cancelled orders" : `No ${stage.label.toLowerCase()} orders`;
+  if (!isFiltered(state.filters)) return `${none}.`;
+  const { q, late, warehouse } = state.filters;
+  const head = warehouse && !q && !late ? `${none} ship from ${warehouse}.` : "Nothing here matches.";
   const elsewhere = STAGES.filter((s) => s !== stage)
     .map((s) => [s.label, ordersOf(state, s).length])
     .filter(([, n]) => n)
     .map(([name, n]) => `${name} (${n})`);
-  return elsewhere.length ? `Nothing here matches. Matches in: ${elsewhere.join(", ")}.` : "No order matches the filters.";
+  if (elsewhere.length) return `${head} Matches in: ${elsewhere.join(", ")}.`;
+  return head === "Nothing here matches." ? "No order matches the filters." : head;
 }
 
 function renderBulk(state, stage, orders) {

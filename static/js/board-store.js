@@ -13,7 +13,7 @@ const ACTIVE_CAP = 2000; // per status, for the work queues; history queues read
 export const state = {
   orders: new Map(), // id → order
   stage: "accepted",
-  filters: { q: "", late: false },
+  filters: { q: "", late: false, warehouse: "" }, // warehouse: a code, "" for all
   more: new Map(), // status → the server may hold more than was read
   offsets: new Map(), // status → orders read so far (for "Load older orders")
   selected: new Set(), // packed orders ticked for "Ship together"
@@ -30,6 +30,7 @@ export function listen(handlers) {
 
 const query = (status, offset) => {
   const params = new URLSearchParams({ status, limit: PAGE, offset });
+  if (state.filters.warehouse) params.set("warehouse", state.filters.warehouse);
   if (state.filters.late) params.set("late", "true");
   if (state.filters.q) params.set("q", state.filters.q);
   return `/api/fulfillment/orders?${params}`;

@@ -2,11 +2,13 @@
 // drawer, bundled shipping and the pick list. No polling: the /ws/fulfillment socket
 // opens first; once it is signed in (its first pong) the board is read over REST, and
 // every `order` frame is applied as it comes; `resync` or a reconnect reads it again.
+// The warehouse filter lists GET /api/warehouses; the pick list is the chosen one's
+// (MAIN's while all warehouses are shown).
 
 import { api } from "./api.js";
 import { mountHeader, openSignIn } from "./auth.js";
 import { $, h, replace, toast } from "./dom.js";
-import { STAGES, buyerOf, plainError } from "./board-model.js";
+import { MAIN, STAGES, WAREHOUSES, buyerOf, isFiltered, plainError, warehouseLabel } from "./board-model.js";
 import { apply, listen, load, loadMore, refreshOrder, state, transition } from "./board-store.js";
 import { BoardSocket } from "./board-socket.js";
 import { buildNav, renderNav, renderQueue } from "./board-queue.js";
@@ -71,6 +73,7 @@ function shipTogether() {
   const ids = picked.map((o) => o.id).sort((a, b) => a - b);
   const to = picked[0]?.shipping || {};
   const buyers = [...new Set(picked.map(buyerOf))];
+  const from = [...new Set(picked.map((o) => o.warehouse || MAIN))].sort();
   shipDialog({
     title: `Ship ${ids.length} orders together`,
     intro: h(
@@ -78,6 +81,7 @@ function shipTogether() {
       {},
       h("p", {}, `Orders ${ids.map((i) => `#${i}`).join(", ")} for ${buyers.join(" and ")}, to ${[to.name, to.city, to.country].filter(Boolean).join(", ")}: one parcel, one tracking number.`),
       buyers.length > 1 && h("p", { class: "board-warning" }, `These orders are for ${buyers.length} different buyers: only one buyer's orders, to one address, can ship together.`),
+      from.length > 1 && h("p", { class: "board-warning" }, `These orders ship from ${from.length} warehouses (${from.join(", ")}): only orders from one warehouse can ship together.`),
     ),
     submitLabel: `Ship ${ids.length} orders`,
     onShip: async (tracking) => {
@@ -139,17 +143,49 @@ function notStaff() {
   $("#access-note").hidden = false;
 }
 
+let warehousesRead = false;
+
+/** Fill the warehouse filter (keeping the choice); on failure it offers "All warehouses" only. */
+async function loadWarehouses() {
+  let warehouses;
+  try {
+    ({ warehouses } = await api("/api/warehouses"));
+  } catch {
+    return; // read again once the socket is (re)connected
+  }
+  warehousesRead = true;
+  WAREHOUSES.clear();
+  warehouses.forEach((w) => WAREHOUSES.set(w.code, w));
+  const select = $("#filter-warehouse");
+  const chosen = select.value;
+  replace(select, h("option", { value: "" }, "All warehouses"),
+    warehouses.map((w) => h("option", { value: w.code }, warehouseLabel(w.code))));
+  select.value = WAREHOUSES.has(chosen) ? chosen : "";
+  render(); // the queue may now show a warehouse column
+}
+
+/** The pick list's warehouse: the chosen one, MAIN while all are shown. */
+const pickWarehouse = () => $("#filter-warehouse").value || MAIN;
+
+function labelPickList() {
+  $("#pick-list").textContent = `Pick list ${pickWarehouse()} (PDF)`;
+}
+
 function wire() {
   buildNav($("#stage-nav"), pick);
   const form = $("#filters");
   let typing = null;
   const filter = () => {
     clearTimeout(typing);
-    const q = form.elements.q.value.trim();
-    const late = form.elements.late.checked;
-    if (q === state.filters.q && late === state.filters.late) return;
-    state.filters = { q, late };
-    $("#clear-filters").hidden = !(q || late);
+    labelPickList();
+    const filters = {
+      q: form.elements.q.value.trim(),
+      late: form.elements.late.checked,
+      warehouse: form.elements.warehouse.value,
+    };
+    if (Object.keys(filters).every((key) => filters[key] === state.filters[key])) return;
+    state.filters = filters;
+    $("#clear-filters").hidden = !isFiltered(filters);
     load();
   };
   $("#clear-filters").addEventListener("click", () => {
@@ -160,10 +196,12 @@ function wire() {
   form.addEventListener("submit", (event) => { event.preventDefault(); filter(); });
   form.elements.q.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(filter, 400); });
   form.elements.late.addEventListener("change", filter);
+  form.elements.warehouse.addEventListener("change", filter);
   $("#pick-list").addEventListener("click", async () => {
     $("#filter-error").hidden = true;
+    const code = pickWarehouse();
     try {
-      await openPdf(`/api/fulfillment/pick-list?warehouse=${encodeURIComponent(form.elements.warehouse.value)}`, "pick-list.pdf");
+      await openPdf(`/api/fulfillment/pick-list?warehouse=${encodeURIComponent(code)}`, `pick-list-${code}.pdf`);
     } catch (error) {
       $("#filter-error").textContent = `The pick list could not be opened. ${plainError(error)}`;
       $("#filter-error").hidden = false;
@@ -202,8 +240,9 @@ if (!user) {
   wire();
   $("#board").hidden = false;
   render();
+  loadWarehouses();
   socket = new BoardSocket({
-    onReady: () => { load(); loadDeadLetters(); },
+    onReady: () => { load(); loadDeadLetters(); if (!warehousesRead) loadWarehouses(); },
     onOrder: apply,
     onResync: load,
     onStatus: connection,

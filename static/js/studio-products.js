@@ -1,9 +1,11 @@
 // Studio: the creator's products with Pin / Unpin, the deal form, a new-product form, the
-// comment-to-buy keyword pins carry, and each product's waitlist (its creator only).
+// comment-to-buy keyword pins carry, and each product's waitlist and stock by warehouse
+// (its creator only; the editor is studio-inventory.js).
 
 import { api, ApiError, describe } from "./api.js";
 import { field } from "./auth.js";
 import { busy, clock, formError, formValues, h, money, replace, toast } from "./dom.js";
+import { InventoryEditor } from "./studio-inventory.js";
 
 // A claim keyword: 1 to 20 letters of any alphabet (the server's rule, app/fields.py).
 const KEYWORD = /^\p{L}{1,20}$/u;
@@ -14,9 +16,10 @@ const WAITLIST_REFRESH_MS = 1000;
 export class ProductShelf {
   /**
    * list: the <ul>; keywordInput: the claim keyword's <input> (in its form), sent with every
-   * pin; waitlists: show each product's waitlist (GET is for the product's creator only).
+   * pin; waitlists: show each product's waitlist (GET is for the product's creator only);
+   * inventory: each product's stock by warehouse, to restock (its creator's, staff's).
    */
-  constructor(list, { liveId, creatorId, keywordInput = null, waitlists = false }) {
+  constructor(list, { liveId, creatorId, keywordInput = null, waitlists = false, inventory = false }) {
     this.list = list;
     this.liveId = liveId;
     this.creatorId = creatorId;
@@ -26,6 +29,7 @@ export class ProductShelf {
     this.keywordInput = keywordInput;
     this.showWaitlists = waitlists;
     this.waitlists = new Map(); // product id → {open, entries (null until read), error, loading, timer}
+    this.inventory = inventory ? new InventoryEditor({ onStock: (d) => this.showStock(d) }) : null;
     keywordInput?.form?.addEventListener("submit", (event) => event.preventDefault());
     keywordInput?.addEventListener("input", () => clearError(keywordInput));
   }
@@ -48,7 +52,13 @@ export class ProductShelf {
     this.render();
   }
 
-  stock({ product_id, stock }) {
+  /** A stock frame: the new stock, and an open stock-by-warehouse editor reads its figures. */
+  stock(frame) {
+    this.showStock(frame);
+    this.inventory?.changed(frame.product_id);
+  }
+
+  showStock({ product_id, stock }) {
     const product = this.products.find((p) => p.id === product_id);
     if (!product) return;
     product.stock = stock;
@@ -112,8 +122,10 @@ export class ProductShelf {
           on: { click: () => this.openDeal(p) },
         }, "Pin with deal…"),
         this.showWaitlists && this.waitlistToggle(p),
+        this.inventory?.toggle(p),
       ),
       this.showWaitlists && this.waitlistBox(p),
+      this.inventory?.box(p),
     );
   }
 

@@ -1,7 +1,7 @@
 // /studio/{id}: the creator's (and moderators') control room. Start and end
 // the live (creator only), pin products and deals (with a comment-to-buy keyword),
-// run auctions and giveaways, see who waits for a product (creator only), watch stats,
-// moderate chat (delete, mute, ban, blocked words).
+// run auctions and giveaways, see who waits for a product and restock it per warehouse
+// (creator only), watch stats, moderate chat (delete, mute, ban, blocked words).
 
 import { api, currentSession, describe, pageId } from "./api.js";
 import { mountHeader, openSignIn } from "./auth.js";
@@ -146,6 +146,7 @@ async function main() {
     creatorId: live.creator_id,
     keywordInput: $("#claim-keyword"),
     waitlists: isCreator, // a product's waitlist is its creator's to read
+    inventory: isCreator, // and so are its units per warehouse
   });
   const socket = new LiveSocket(live.id, {
     token: currentSession().token,
@@ -179,6 +180,10 @@ async function main() {
   $("#slow-mode").addEventListener("change", (event) => {
     const seconds = Number(event.target.value);
     if (socket.send({ type: "slow_mode", seconds })) toast(seconds ? `Slow mode: ${seconds} s` : "Slow mode off");
+  });
+  $("#products").addEventListener("restocked", () => {
+    desk.refresh();
+    giveaways.refresh();
   });
   $("#chat").addEventListener("slowmode", (event) => ($("#slow-mode").value = String(event.detail)));
   $("#unpin").addEventListener("click", async () => {

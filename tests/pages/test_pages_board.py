@@ -18,6 +18,12 @@
   1280 px, with Returned in view without scrolling; Late only and the search box filter;
   no sideways scroll at 390 px (board and drawer), 44 px buttons, accessibility checks,
   no console errors (the 4xx provoked on purpose aside);
+- warehouses: the filter lists GET /api/warehouses ("All warehouses" first); choosing BER
+  keeps only BER's orders, and an order for MAIN placed meanwhile stays off the board until
+  All warehouses is chosen again (orders keep arriving over the socket, no reload); the
+  queue shows each order's warehouse while all of several are shown, the drawer says where
+  it ships from, the pick list is the chosen warehouse's (MAIN's for all) and its button
+  says so; Clear filters resets it; without the warehouse list the board still works;
 - a ``resync`` frame makes the board read everything again (a change made straight in the
   database shows); the network dropping shows "Offline", and an order placed meanwhile is
   on the board once the socket is back.
@@ -88,11 +94,13 @@ def _browser_available() -> None:
     require_browser()
 
 
-async def staff_member(served: LiveServer, username: str = "sam_staff") -> Who:
+async def staff_member(
+    served: LiveServer, username: str = "sam_staff", role: Role = Role.STAFF
+) -> Who:
     async with served.state.db.write() as session:
-        user = await accounts.create_user(session, username, "password123", Role.STAFF)
+        user = await accounts.create_user(session, username, "password123", role)
     token = served.state.tokens.issue(user.uid)
-    return {"token": token, "user": {"id": user.uid, "username": username, "role": "staff"}}
+    return {"token": token, "user": {"id": user.uid, "username": username, "role": role.value}}
 
 
 def bearer(who: Who) -> dict[str, str]:
@@ -112,9 +120,11 @@ async def call(
         return resp.json()
 
 
-async def place(site: Site, buyer: Who, title: str, quantity: int = 1) -> dict[str, Any]:
-    """An order to the buyer's saved address, paid with the saved card."""
-    body = {"product_id": product(site, title), "quantity": quantity}
+async def place(
+    site: Site, buyer: Who, title: str, quantity: int = 1, shipping: Any = None
+) -> dict[str, Any]:
+    """An order to ``shipping`` (else the buyer's saved address), paid with the saved card."""
+    body = {"product_id": product(site, title), "quantity": quantity, "shipping": shipping}
     async with http_client(site.url) as http:
         headers = {**bearer(buyer), "Idempotency-Key": uuid.uuid4().hex}
         resp = await http.post("/api/orders", json=body, headers=headers)
@@ -123,7 +133,9 @@ async def place(site: Site, buyer: Who, title: str, quantity: int = 1) -> dict[s
         return order
 
 
-async def accepted(site: Site, staff: Who, buyer: Who, title: str, quantity: int = 1) -> int:
+async def accepted(
+    site: Site, staff: Who, buyer: Who, title: str, quantity: int = 1, shipping: Any = None
+) -> int:
     """An order, once the fulfillment queue accepted it: seen on the staff socket, as the
     board sees it (signed in with the token as a subprotocol; its pong says it listens)."""
     url = site.url.replace("http://", "ws://") + "/ws/fulfillment"
@@ -132,7 +144,7 @@ async def accepted(site: Site, staff: Who, buyer: Who, title: str, quantity: int
         await ws.send(json.dumps({"type": "ping"}))
         while json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))["type"] != "pong":
             pass
-        order_id: int = (await place(site, buyer, title, quantity))["id"]
+        order_id: int = (await place(site, buyer, title, quantity, shipping))["id"]
         while True:
             frame = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
             order = frame["data"].get("order") or {}
@@ -427,7 +439,7 @@ async def test_two_packed_orders_of_one_buyer_ship_together(
         page.expect_response(re.compile(r"/pick-list\?warehouse=MAIN$")) as pick_info,
         page.context.expect_page() as tab_info,
     ):
-        await page.get_by_role("button", name="Pick list (PDF)").click()
+        await page.get_by_role("button", name="Pick list MAIN (PDF)").click()
     assert (await pick_info.value).headers["content-type"] == "application/pdf"
     await (await tab_info.value).close()
 
@@ -503,6 +515,7 @@ async def test_the_board_fits_1280_and_390_filters_and_passes_the_checks(
     table = await page.evaluate(TABLE_SHAPE)
     assert table["overflow"] <= 0 and len(set(table["heads"])) == 1, table
     assert table["top"] < 400 and all(h < 64 for h in table["rows"]), table
+    await expect(page.locator("#queue-head .col-warehouse")).to_have_count(0)  # MAIN alone
     assert await page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
     assert await accessibility_problems(page) == []
     assert await focus_is_visible(page, presses=12) == []
@@ -525,7 +538,7 @@ async def test_the_board_fits_1280_and_390_filters_and_passes_the_checks(
     await expect(page.locator("#queue-rows")).to_contain_text("Matches in: Return requested (1)")
     await page.get_by_role("button", name=re.compile("^Return requested")).click()
     await expect(row(page, returned_id)).to_contain_text("Wrong item")
-    await expect(page.get_by_label("Warehouse")).to_have_value("MAIN")
+    await expect(page.get_by_label("Warehouse")).to_have_value("")  # all warehouses
     await browser.screenshot(page, "board-1280-search")
     await search.fill("")
     await search.press("Enter")
@@ -583,4 +596,174 @@ async def test_the_board_reads_again_on_resync_and_after_a_reconnect(
     await expect(page.locator('.stage[data-stage="accepted"] .stage-count')).to_have_text(
         "2 orders"
     )
+    browser.assert_no_console_errors()
+
+
+BERLIN = {"name": "Bea Buyer", "line1": "Torstraße 1", "city": "Berlin",
+          "postal_code": "10119", "country": "DE"}  # fmt: skip
+
+
+async def two_warehouses(site: Site, served: LiveServer) -> None:
+    """BER (Berlin, DE) next to MAIN (US), both holding mugs, added by an admin."""
+    ada = await staff_member(served, "ada_admin", Role.ADMIN)
+    body = {"code": "BER", "name": "Berlin", "country": "DE"}
+    await call(site, ada, "POST", "/api/warehouses", body, 201)
+    for code, units in (("MAIN", 20), ("BER", 10)):
+        path = f"/api/products/{product(site, MUG)}/inventory/{code}"
+        await call(site, ada, "PUT", path, {"on_hand": units})
+
+
+async def test_the_warehouse_filter_keeps_one_warehouse_live_and_names_its_pick_list(
+    site: Site, served: LiveServer, browser: Browser
+) -> None:
+    sam = await staff_member(served)
+    await two_warehouses(site, served)
+    bea = await register(site, "bea_warehouses")
+    berlin = await accepted(site, sam, bea, MUG, shipping=BERLIN)
+    main = await accepted(site, sam, bea, MUG)
+    for order_id, code in ((berlin, "BER"), (main, "MAIN")):
+        assert (await call(site, sam, "GET", f"/api/orders/{order_id}"))["order"][
+            "warehouse"
+        ] == code
+
+    page = await open_board(browser, "warehouses", sam)
+    warehouse = page.get_by_label("Warehouse")
+    pick_list = page.locator("#pick-list")
+    await expect(warehouse.locator("option")).to_have_text(
+        ["All warehouses", "MAIN — Main warehouse (US)", "BER — Berlin (DE)"]
+    )
+    await expect(warehouse).to_have_value("")
+    await expect(page.locator("#clear-filters")).to_be_hidden()
+    await expect(pick_list).to_have_text("Pick list MAIN (PDF)")
+    # All warehouses: each row says where it ships from, one line per order at 1280 px.
+    await expect(page.locator("#queue-rows tr")).to_have_count(2)
+    await expect(row(page, berlin).locator(".col-warehouse")).to_have_text("BER")
+    await expect(row(page, main).locator(".col-warehouse")).to_have_text("MAIN")
+    table = await page.evaluate(TABLE_SHAPE)
+    assert table["overflow"] <= 0 and len(set(table["heads"])) == 1, table
+    assert all(h < 64 for h in table["rows"]), table
+    await browser.screenshot(page, "warehouses-all-1280")
+
+    # BER, chosen with the keyboard: only its order, the button names its pick list.
+    await warehouse.focus()
+    await page.keyboard.press("End")
+    await expect(warehouse).to_have_value("BER")
+    await expect(page.locator("#queue-rows tr")).to_have_count(1)
+    await expect(row(page, berlin)).to_be_visible()
+    await expect(page.locator("#queue-meta")).to_contain_text("filtered: BER only")
+    await expect(page.locator("#queue-head .col-warehouse")).to_have_count(0)  # one warehouse
+    await expect(page.locator("#clear-filters")).to_be_visible()
+    await expect(pick_list).to_have_text("Pick list BER (PDF)")
+    async with (
+        page.expect_response(re.compile(r"/pick-list\?warehouse=BER$")) as pick_info,
+        page.context.expect_page() as tab_info,
+    ):
+        await page.get_by_role("button", name="Pick list BER (PDF)").click()
+    picked = await pick_info.value
+    assert picked.status == 200 and picked.headers["content-type"] == "application/pdf"
+    await (await tab_info.value).close()
+
+    # From here on the board is only told by its socket: no REST read of it, no reload.
+    reads: list[str] = []
+    page.on("request", lambda r: "/api/fulfillment/orders" in r.url and reads.append(r.url))
+    await page.evaluate("() => { window.sameBoard = true; }")  # gone if the page reloads
+    # An order for MAIN, accepted (its frames sent), then one for BER: once BER's shows,
+    # MAIN's frames have come and gone without a row.
+    later_main = await accepted(site, sam, bea, MUG)
+    later_berlin = await accepted(site, sam, bea, MUG, shipping=BERLIN)
+    await expect(row(page, later_berlin)).to_be_visible()
+    await expect(row(page, later_main)).to_have_count(0)
+    await expect(page.locator("#queue-rows tr")).to_have_count(2)
+    await expect(page.locator('.stage[data-stage="accepted"] .stage-count')).to_have_text(
+        "2 orders"
+    )
+    assert reads == [], reads
+    await row(page, later_berlin).click()
+    drawer = page.locator("#order-drawer")
+    dates = drawer.locator('section[aria-labelledby="drawer-dates"]')
+    await expect(dates.locator("dt").first).to_have_text("Ships from")
+    await expect(dates.locator("dd").first).to_have_text("BER — Berlin (DE)")
+    assert await accessibility_problems(page) == []
+    await browser.screenshot(page, "warehouses-ber-drawer")
+    await page.keyboard.press("Escape")
+    await expect(drawer).to_have_count(0)
+    await browser.screenshot(page, "warehouses-ber-1280")
+
+    # Another stage with nothing from BER says so.
+    await page.get_by_role("button", name=re.compile("^Packed")).click()
+    await expect(page.locator("#queue-rows")).to_have_text(
+        "No packed orders ship from BER. Matches in: Accepted (2)."
+    )
+    await page.get_by_role("button", name=re.compile("^Accepted")).click()
+
+    # All warehouses again: MAIN's orders are back (read with the new filter), and a new
+    # one for MAIN arrives over the socket alone.
+    await warehouse.select_option("")
+    await expect(row(page, later_main)).to_be_visible()
+    await expect(page.locator("#queue-rows tr")).to_have_count(4)
+    await expect(pick_list).to_have_text("Pick list MAIN (PDF)")
+    await expect(page.locator("#queue")).to_have_attribute("aria-busy", "false")
+    reads.clear()
+    newest = (await place(site, bea, MUG))["id"]
+    await expect(row(page, newest).locator(".col-warehouse")).to_have_text(
+        "MAIN", timeout=WAIT_S * 1000
+    )  # placed → accepted by the queue
+    assert reads == [], reads
+    assert await page.evaluate("() => window.sameBoard === true")
+
+    # Clear filters resets the warehouse too.
+    await warehouse.select_option("BER")
+    await expect(page.locator("#queue-rows tr")).to_have_count(2)
+    await page.get_by_role("button", name="Clear filters").click()
+    await expect(warehouse).to_have_value("")
+    await expect(page.locator("#queue-rows tr")).to_have_count(5)
+    await expect(pick_list).to_have_text("Pick list MAIN (PDF)")
+    await expect(page.locator("#clear-filters")).to_be_hidden()
+
+    # A phone: the filter, the warehouse on each card, and the drawer fit.
+    await warehouse.select_option("BER")
+    await expect(page.locator("#queue-rows tr")).to_have_count(2)
+    await page.set_viewport_size(PHONE)
+    await fits_a_phone(page, "#board")
+    assert await accessibility_problems(page) == []
+    await browser.screenshot(page, "warehouses-ber-390")
+    await page.get_by_role("button", name="Clear filters").click()
+    await expect(page.locator("#queue-rows tr")).to_have_count(5)
+    await expect(row(page, berlin).locator(".col-warehouse")).to_have_text("BER")
+    await fits_a_phone(page, "#board")
+    await browser.screenshot(page, "warehouses-all-390")
+    await row(page, berlin).click()
+    await expect(drawer.locator('section[aria-labelledby="drawer-dates"]')).to_contain_text(
+        "BER — Berlin (DE)"
+    )
+    await fits_a_phone(page, "#order-drawer")
+    await browser.screenshot(page, "warehouses-drawer-390")
+    browser.assert_no_console_errors()
+
+
+async def test_the_board_works_without_the_warehouse_list(
+    site: Site, served: LiveServer, browser: Browser
+) -> None:
+    sam = await staff_member(served)
+    bea = await register(site, "bea_nolist")
+    order_id = await accepted(site, sam, bea, MUG)
+    page = await open_board(browser, "no-warehouses", sam)
+    await expect(page.get_by_label("Warehouse").locator("option")).to_have_count(2)
+    # The warehouse list now fails (the page is read again, so it is asked for again).
+    page.livecart_log.allowed.append(re.compile(r"status of 503 "))
+    await page.route("**/api/warehouses", lambda route: route.fulfill(status=503))
+    async with page.expect_response(re.compile(r"/api/warehouses$")) as listed:
+        await page.reload()
+    assert (await listed.value).status == 503
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    await expect(row(page, order_id)).to_be_visible()
+    await expect(page.get_by_label("Warehouse").locator("option")).to_have_text(["All warehouses"])
+    await expect(page.locator("#pick-list")).to_have_text("Pick list MAIN (PDF)")
+    await expect(page.locator("#queue-table .col-warehouse")).to_have_count(0)  # all MAIN
+    await row(page, order_id).click()
+    drawer = page.locator("#order-drawer")
+    dates = drawer.locator('section[aria-labelledby="drawer-dates"]')
+    await expect(dates.locator("dt").first).to_have_text("Ships from")
+    await expect(dates.locator("dd").first).to_have_text("MAIN")
+    await expect(page.locator("#banner")).to_be_hidden()
     browser.assert_no_console_errors()
