@@ -217,14 +217,20 @@ def _order_desk(
     return desk
 
 
-async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
-    """Connect and start every resource of one app; ``stack`` closes them in reverse."""
+async def _open_database(settings: Settings, stack: contextlib.AsyncExitStack) -> Database:
+    """Connect, migrate, keep ``MAIN``'s country as configured, warm the pool."""
     db = Database.from_url(settings.database_url)
     stack.push_async_callback(close_within, db.dispose, "database")
     await migrate.upgrade(db.engine)
     async with db.write() as session:
         await warehouses.keep_main(session, settings.main_country)
     await db.warm()
+    return db
+
+
+async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
+    """Connect and start every resource of one app; ``stack`` closes them in reverse."""
+    db = await _open_database(settings, stack)
     redis: Redis | None = None
     if settings.redis_url:
         redis = redis_client(settings.redis_url)

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from sqlmodel import select
 
 from app.accounts import Role
+from app.settings import Settings
 from checkout.models import Inventory
 from tests.auction_helpers import Stage, bid, close_now, with_profile
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, serve
 from tests.order_helpers import SHIPPING, fresh_key
-from tests.ws_helpers import Rest, Who, auth, make_user
+from tests.ws_helpers import Rest, Who, auth, make_user, rest_for
 
 IN_GERMANY = {**SHIPPING, "city": "Berlin", "postal_code": "10115", "country": "DE"}
 
@@ -90,3 +92,19 @@ async def test_an_auction_unit_is_allocated_where_it_was_held(
     assert await shelves(server, stage.product_id) == {"MAIN": (1, 0), "BER": (2, 1)}
     stock = (await rest.http.get(f"/api/products/{stage.product_id}")).json()["product"]
     assert stock["stock"] == 2
+
+
+async def test_mains_country_follows_the_setting_at_every_start(settings: Settings) -> None:
+    for country in ("DE", "US"):
+        async with (
+            serve(replace(settings, main_country=country)) as server,
+            rest_for(server.url) as rest,
+        ):
+            who = await rest.register(f"viewer{country.lower()}")
+            found = await rest.http.get("/api/warehouses", headers=auth(who))
+        assert found.json()["warehouses"][0] | {"created_at": None} == {
+            "code": "MAIN",
+            "name": "Main warehouse",
+            "country": country,
+            "created_at": None,
+        }
