@@ -87,7 +87,7 @@ async def get_inventory(request: Request) -> Response:
 async def put_inventory(request: Request) -> Response:
     user = await require_user(request)
     product_id = path_id(request, "product")
-    code = str(request.path_params["code"])
+    code = str(request.path_params["code"]).upper()  # any case, as the board's filters
     if not WAREHOUSE_RE.fullmatch(code):
         raise ApiError(404, "unknown_warehouse", f"no warehouse {code[:32]}")
     body = await parse_body(request, InventoryIn)
