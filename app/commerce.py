@@ -22,7 +22,7 @@ from checkout.errors import DealLimitExceeded, InsufficientStock
 from checkout.orders import EventLike, OrderLike
 from checkout.sla import Calendar
 from common.deals import DealTerms
-from live import deals
+from live import deals, pins
 from live.errors import DealExhausted, DealLimitReached
 from live.frames import Frame
 from live.log import EventBatch
@@ -42,6 +42,9 @@ class LiveDealDesk:
 
     async def lives_showing(self, session: AsyncSession, product_id: int) -> list[int]:
         return await deals.lives_showing(session, product_id)
+
+    async def shown_on(self, session: AsyncSession, live_id: int, product_id: int) -> bool:
+        return await pins.in_bag(session, live_id, product_id)
 
     async def lock_lives(self, session: AsyncSession, live_ids: list[int]) -> None:
         await deals.lock_lives(session, live_ids)

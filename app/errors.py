@@ -94,6 +94,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     checkout_errors.WarehouseExists: 409,
     checkout_errors.BelowAllocated: 409,
     checkout_errors.StockElsewhere: 409,
+    checkout_errors.NotInShow: 422,
 }
 
 _HTTP_CODES = {

@@ -14,6 +14,7 @@ from typing import Annotated
 import pycountry
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,7 +23,7 @@ from pydantic import (
     StrictStr,
 )
 
-from common.times import iso_utc
+from common.times import iso_utc, utc, utcnow
 from live.textnorm import has_bidi_control
 
 MAX_ID = 2**31 - 1  # ids are 32-bit database integers
@@ -83,6 +84,16 @@ def _country(value: str) -> str:
     return value
 
 
+def _upcoming(value: datetime) -> datetime:
+    # A minute's grace for clocks; a year ahead is as far as a show is announced.
+    late = (utcnow() - utc(value)).total_seconds()
+    if late > 60:
+        raise ValueError("must not be in the past")
+    if -late > 366 * 24 * 3600:
+        raise ValueError("must be within a year")
+    return utc(value)
+
+
 def _currency(value: str) -> str:
     if value not in CURRENCIES:
         raise ValueError("must be an ISO 4217 currency code, such as USD or EUR")
@@ -127,6 +138,8 @@ Country = Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_cou
 
 
 UtcTime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]
+# When a show is announced to start: ISO 8601 with a time zone, not in the past.
+Upcoming = Annotated[AwareDatetime, AfterValidator(_upcoming)]
 
 
 class RequestBody(BaseModel):

@@ -25,10 +25,12 @@ from app.fields import (
     Short,
     Stock,
     Title,
+    Upcoming,
     Url,
     Username,
     UtcTime,
 )
+from app.replay_schemas import ReplayStats
 from common.limits import MAX_MUTE_S, MAX_SLOW_MODE_S
 
 # ---- accounts
@@ -136,6 +138,16 @@ class ProductList(BaseModel):
 class LiveIn(RequestBody):
     title: Title
     stream_url: Url | None = None
+    scheduled_at: Upcoming | None = None  # when the show is announced to start
+
+
+class LivePatch(RequestBody):
+    """Only the fields sent change; ``title`` cannot be cleared, the others can (null)."""
+
+    title: Title | None = None
+    stream_url: Url | None = None
+    recording_url: Url | None = None
+    scheduled_at: Upcoming | None = None
 
 
 class PinnedProduct(BaseModel):
@@ -178,6 +190,8 @@ class LiveOut(BaseModel):
     title: str
     status: Literal["scheduled", "live", "ended"]
     stream_url: str | None
+    recording_url: str | None = None  # the show's recording (its replay page plays it)
+    scheduled_at: UtcTime | None = None  # when it is announced to start
     pinned: PinnedOut | None = None
     viewers: int = 0
     created_at: UtcTime
@@ -225,6 +239,7 @@ class LiveStats(BaseModel):
     units: int = 0
     revenue_cents: int = 0
     pins: list[PinStats]
+    replay: ReplayStats = ReplayStats()  # orders from the replay page, counted apart
 
 
 class ModeratorList(BaseModel):
@@ -271,6 +286,8 @@ class OrderIn(RequestBody):
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_ORDER_QUANTITY)]
     live_id: Id | None = None
     shipping: ShippingIn | None = None  # omitted (or null): the buyer's saved address
+    # "replay": bought from the live's replay page (live_id required): the list price.
+    source: Literal["replay"] | None = None
 
 
 class HistoryOut(BaseModel):

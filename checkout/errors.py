@@ -119,3 +119,9 @@ class StockElsewhere(CheckoutError):
     hold (set those with the inventory endpoint)."""
 
     code = "stock_elsewhere"
+
+
+class NotInShow(CheckoutError):
+    """A replay order for a product its live never showed."""
+
+    code = "not_in_show"

@@ -52,6 +52,16 @@ class OrderRequest:
     source: str | None = None
 
     @property
+    def replay(self) -> bool:
+        """Bought from the live's replay: at the list price, whatever the live does now."""
+        return self.source == OrderSource.REPLAY.value
+
+    @property
+    def through(self) -> int | None:
+        """The live whose deal and lock the order goes through (None for a replay's)."""
+        return None if self.replay else self.live_id
+
+    @property
     def origin(self) -> str:
         """The order's ``source``, given or derived."""
         if self.source is not None:
@@ -63,11 +73,12 @@ class OrderRequest:
 
         An omitted ``shipping`` hashes as omitted, not as the address it resolved to: the
         same request replays even after the saved address changed."""
-        canonical = json.dumps(
-            {"product_id": self.product_id, "quantity": self.quantity, "live_id": self.live_id,
-             "shipping": None if self.shipping_saved else self.shipping},
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-        )  # fmt: skip
+        asked: dict[str, object] = {"product_id": self.product_id, "quantity": self.quantity,
+                 "live_id": self.live_id,
+                 "shipping": None if self.shipping_saved else self.shipping}  # fmt: skip
+        if self.replay:  # (only then: the keys of other orders hash as they always did)
+            asked["source"] = self.source
+        canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -316,22 +327,38 @@ class Sales:
     revenue_cents: int
 
 
-async def live_sales(session: AsyncSession, live_id: int) -> tuple[Sales, dict[int, Sales]]:
-    """Sales through a live, in total and per pin. Cancelled orders do not count;
-    refunded ones count as orders and units but not as revenue."""
+def _sales_rows(live_id: int, *, replay: bool, by: Any) -> Any:
+    """Orders of a live (its replay's, or the rest), grouped ``by``: count, units, revenue.
+    Cancelled orders do not count; refunded ones count as orders and units, not revenue."""
     counted = col(Order.status) != OrderStatus.CANCELLED.value
     earning = case((col(Order.status) == OrderStatus.REFUNDED.value, 0), else_=Order.total_cents)
-    rows = await session.exec(
-        select(Order.pin_id, func.count(), func.sum(Order.quantity), func.sum(earning))
-        .where(Order.live_id == live_id, counted)
-        .group_by(col(Order.pin_id))
+    replayed = col(Order.source) == OrderSource.REPLAY.value
+    return (
+        select(by, func.count(), func.sum(Order.quantity), func.sum(earning))
+        .where(Order.live_id == live_id, counted, replayed if replay else ~replayed)
+        .group_by(by)
     )
+
+
+async def live_sales(session: AsyncSession, live_id: int) -> tuple[Sales, dict[int, Sales]]:
+    """Sales through a live (not its replay's), in total and per pin."""
+    rows = await session.exec(_sales_rows(live_id, replay=False, by=col(Order.pin_id)))
+    return _tally(rows.all())
+
+
+async def replay_sales(session: AsyncSession, live_id: int) -> tuple[Sales, dict[int, Sales]]:
+    """Sales from a live's replay page, in total and per product."""
+    rows = await session.exec(_sales_rows(live_id, replay=True, by=col(Order.product_id)))
+    return _tally(rows.all())
+
+
+def _tally(rows: Sequence[Any]) -> tuple[Sales, dict[int, Sales]]:
     total = Sales(0, 0, 0)
-    per_pin: dict[int, Sales] = {}
-    for pin_id, count, units, revenue in rows.all():
+    per: dict[int, Sales] = {}
+    for key, count, units, revenue in rows:
         sales = Sales(int(count), int(units or 0), int(revenue or 0))
         total = Sales(total.orders + sales.orders, total.units + sales.units,
                       total.revenue_cents + sales.revenue_cents)  # fmt: skip
-        if pin_id is not None:
-            per_pin[pin_id] = sales
-    return total, per_pin
+        if key is not None:
+            per[key] = sales
+    return total, per

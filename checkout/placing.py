@@ -44,6 +44,7 @@ from checkout.errors import (
     CheckoutError,
     IdempotencyMismatch,
     LiveNotOpen,
+    NotInShow,
     OrderNotFound,
     UnknownLive,
 )
@@ -174,18 +175,30 @@ async def _replay(session: AsyncSession, seen: list[Attempt]) -> None:
 
 
 async def _check_lives(session: AsyncSession, deals: DealDesk, fresh: list[Attempt]) -> None:
-    """Refuse orders naming a live that does not exist or is not running."""
+    """Refuse orders naming a live that does not exist or is not running; a replay's, a
+    live that has not started, or a product it never showed."""
     status: dict[int, str | None] = {}
+    shown: dict[int, bool] = {}
     for a in fresh:
         live_id = a.req.live_id
         if live_id is None:
             continue
         if live_id not in status:
             status[live_id] = await deals.live_status(session, live_id)
-        if status[live_id] is None:
+        now = status[live_id]
+        if now is None:
             a.outcome = UnknownLive("no such live", live_id=live_id)
-        elif status[live_id] != "live":
-            a.outcome = LiveNotOpen(f"the live is {status[live_id]}: orders through it are closed")
+        elif not a.req.replay:
+            if now != "live":
+                a.outcome = LiveNotOpen(f"the live is {now}: orders through it are closed")
+        elif now == "scheduled":
+            a.outcome = LiveNotOpen("the live has not started: it has no replay yet")
+        else:
+            if live_id not in shown:
+                shown[live_id] = await deals.shown_on(session, live_id, a.req.product_id)
+            if not shown[live_id]:
+                a.outcome = NotInShow("the live never showed this product",
+                                      live_id=live_id, field="product_id")  # fmt: skip
 
 
 async def _buy(unit: UnitOfWork, fresh: list[Attempt], payments: PaymentProvider) -> list[Attempt]:
@@ -207,11 +220,11 @@ async def _buy(unit: UnitOfWork, fresh: list[Attempt], payments: PaymentProvider
             a.outcome = short(product_id, stock)
         return []
     showing = await deals.lives_showing(session, product_id)
-    lives = sorted(set(showing) | {a.req.live_id for a in buyers if a.req.live_id is not None})
+    lives = sorted(set(showing) | {a.req.through for a in buyers if a.req.through is not None})
     await deals.lock_lives(session, lives)
     placed: list[Attempt] = []
     for run in _runs(buyers):
-        if run[0].req.live_id is None:  # plain orders: their stock in one statement
+        if run[0].req.through is None:  # plain orders: their stock in one statement
             placed.extend(await take_run(unit, run, listed, payments, lives))
         else:
             placed.extend(await take_live_run(unit, run, listed, payments, lives))
@@ -219,10 +232,11 @@ async def _buy(unit: UnitOfWork, fresh: list[Attempt], payments: PaymentProvider
 
 
 def _runs(buyers: list[Attempt]) -> list[list[Attempt]]:
-    """Consecutive orders through the same live (or through none) together."""
+    """Consecutive orders through the same live (or through none: plain orders and
+    replays' at the list price) together."""
     runs: list[list[Attempt]] = []
     for a in buyers:
-        if runs and runs[-1][0].req.live_id == a.req.live_id:
+        if runs and runs[-1][0].req.through == a.req.through:
             runs[-1].append(a)
         else:
             runs.append([a])

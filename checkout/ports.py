@@ -30,6 +30,10 @@ class DealDesk(Protocol):
         """Lives currently showing ``product_id`` (pinned on a running live)."""
         ...
 
+    async def shown_on(self, session: AsyncSession, live_id: int, product_id: int) -> bool:
+        """Whether the live ever pinned ``product_id`` (it is in the live's bag)."""
+        ...
+
     async def lock_lives(self, session: AsyncSession, live_ids: list[int]) -> None:
         """Lock the lives' rows (in id order) before touching their deals or logs."""
         ...

@@ -6,15 +6,16 @@ both start (or both end) a live, and a live never goes back to ``live``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.sql import get_or_raise, inserted, newest_first, upsert_insert
-from common.times import utcnow
+from common.times import iso_utc, utcnow
 from live import pins
 from live.errors import InvalidModerator, InvalidState, LiveNotFound
 from live.log import EventBatch
@@ -28,9 +29,40 @@ _TRANSITIONS: dict[LiveStatus, tuple[frozenset[LiveStatus], str, str]] = {
 
 
 async def create_live(
-    session: AsyncSession, *, creator_id: int, title: str, stream_url: str | None = None
-) -> Live:
-    return await inserted(session, Live(creator_id=creator_id, title=title, stream_url=stream_url))
+    session: AsyncSession, *, creator_id: int, title: str, stream_url: str | None = None,
+    scheduled_at: datetime | None = None,
+) -> Live:  # fmt: skip
+    live = Live(creator_id=creator_id, title=title, stream_url=stream_url,
+                scheduled_at=scheduled_at)  # fmt: skip
+    return await inserted(session, live)
+
+
+# What a live's creator may change, and announce with ``live_updated``.
+EDITABLE = ("title", "stream_url", "recording_url", "scheduled_at")
+
+
+async def edit(batch: EventBatch, live_id: int, changes: Mapping[str, Any]) -> Live:
+    """Change some of ``EDITABLE`` (the live's row locked), then ``live_updated`` with the
+    fields as they are now. ``scheduled_at`` only while the live is scheduled."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    session = batch.session
+    live = await pins.lock_live(session, live_id)
+    if "scheduled_at" in changes and live.status != LiveStatus.SCHEDULED:
+        raise InvalidState(f"the live is {live.status}: its start time is history",
+                           status=live.status)  # fmt: skip
+    if not changes:
+        return live
+    for name, value in changes.items():
+        setattr(live, name, value)
+    session.add(live)
+    await session.flush()
+    data = {name: getattr(live, name) for name in EDITABLE}
+    if live.scheduled_at is not None:
+        data["scheduled_at"] = iso_utc(live.scheduled_at)
+    await batch.append(live_id, "live_updated", data)
+    return live
 
 
 async def get_live(session: AsyncSession, live_id: int) -> Live:

@@ -29,6 +29,10 @@ class Live(SQLModel, table=True):
     title: str = Field(max_length=200)
     status: str = Field(default=LiveStatus.SCHEDULED.value, max_length=16, index=True)
     stream_url: str | None = Field(default=None, max_length=2048)
+    # The show's recording, played on its replay page (``/replay/{id}``).
+    recording_url: str | None = Field(default=None, max_length=2048)
+    # When the show is announced to start (a scheduled live's time; None: not said).
+    scheduled_at: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=_ts())
     ended_at: datetime | None = Field(default=None, sa_column=_ts())

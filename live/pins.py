@@ -222,6 +222,10 @@ async def pins_of(session: AsyncSession, live_id: int) -> Sequence[LivePin]:
     return (await session.exec(query)).all()
 
 
+async def in_bag(session: AsyncSession, live_id: int, product_id: int) -> bool:
+    return await session.get(LiveBagItem, (live_id, product_id)) is not None
+
+
 async def bag_product_ids(session: AsyncSession, live_id: int) -> list[int]:
     query = (
         select(LiveBagItem.product_id)

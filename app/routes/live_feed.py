@@ -13,6 +13,7 @@ from app.auth import optional_user, require_user
 from app.http import int_param, operation, parse_body, path_id, query_int, respond, state
 from app.live_actions import authorize_on_live, pin_product, unpin_product
 from app.permissions import Action
+from app.replay_schemas import ReplaySales, ReplayStats
 from app.routes.products import product_out
 from app.schemas import (
     EventList,
@@ -110,6 +111,7 @@ async def stats(request: Request) -> Response:
         history = await pins.pins_of(session, live_id)
         peak = (await lives.get_live(session, live_id)).peak_viewers
         total, per_pin = await orders.live_sales(session, live_id)
+        replayed, per_product = await orders.replay_sales(session, live_id)
     viewers = (await st.hub.viewer_totals([live_id]))[live_id]
     none = orders.Sales(0, 0, 0)
     body = LiveStats(
@@ -128,8 +130,17 @@ async def stats(request: Request) -> Response:
             )
             for p in history
         ],
+        replay=_replay_stats(replayed, per_product),
     )
     return respond(body)
+
+
+def _replay_stats(total: orders.Sales, per_product: dict[int, orders.Sales]) -> ReplayStats:
+    products = [ReplaySales(product_id=pid, orders=s.orders, units=s.units,
+                            revenue_cents=s.revenue_cents)
+                for pid, s in sorted(per_product.items())]  # fmt: skip
+    return ReplayStats(orders=total.orders, units=total.units,
+                       revenue_cents=total.revenue_cents, products=products)  # fmt: skip
 
 
 routes = [

@@ -28,7 +28,7 @@ from app.http import (
 from app.live_actions import authorize_on_live
 from app.permissions import Action, authorize
 from app.routes.accounts import user_out
-from app.schemas import LiveEnvelope, LiveIn, LiveList, ModeratorList
+from app.schemas import LiveEnvelope, LiveIn, LiveList, LivePatch, ModeratorList, explicit_nulls
 from live import lives
 from live.models import LiveStatus
 
@@ -49,8 +49,9 @@ async def create_live(request: Request) -> Response:
     st = state(request)
     async with st.db.write() as session:
         live = await lives.create_live(
-            session, creator_id=user.uid, title=body.title, stream_url=body.stream_url
-        )
+            session, creator_id=user.uid, title=body.title, stream_url=body.stream_url,
+            scheduled_at=body.scheduled_at,
+        )  # fmt: skip
         out = await feed.live_out(st, session, live)
     return respond(LiveEnvelope(live=out), 201)
 
@@ -97,6 +98,29 @@ async def get_live(request: Request) -> Response:
     async with st.db.read() as session:
         live = await lives.get_live(session, live_id)
         out = await feed.live_out(st, session, live)
+    return respond(LiveEnvelope(live=out))
+
+
+@operation(
+    "Change a live's title, stream URL, recording URL or scheduled start (its creator); "
+    "only the fields sent change; scheduled_at only while scheduled",
+    auth=True,
+    body=LivePatch,
+    responses={200: LiveEnvelope, **_ERRORS_ON_LIVE, 409: None, 422: None},
+    tags=("lives",),
+)
+async def update_live(request: Request) -> Response:
+    user = await require_user(request)
+    live_id = path_id(request, "live")
+    body = await parse_body(request, LivePatch)
+    if nulls := explicit_nulls(body, ("title",)):
+        raise ApiError(422, "validation_error", "the request has invalid fields", fields=nulls)
+    st = state(request)
+    await authorize_on_live(st, user, live_id, Action.RUN_LIVE)
+    async with st.hub.transaction() as batch:
+        await lives.edit(batch, live_id, body.model_dump(exclude_unset=True))
+    async with st.db.read() as session:
+        out = await feed.live_out(st, session, await lives.get_live(session, live_id))
     return respond(LiveEnvelope(live=out))
 
 
@@ -207,6 +231,7 @@ routes = [
     Route("/api/lives", create_live, methods=["POST"]),
     Route("/api/lives", list_lives, methods=["GET"]),
     Route("/api/lives/{id}", get_live, methods=["GET"]),
+    Route("/api/lives/{id}", update_live, methods=["PATCH"]),
     Route("/api/lives/{id}/start", start_live, methods=["POST"]),
     Route("/api/lives/{id}/end", end_live, methods=["POST"]),
     Route("/api/lives/{id}/moderators", list_moderators, methods=["GET"]),

@@ -84,6 +84,9 @@ async def place(request: Request) -> Response:
     user = authorize(await require_user(request), Action.PLACE_ORDER)
     key = idempotency_key(request)
     body = await parse_body(request, OrderIn)
+    if body.source is not None and body.live_id is None:
+        raise ApiError(422, "validation_error", "a replay order names its live",
+                       fields={"live_id": "required with source replay"})  # fmt: skip
     st = state(request)
     async with st.db.read() as session:  # the one read an order adds: address and method
         saved = await profile.read_profile(session, user.uid)
@@ -91,7 +94,7 @@ async def place(request: Request) -> Response:
         buyer_id=user.uid, buyer_name=user.username, idempotency_key=key,
         product_id=body.product_id, quantity=body.quantity, live_id=body.live_id,
         shipping=shipping_of(body, saved), shipping_saved=body.shipping is None,
-        method=saved.method,
+        method=saved.method, source=body.source,
     )  # fmt: skip
     placed = await st.desk.place(req)
     body_json = placed.response

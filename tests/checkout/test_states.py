@@ -58,6 +58,9 @@ class NoLiveDesk:
     async def lives_showing(self, session: AsyncSession, product_id: int) -> list[int]:
         return []
 
+    async def shown_on(self, session: AsyncSession, live_id: int, product_id: int) -> bool:
+        return False
+
     async def lock_lives(self, session: AsyncSession, live_ids: list[int]) -> None:
         self.locked.append(live_ids)
 
