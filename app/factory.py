@@ -29,7 +29,7 @@ from app.db import Database
 from app.errors import EXCEPTION_HANDLERS
 from app.fulfillment import hand_over, start_fulfillment
 from app.giveaway_clock import GiveawayClock
-from app.headers import SecurityHeaders
+from app.headers import SecurityHeaders, content_security_policy
 from app.http import group_routes
 from app.openapi import build_openapi
 from app.payments import payment_provider
@@ -305,12 +305,12 @@ def create_app(
                 tune_garbage_collector()
             yield
 
-    routes = all_routes()
+    routes = all_routes() + pages.media_routes(settings.media_dir)
     app = LivecartApp(
         routes=routes,
         middleware=[
             Middleware(AdoptServer, settings=settings),
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, policy=content_security_policy(settings.media_origins)),
             *(middleware or []),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

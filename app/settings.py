@@ -95,6 +95,28 @@ def _country(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _directory(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not os.path.isdir(raw):
+        raise ConfigError(f"{name} must name an existing directory, got {raw!r}")
+    return os.path.abspath(raw)
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _origins(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name, "").replace(",", " ").split()
+    if not raw:
+        return default
+    bad = [o for o in raw if not _ORIGIN.fullmatch(o)]
+    if bad:
+        raise ConfigError(f"{name} takes origins such as https://cdn.example, got {bad[0]!r}")
+    return tuple(raw)
+
+
 def _from(variable: str, default: N, read: Callable[[Mapping[str, str], str, N], N]) -> N:
     """A setting read from the environment ``variable`` by ``read``, ``default`` when unset:
     ``Settings.from_env`` reads every field declared so."""
@@ -138,6 +160,11 @@ class Settings:
     # warehouse country's public holidays skipped); MAIN's country (ISO 3166 alpha-2).
     ship_by_days: int = _from("LIVECART_SHIP_BY_DAYS", 2, _positive)
     main_country: str = _from("LIVECART_MAIN_COUNTRY", "US", _country)
+    # Video: a directory served at /media/ (recordings, HLS streams kept next to the
+    # server), and origins the pages may fetch and play video from (an HLS player on a
+    # CDN); HTTPS video plays from anywhere already.
+    media_dir: str | None = None  # LIVECART_MEDIA_DIR
+    media_origins: tuple[str, ...] = ()  # LIVECART_MEDIA_ORIGINS
     # One log line per HTTP request (uvicorn's access log). On by default in development;
     # off by default in production, where the proxy in front logs requests already and
     # the line costs a few percent of CPU under load.
@@ -190,6 +217,8 @@ class Settings:
             payments=payments,
             access_log=_flag(env, "LIVECART_ACCESS_LOG", mode != "production"),
             metrics_token=env.get("LIVECART_METRICS_TOKEN", "").strip() or None,
+            media_dir=_directory(env, "LIVECART_MEDIA_DIR", None),
+            media_origins=_origins(env, "LIVECART_MEDIA_ORIGINS", ()),
             **{f.name: f.metadata["read"](env, f.metadata["env"], f.default)
                for f in fields(cls) if "env" in f.metadata},
         )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from starlette.requests import Request
@@ -30,11 +31,25 @@ def _page(name: str, *, with_id: bool = False) -> Route:
     )
 
 
+# Streaming formats Python's table may not know (or knows wrongly: .ts as TypeScript).
+mimetypes.add_type("application/vnd.apple.mpegurl", ".m3u8")
+mimetypes.add_type("video/mp2t", ".ts")
+mimetypes.add_type("video/iso.segment", ".m4s")
+
+
+def media_routes(media_dir: str | None) -> list[BaseRoute]:
+    """``LIVECART_MEDIA_DIR`` at ``/media/`` (recordings, HLS), when it is set."""
+    if media_dir is None:
+        return []
+    return [Mount("/media", app=StaticFiles(directory=media_dir), name="media")]
+
+
 routes: list[BaseRoute] = [
     _page("index.html"),
     _page("live.html", with_id=True),
     _page("studio.html", with_id=True),
     _page("fulfillment.html"),
     _page("orders.html"),
+    _page("replay.html", with_id=True),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
 ]

@@ -8,6 +8,7 @@ import contextlib
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,25 @@ def expect(target: Any) -> Any:
     from playwright.async_api import expect as pw_expect
 
     return pw_expect(target)
+
+
+async def test_media_is_served_from_its_directory_and_its_origins_may_be_fetched(
+    settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "show").mkdir()
+    (tmp_path / "show" / "index.m3u8").write_text("#EXTM3U\n")
+    (tmp_path / "show" / "seg0.ts").write_bytes(b"\x47" * 188)
+    (tmp_path / "show.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    media = replace(settings, media_dir=str(tmp_path), media_origins=("https://cdn.example",))
+    async with serve(media) as server, http_client(server.url) as http:
+        paths = ("/media/show/index.m3u8", "/media/show/seg0.ts", "/media/show.mp4")
+        types = {path: (await http.get(path)).headers["content-type"] for path in paths}
+        assert types == {"/media/show/index.m3u8": "application/vnd.apple.mpegurl",
+                         "/media/show/seg0.ts": "video/mp2t",
+                         "/media/show.mp4": "video/mp4"}  # fmt: skip
+        assert (await http.get("/media/../pyproject.toml")).status_code == 404
+        policy = directives((await http.get("/live/1")).headers["content-security-policy"])
+        assert policy["connect-src"] == "'self' https://cdn.example"
+        assert policy["media-src"] == "'self' https: blob: https://cdn.example"
+    async with serve(settings) as server, http_client(server.url) as http:
+        assert (await http.get("/media/show.mp4")).status_code == 404  # no directory: none

@@ -143,3 +143,17 @@ def test_the_access_log_is_off_by_default_in_production_only() -> None:
     production = PRODUCTION
     assert Settings.from_env(production).access_log is False
     assert Settings.from_env({**production, "LIVECART_ACCESS_LOG": "1"}).access_log is True
+
+
+def test_media_settings_are_read_and_checked(tmp_path: Path) -> None:
+    assert (Settings.from_env({}).media_dir, Settings.from_env({}).media_origins) == (None, ())
+    origins = "https://cdn.example, http://10.0.0.2:8080"
+    read = Settings.from_env({"LIVECART_MEDIA_DIR": str(tmp_path),
+                              "LIVECART_MEDIA_ORIGINS": origins})  # fmt: skip
+    assert read.media_dir == str(tmp_path)
+    assert read.media_origins == ("https://cdn.example", "http://10.0.0.2:8080")
+    with pytest.raises(ConfigError, match="LIVECART_MEDIA_DIR"):
+        Settings.from_env({"LIVECART_MEDIA_DIR": str(tmp_path / "missing")})
+    for bad in ("cdn.example", "https://cdn.example/path", "javascript:x", "https://a b"):
+        with pytest.raises(ConfigError, match="LIVECART_MEDIA_ORIGINS"):
+            Settings.from_env({"LIVECART_MEDIA_ORIGINS": bad})
