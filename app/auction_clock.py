@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.awarding import AwardClock
+from app.commerce import CommerceUnit
 from checkout.awards import Award
 from checkout.errors import CheckoutError
 from checkout.models import OrderSource
@@ -26,6 +27,8 @@ from checkout.stock import lock_showing
 from common.deadlines import sleep_until
 from common.times import utcnow
 from live import auctions
+from live.auction_rules import Bidder
+from live.models import Auction
 
 # A closed auction still unsettled after this long lost the process settling it.
 STALE = timedelta(seconds=30)
@@ -69,8 +72,10 @@ class AuctionClock(AwardClock):
                 passed.append({"id": standing.bidder.id, "username": standing.bidder.username,
                                "price_cents": price, "reason": exc.code})  # fmt: skip
                 continue
-            async with publisher.transaction() as batch:
-                await auctions.settle(batch, auction_id, standing.bidder, price, order_id, passed)
+            async with self.commerce.transaction() as unit:
+                batch = unit.announcer.batch
+                if await auctions.settle(batch, auction_id, bidder, price, order_id, passed):
+                    _tell_shop(unit, auction, "sold", bidder, price, order_id)
             return
         async with self.commerce.transaction() as unit:
             # Lives (in id order), then the product: the lock order of every transaction.
@@ -78,3 +83,19 @@ class AuctionClock(AwardClock):
             batch = unit.announcer.batch
             if await auctions.settle(batch, auction_id, None, auction.price_cents, None, passed):
                 await self.give_back(unit, auction.product_id, f"auction:{auction_id}", told)
+                _tell_shop(unit, auction, "unsold", None, auction.price_cents, None)
+
+
+def _tell_shop(
+    unit: CommerceUnit, auction: Auction, status: str, winner: Bidder | None, price: int,
+    order_id: int | None,
+) -> None:  # fmt: skip
+    """The ``auction.ended`` webhook event, committed with the settlement."""
+    if unit.announcer.sink is None:
+        return
+    winner_view = None if winner is None else {"id": winner.id, "username": winner.username}
+    unit.announcer.sink.auction_ended(auction.product_id, auction.id or 0, {
+        "auction_id": auction.id, "live_id": auction.live_id, "product_id": auction.product_id,
+        "status": status, "winner": winner_view, "price_cents": price,
+        "currency": auction.currency, "order_id": order_id,
+    })  # fmt: skip

@@ -21,6 +21,7 @@ from checkout import orders
 from checkout.errors import DealLimitExceeded, InsufficientStock
 from checkout.orders import EventLike, OrderLike
 from checkout.sla import Calendar
+from checkout.webhook_events import EventSink, Subscriptions
 from common.deals import DealTerms
 from live import deals, pins
 from live.errors import DealExhausted, DealLimitReached
@@ -72,6 +73,7 @@ class LiveAnnouncer:
 
     batch: EventBatch
     publisher: Publisher
+    sink: EventSink | None = None  # webhook events, written before the commit
     changed: dict[int, OrderLike] = field(default_factory=dict)
     known: dict[int, list[EventLike]] = field(default_factory=dict)
     notices: list[tuple[int, Frame]] = field(default_factory=list)
@@ -87,6 +89,8 @@ class LiveAnnouncer:
         figures: list[tuple[int, int, dict[int, int | None] | None]],
         live_ids: list[int],
     ) -> None:
+        if self.sink is not None and figures:
+            self.sink.stock_changed(product_id, figures[-1][0], figures[-1][1])
         for live_id in live_ids:
             read: int | None = None
             if any(given is None or live_id not in given for _s, _o, given in figures):
@@ -104,6 +108,8 @@ class LiveAnnouncer:
     def order_changed(self, order: OrderLike, history: list[EventLike] | None = None) -> None:
         if order.id is None:
             return
+        if self.sink is not None:
+            self.sink.order(order, history)
         self.changed[order.id] = order
         if history is not None:
             self.known[order.id] = history
@@ -155,22 +161,28 @@ class CommerceUnit:
 class Commerce:
     """The checkout ports over one process's ``Publisher`` (the hub's in a web process)."""
 
-    def __init__(self, publisher: Publisher, calendar: Calendar | None = None) -> None:
+    def __init__(
+        self, publisher: Publisher, calendar: Calendar | None = None,
+        subscriptions: Subscriptions | None = None,
+    ) -> None:  # fmt: skip
         self.publisher = publisher
         self.calendar = calendar or Calendar()  # when the orders placed here are due
+        self.subscriptions = subscriptions or Subscriptions()  # who takes webhooks
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[CommerceUnit]:
         """``checkout.ports.Transactions``: a write transaction for checkout; its stock
         frames are published once it commits, then its order frames to their buyers."""
         async with self.publisher.transaction() as batch:
+            sink = EventSink(self.subscriptions)
             unit = CommerceUnit(
                 batch.session,
-                LiveAnnouncer(batch, self.publisher),
+                LiveAnnouncer(batch, self.publisher, sink),
                 LiveDealDesk(batch),
                 self.calendar,
             )
             yield unit
+            await sink.write(batch.session)  # webhook deliveries commit with the change
         try:
             if unit.announcer.must_read:
                 async with self.publisher.sessions.snapshot() as session:

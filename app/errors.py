@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from checkout import errors as checkout_errors
+from checkout import webhooks
 from live import errors as live_errors
 
 log = logging.getLogger("livecart")
@@ -95,6 +96,8 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     checkout_errors.BelowAllocated: 409,
     checkout_errors.StockElsewhere: 409,
     checkout_errors.NotInShow: 422,
+    webhooks.WebhookNotFound: 404,
+    webhooks.TooManyWebhooks: 409,
 }
 
 _HTTP_CODES = {

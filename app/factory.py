@@ -57,12 +57,16 @@ from app.routes import (
 from app.routes import (
     warehouses as warehouse_routes,
 )
+from app.routes import (
+    webhooks as webhook_routes,
+)
 from app.server import AdoptServer
 from app.settings import Settings
 from app.state import AppState
 from app.throttle import Throttle
 from app.tokens import TokenSigner
 from app.users import UserCache
+from app.webhook_worker import start_webhooks
 from checkout import warehouses
 from checkout.desk import OnPlaced, OrderDesk
 from checkout.ports import PaymentProvider
@@ -103,6 +107,7 @@ def all_routes() -> list[BaseRoute]:
             *profile.routes,
             *products.routes,
             *warehouse_routes.routes,
+            *webhook_routes.routes,
             *waitlists.routes,
             *lives.routes,
             *auctions.routes,
@@ -243,6 +248,8 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     stack.push_async_callback(deals.stop)
     commerce = Commerce(hub.publisher, Calendar(settings.ship_by_days, settings.main_country))
     queue, local = await start_fulfillment(commerce, redis, stack)
+    if redis is None:  # one process: it delivers webhooks too (with Redis, the workers do)
+        await start_webhooks(commerce, settings, stack)
     payments = payment_provider(settings)
     on_placed = hand_over(queue, local)
     desk = _order_desk(commerce, payments, on_placed, relayed=queue is not None, stack=stack)

@@ -9,8 +9,9 @@ from sqlmodel import SQLModel
 
 from app.accounts import RevokedToken, User
 from checkout.models import Product
+from checkout.webhook_models import Webhook
 from live.models import Live, LiveModerator
 
 metadata = SQLModel.metadata
 
-__all__ = ["Live", "LiveModerator", "Product", "RevokedToken", "User", "metadata"]
+__all__ = ["Live", "LiveModerator", "Product", "RevokedToken", "User", "Webhook", "metadata"]

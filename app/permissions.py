@@ -31,6 +31,7 @@ class Action(StrEnum):
     MANAGE_ACCOUNTS = "manage_accounts"  # admin only: disable, enable, change roles
     MANAGE_WAREHOUSES = "manage_warehouses"  # admin only: add warehouses
     EDIT_INVENTORY = "edit_inventory"  # the product's creator, staff: units per warehouse
+    MANAGE_WEBHOOKS = "manage_webhooks"  # creators: their own endpoints
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ RULES: dict[Action, Rule] = {
     Action.MANAGE_ACCOUNTS: lambda _user, _facts: False,  # admins pass every rule
     Action.MANAGE_WAREHOUSES: lambda _user, _facts: False,
     Action.EDIT_INVENTORY: lambda u, f: _is_owner(u, f) or _is_staff(u, f),
+    Action.MANAGE_WEBHOOKS: lambda user, _f: user.role == Role.CREATOR,
 }
 
 

@@ -7,6 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from app.fields import RequestBody, Title, Upcoming, Url
+
+
+class LivePatch(RequestBody):
+    """Only the fields sent change; ``title`` cannot be cleared, the others can (null)."""
+
+    title: Title | None = None
+    stream_url: Url | None = None
+    recording_url: Url | None = None
+    scheduled_at: Upcoming | None = None
+
 
 class TimelineEntry(BaseModel):
     kind: Literal["pin", "auction", "giveaway"]

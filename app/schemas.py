@@ -141,15 +141,6 @@ class LiveIn(RequestBody):
     scheduled_at: Upcoming | None = None  # when the show is announced to start
 
 
-class LivePatch(RequestBody):
-    """Only the fields sent change; ``title`` cannot be cleared, the others can (null)."""
-
-    title: Title | None = None
-    stream_url: Url | None = None
-    recording_url: Url | None = None
-    scheduled_at: Upcoming | None = None
-
-
 class PinnedProduct(BaseModel):
     id: int
     title: str

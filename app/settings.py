@@ -160,6 +160,8 @@ class Settings:
     # warehouse country's public holidays skipped); MAIN's country (ISO 3166 alpha-2).
     ship_by_days: int = _from("LIVECART_SHIP_BY_DAYS", 2, _positive)
     main_country: str = _from("LIVECART_MAIN_COUNTRY", "US", _country)
+    # A webhook receiver has this long to answer each delivery attempt.
+    webhook_timeout_s: float = _from("LIVECART_WEBHOOK_TIMEOUT_S", 10.0, _seconds)
     # Video: a directory served at /media/ (recordings, HLS streams kept next to the
     # server), and origins the pages may fetch and play video from (an HLS player on a
     # CDN); HTTPS video plays from anywhere already.

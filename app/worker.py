@@ -23,6 +23,7 @@ from app.payments import payment_provider
 from app.routes.orders import order_answer
 from app.settings import Settings
 from app.stopping import Stopping
+from app.webhook_worker import start_webhooks
 from checkout import states
 from checkout.models import Order, OrderStatus
 from checkout.ports import PaymentProvider
@@ -105,6 +106,7 @@ async def run_worker(
         )  # fmt: skip
         await queue.start(relay=True, consume=True)
         stack.push_async_callback(queue.stop)
+        await start_webhooks(commerce, settings, stack)
         log.info("fulfillment worker %s running", queue.consumer)
         payments = payment_provider(settings)
         while not stop.is_set():

@@ -27,8 +27,9 @@ from app.http import (
 )
 from app.live_actions import authorize_on_live
 from app.permissions import Action, authorize
+from app.replay_schemas import LivePatch
 from app.routes.accounts import user_out
-from app.schemas import LiveEnvelope, LiveIn, LiveList, LivePatch, ModeratorList, explicit_nulls
+from app.schemas import LiveEnvelope, LiveIn, LiveList, ModeratorList, explicit_nulls
 from live import lives
 from live.models import LiveStatus
 

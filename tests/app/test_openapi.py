@@ -79,6 +79,12 @@ def test_query_parameters_are_declared_as_enforced(client: TestClient, api: Api)
     outside (or not an integer, or not one of the choices) is a 422 naming the parameter."""
     creator = api.register("maker", "creator")
     api.live(creator)  # live 1, so per-live lists reach their query parameters
+    hook = api.client.post(
+        "/api/webhooks",
+        headers=api.auth(creator),
+        json={"url": "http://127.0.0.1:9/hook", "events": ["order.placed"]},
+    )
+    assert hook.status_code == 201, hook.text  # webhook 1, for its deliveries' query
     admin = api.make_user("boss", Role.ADMIN)  # passes every permission rule
     doc = client.get("/openapi.json").json()
     checked = set()

@@ -1,0 +1,42 @@
+"""Running webhook deliveries: in every ``livecart worker`` (with Redis), or in the one
+process when there is no Redis — never in a web process that has workers beside it."""
+
+from __future__ import annotations
+
+import contextlib
+
+from app.commerce import Commerce
+from app.settings import Settings
+from checkout.loops import Loops
+from checkout.webhook_delivery import Deliverer, Sender
+
+IDLE_S = 0.5  # how often an idle process looks for due deliveries
+
+
+class WebhookLoop(Loops):
+    """A ``Deliverer`` run as a background loop; ``stop`` lets sends in flight finish
+    within the stop's bound (the rest are sent again once their lease expires)."""
+
+    def __init__(self, deliverer: Deliverer) -> None:
+        super().__init__(IDLE_S)
+        self.deliverer = deliverer
+
+    async def start(self) -> None:
+        self.spawn(self.deliverer.run_once, "livecart-webhooks")
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.deliverer.drain()
+        await self.deliverer.sender.close()
+
+
+async def start_webhooks(
+    commerce: Commerce, settings: Settings, stack: contextlib.AsyncExitStack
+) -> WebhookLoop:
+    """Deliver from this process until ``stack`` closes; local addresses are reachable in
+    development only."""
+    sender = Sender(allow_local=settings.env != "production", timeout_s=settings.webhook_timeout_s)
+    loop = WebhookLoop(Deliverer(commerce.transaction, sender))
+    await loop.start()
+    stack.push_async_callback(loop.stop)
+    return loop

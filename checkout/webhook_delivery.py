@@ -1,0 +1,264 @@
+"""Sending webhook deliveries: at least once, signed, retried for 24 h, never in a way
+that slows orders or other endpoints.
+
+Guarantees:
+
+- **At least once, same id.** A delivery is leased (``locked_until``) while a worker
+  sends it; a worker that dies mid-send leaves the lease to expire, and it is sent
+  again. Its body — and so the event ``id`` — is the one written with the change.
+- **In order per order.** Deliveries of one endpoint with the same key (an order, a
+  product, an auction) go one at a time: a later one waits while an earlier is pending.
+- **Bounded.** At most ``per_endpoint`` sends in flight per endpoint and ``total`` per
+  process, each with ``timeout_s``: a hanging receiver holds only its own slots. Sends
+  run in their own tasks, after and apart from any order's transaction.
+- **Safe targets.** Only http(s); the host is resolved at every send and, unless local
+  addresses are allowed (development), loopback, private, link-local, shared and
+  reserved addresses are refused; the connection goes to the address checked (the Host
+  header and TLS name stay the URL's). Redirects are not followed. Only a 200-character
+  excerpt of an answer is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx2 as httpx
+from sqlalchemy import and_, exists, update
+from sqlalchemy import select as sa_select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from checkout.ports import Transactions
+from checkout.webhook_models import (
+    DeliveryStatus,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookStatus,
+)
+from checkout.webhook_rules import (
+    DISABLE_AFTER,
+    RETRY_FOR,
+    SIGNATURE_HEADER,
+    address_allowed,
+    backoff_s,
+    signature,
+)
+from common.times import utc, utcnow
+
+log = logging.getLogger("livecart.webhooks")
+
+EXCERPT = 200
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+
+class Refused(Exception):
+    """The URL may not be reached (scheme, address): the attempt fails without a send."""
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_id: int
+    webhook_id: int
+    url: str
+    secret: str
+    body: str
+
+
+class Sender:
+    """One POST of a delivery to the address its URL resolves to (checked first)."""
+
+    def __init__(self, *, allow_local: bool, timeout_s: float = 10.0,
+                 resolve: Resolve = resolve_host) -> None:  # fmt: skip
+        self.allow_local = allow_local
+        self.timeout_s = timeout_s
+        self.resolve = resolve
+        self.client = httpx.AsyncClient(follow_redirects=False, timeout=timeout_s)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def target(self, url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The URL to connect to (the checked address), its Host header, TLS name."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise Refused("only http(s) URLs")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            found = await self.resolve(parts.hostname, port)
+        except OSError as exc:
+            raise Refused(f"cannot resolve {parts.hostname}: {exc.strerror or exc}") from None
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+        if not addresses or not all(address_allowed(a, allow_local=self.allow_local)
+                                    for a in addresses):  # fmt: skip
+            raise Refused(f"{parts.hostname} resolves to an address webhooks may not reach")
+        first = addresses[0]
+        host = f"[{first}]" if first.version == 6 else str(first)
+        netloc = f"{host}:{port}"
+        origin = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        return urlunsplit(parts._replace(netloc=netloc)), {"Host": origin}, extensions
+
+    async def send(self, job: Job) -> Outcome:
+        started = time.monotonic()
+        body = job.body.encode()
+        try:
+            url, headers, extensions = await self.target(job.url)
+            signed = signature(job.secret, body, int(time.time()))
+            headers |= {"Content-Type": "application/json", SIGNATURE_HEADER: signed,
+                        "User-Agent": "livecart-webhooks/1"}  # fmt: skip
+            resp = await self.client.post(url, content=body, headers=headers,
+                                          extensions=extensions)  # fmt: skip
+            excerpt = resp.text[:EXCERPT] if resp.content else None
+            return Outcome(resp.status_code, None, excerpt, _ms(started))
+        except Refused as exc:
+            return Outcome(None, str(exc)[:EXCERPT], None, _ms(started))
+        except httpx.TimeoutException:
+            return Outcome(None, f"no answer within {self.timeout_s:g} s", None, _ms(started))
+        except httpx.HTTPError as exc:
+            return Outcome(None, f"{type(exc).__name__}: {exc}"[:EXCERPT], None, _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+class Deliverer:
+    """Claims due deliveries and sends each in its own task (see the module's guarantees)."""
+
+    def __init__(self, transactions: Transactions, sender: Sender, *, per_endpoint: int = 2,
+                 total: int = 32) -> None:  # fmt: skip
+        self.transactions = transactions
+        self.sender = sender
+        self.per_endpoint = per_endpoint
+        self.total = total
+        # Longer than any send takes; a dead worker's sends are due again after it.
+        self.lease = timedelta(seconds=2 * sender.timeout_s + 5)
+        self.in_flight: dict[int, int] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def run_once(self) -> bool:
+        """Start sending what is due and fits in the free slots; True if it started any."""
+        room = self.total - len(self.tasks)
+        if room <= 0:
+            return False
+        async with self.transactions() as uow:
+            jobs = await self._claim(uow.session, room)
+        for job in jobs:
+            self.in_flight[job.webhook_id] = self.in_flight.get(job.webhook_id, 0) + 1
+            task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return bool(jobs)
+
+    async def drain(self) -> None:
+        """Wait for the sends in flight (tests, shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def _claim(self, session: AsyncSession, room: int) -> list[Job]:
+        now = utcnow()
+        d, e = WebhookDelivery, WebhookDelivery.__table__.alias("earlier")  # type: ignore[attr-defined]
+        earlier = exists().where(and_(e.c.webhook_id == d.webhook_id,
+                                      e.c.ordering_key == d.ordering_key,
+                                      e.c.status == DeliveryStatus.PENDING.value,
+                                      e.c.id < d.id))  # fmt: skip
+        query = (
+            sa_select(col(d.id), col(d.webhook_id), col(Webhook.url), col(Webhook.secret),
+                      col(d.body))
+            .join(Webhook, col(Webhook.id) == col(d.webhook_id))
+            .where(col(d.status) == DeliveryStatus.PENDING.value, col(d.next_attempt_at) <= now,
+                   (col(d.locked_until).is_(None)) | (col(d.locked_until) < now),
+                   col(Webhook.status) == WebhookStatus.ACTIVE.value, ~earlier)
+            .order_by(col(d.id)).limit(room * 4)
+        )  # fmt: skip
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(of=d, skip_locked=True)
+        jobs: list[Job] = []
+        taken = dict(self.in_flight)
+        rows = (await session.exec(query)).all()  # type: ignore[call-overload]
+        for delivery_id, webhook_id, url, secret, body in rows:
+            if len(jobs) >= room or taken.get(webhook_id, 0) >= self.per_endpoint:
+                continue
+            taken[webhook_id] = taken.get(webhook_id, 0) + 1
+            jobs.append(Job(delivery_id or 0, webhook_id, url, secret, body))
+        if jobs:
+            await session.exec(
+                update(d).where(col(d.id).in_([j.delivery_id for j in jobs]))
+                .values(locked_until=now + self.lease)
+            )  # fmt: skip
+        return jobs
+
+    async def _deliver(self, job: Job) -> None:
+        try:
+            outcome = await self.sender.send(job)
+            async with self.transactions() as uow:
+                await record(uow.session, job, outcome)
+        except Exception:  # the lease expires and it is sent again
+            log.exception("webhook delivery %s: not recorded", job.delivery_id)
+        finally:
+            self.in_flight[job.webhook_id] -= 1
+
+
+async def record(session: AsyncSession, job: Job, outcome: Outcome) -> None:
+    """The attempt, the delivery's next state, and the endpoint's health."""
+    now = utcnow()
+    session.add(WebhookAttempt(
+        delivery_id=job.delivery_id, at=now, status_code=outcome.status_code,
+        error=outcome.error, excerpt=outcome.excerpt, duration_ms=outcome.duration_ms,
+    ))  # fmt: skip
+    delivery = await session.get(WebhookDelivery, job.delivery_id, with_for_update=True)
+    webhook = await session.get(Webhook, job.webhook_id, with_for_update=True)
+    if delivery is None or webhook is None:
+        return
+    delivery.attempts += 1
+    delivery.locked_until = None
+    if outcome.ok:
+        delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED.value, now
+        webhook.failing_since = None
+    else:
+        if now - utc(delivery.created_at) >= RETRY_FOR:
+            delivery.status = DeliveryStatus.FAILED.value
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=backoff_s(delivery.attempts))
+        webhook.failing_since = webhook.failing_since or now
+        if now - utc(webhook.failing_since) >= DISABLE_AFTER:
+            await disable(session, webhook)
+    session.add_all([delivery, webhook])
+
+
+async def disable(session: AsyncSession, webhook: Webhook) -> None:
+    """Stop an endpoint that failed for a day; its pending deliveries fail with it."""
+    webhook.status, webhook.disabled_at = WebhookStatus.DISABLED.value, utcnow()
+    await session.exec(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.webhook_id) == webhook.id,
+               col(WebhookDelivery.status) == DeliveryStatus.PENDING.value)
+        .values(status=DeliveryStatus.FAILED.value, locked_until=None)
+    )  # fmt: skip
+    log.warning("webhook %s disabled: every delivery failed for %s", webhook.id, DISABLE_AFTER)
