@@ -21,6 +21,7 @@ from app.metrics import share_between_workers
 from app.payments import payment_provider
 from app.server import supervise, uvicorn_options
 from app.settings import ConfigError, Settings
+from app.webhook_listen import listener
 from app.worker import run_worker
 
 log = logging.getLogger("livecart")
@@ -116,6 +117,13 @@ def _worker_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen_cmd(args: argparse.Namespace) -> int:
+    print(f"livecart webhooks: listening on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    app = listener(args.secret or os.environ.get("LIVECART_WEBHOOK_SECRET"))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livecart", description="livecart server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=[r.value for r in Role], required=True)
     create.add_argument("--password", required=True)
     create.set_defaults(func=_create_user_cmd)
+
+    hooks = sub.add_parser("webhooks", help="webhook tools for development")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True)
+    listen = hooks_sub.add_parser("listen", help="print the webhook deliveries sent here")
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=8787)
+    listen.add_argument("--secret", default=None,
+                        help="the endpoint's secret, to check signatures "
+                             "(or $LIVECART_WEBHOOK_SECRET)")  # fmt: skip
+    listen.set_defaults(func=_listen_cmd)
     return parser
 
 

@@ -7,20 +7,23 @@ slow order placement; production refuses local and private addresses."""
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from sqlalchemy import update
 
 from app.accounts import Role
 from app.settings import Settings
+from app.webhook_listen import listener
 from checkout.webhook_delivery import Job, Refused, Sender
 from checkout.webhook_models import Webhook, WebhookDelivery
-from checkout.webhook_rules import address_allowed, verify
+from checkout.webhook_rules import SIGNATURE_HEADER, address_allowed, signature, verify
 from common.times import utcnow
 from tests.http_helpers import assert_error
 from tests.live_server import LiveServer, serve
@@ -254,3 +257,19 @@ async def test_registration_in_production_refuses_local_urls(settings: Settings)
                                         json={"url": url, "events": ["order.placed"]})  # fmt: skip
             error = assert_error(resp, 422, "validation_error")
             assert set(error["fields"]) == {"url"}, url
+
+
+async def test_the_listen_command_prints_checks_and_spots_duplicates() -> None:
+    out = io.StringIO()
+    app = listener("whsec_test", out, clock=lambda: 1_800_000_000.0)
+    body = b'{"id":"evt_1","type":"order.placed","created_at":"x","data":{"order":{"id":7}}}'
+    good = signature("whsec_test", body, 1_800_000_000)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://listen") as http:  # fmt: skip
+        for header in (good, good, "t=1800000000,v1=00"):
+            resp = await http.post("/hooks", content=body, headers={SIGNATURE_HEADER: header})
+            assert resp.status_code == 200
+        assert (await http.post("/", content=b"nope")).status_code == 400
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("order.placed")]
+    assert lines == ["order.placed evt_1 [signed]", "order.placed evt_1 [signed] (again: drop it)",
+                     "order.placed evt_1 [BAD SIGNATURE] (again: drop it)"]  # fmt: skip
