@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import queue
@@ -109,3 +110,14 @@ async def subscribe(rest: Rest, who: Who, url: str, *events: str) -> dict[str, A
     assert resp.status_code == 201, resp.text
     hook: dict[str, Any] = resp.json()["webhook"]
     return hook
+
+
+async def settled(rest: Rest, who: Who, hook_id: int) -> list[dict[str, Any]]:
+    """The endpoint's deliveries once none is pending (each answer recorded)."""
+    for _ in range(200):
+        resp = await rest.http.get(f"/api/webhooks/{hook_id}/deliveries", headers=auth(who))
+        found: list[dict[str, Any]] = resp.json()["deliveries"]
+        if found and all(d["status"] != "pending" for d in found):
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("deliveries still pending")

@@ -12,6 +12,7 @@ import ipaddress
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx2 as httpx
@@ -28,7 +29,7 @@ from common.times import utcnow
 from tests.http_helpers import assert_error
 from tests.live_server import LiveServer, serve
 from tests.order_helpers import SHIPPING, fresh_key
-from tests.webhook_helpers import Received, receiving, subscribe
+from tests.webhook_helpers import Received, receiving, settled, subscribe
 from tests.ws_helpers import Rest, Who, auth, make_user, rest_for
 
 
@@ -166,17 +167,6 @@ async def test_a_500_and_a_timeout_are_retried_with_the_same_id(
     assert replayed.body == delivered.body
 
 
-async def settled(rest: Rest, who: Who, hook_id: int) -> list[dict[str, Any]]:
-    """The endpoint's deliveries once none is pending (each answer recorded)."""
-    for _ in range(200):
-        resp = await rest.http.get(f"/api/webhooks/{hook_id}/deliveries", headers=auth(who))
-        found: list[dict[str, Any]] = resp.json()["deliveries"]
-        if found and all(d["status"] != "pending" for d in found):
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("deliveries still pending")
-
-
 async def due_now_after_attempts(server: LiveServer, rest: Rest, who: Who, hook_id: int,
                                  attempts: int) -> None:  # fmt: skip
     """Once the delivery has recorded ``attempts`` attempts, make its retry due now."""
@@ -273,3 +263,37 @@ async def test_the_listen_command_prints_checks_and_spots_duplicates() -> None:
     lines = [line for line in out.getvalue().splitlines() if line.startswith("order.placed")]
     assert lines == ["order.placed evt_1 [signed]", "order.placed evt_1 [signed] (again: drop it)",
                      "order.placed evt_1 [BAD SIGNATURE] (again: drop it)"]  # fmt: skip
+
+
+async def test_an_endpoint_failing_for_a_day_is_disabled_then_resumed(
+    quick: tuple[LiveServer, Rest],
+) -> None:
+    server, rest = quick
+    cara, bob = await rest.register("cara", "creator"), await rest.register("bob")
+    mug = await rest.product(cara, title="Mug", price_cents=1500, stock=5)
+    with receiving(*[503] * 10) as receiver:
+        hook = await subscribe(rest, cara, receiver.url, "order.placed")
+        await order(rest, bob, mug["id"])
+        await take(receiver)
+        await due_now_after_attempts(server, rest, cara, hook["id"], 1)
+        async with server.state.db.write() as session:  # as if it had failed since yesterday
+            webhook = await session.get(Webhook, hook["id"])
+            assert webhook is not None and webhook.failing_since is not None
+            webhook.failing_since = utcnow() - timedelta(hours=25)
+            session.add(webhook)
+        await take(receiver)
+        (delivery,) = await settled(rest, cara, hook["id"])
+    assert delivery["status"] == "failed"
+    assert [a["status_code"] for a in delivery["attempts"]] == [503, 503]
+    (listed,) = (await rest.http.get("/api/webhooks", headers=auth(cara))).json()["webhooks"]
+    assert listed["status"] == "disabled" and listed["disabled_at"] is not None
+    with receiving() as receiver:
+        await order(rest, bob, mug["id"])  # nothing is sent to a disabled endpoint
+        assert await asyncio.to_thread(receiver.nothing_more, 1.5)
+        await point_at(server, hook["id"], receiver.url)
+        resumed = await rest.http.post(f"/api/webhooks/{hook['id']}/enable", headers=auth(cara))
+        assert resumed.status_code == 200 and resumed.json()["webhook"]["status"] == "active"
+        replay = f"/api/webhooks/{hook['id']}/deliveries/{delivery['id']}/replay"
+        assert (await rest.http.post(replay, headers=auth(cara))).status_code == 200
+        (got,) = await take(receiver)
+    assert got.body.decode() == delivery["body"]
