@@ -76,15 +76,15 @@ function payWith() {
 /**
  * Open the buy dialog for the card's product. orders: the page's OrderTracker (this buyer's
  * deal use); onOrder(order) after the order is placed; onSignIn() when the server says the
- * user must sign in.
+ * user must sign in; source: "replay" for an order from the show's replay (list price).
  */
 export function openBuy(card, options) {
   return new BuyDialog(card, options).open();
 }
 
 class BuyDialog {
-  constructor(card, { liveId, orders, onOrder, onSignIn }) {
-    Object.assign(this, { card, liveId, orders, onOrder, onSignIn });
+  constructor(card, { liveId, orders, onOrder, onSignIn, source = null }) {
+    Object.assign(this, { card, liveId, orders, onOrder, onSignIn, source });
     this.product = structuredClone(card.product);
     this.offer = currentOffer(card, this.product, orders, liveId);
     this.agreed = this.offer.unit; // the unit price the buyer has seen and goes along with
@@ -172,6 +172,7 @@ class BuyDialog {
     const shipping = this.ship.useSaved?.checked ? this.saved : addressFrom(values);
     const body = { product_id: this.product.id, quantity: Number(values.quantity), shipping };
     if (!this.offer.limitUsed) body.live_id = Number(this.liveId);
+    if (this.source) Object.assign(body, { source: this.source, live_id: Number(this.liveId) });
     return body;
   }
 

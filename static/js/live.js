@@ -2,18 +2,18 @@
 // page never reloads to show a pin, a stock change, an order status or chat.
 
 import { api, currentSession, pageId } from "./api.js";
-import { AuctionCard } from "./auction.js";
 import { BidControls, viewerOutcome } from "./auction-bid.js";
 import { mountHeader, openSignIn } from "./auth.js";
+import { ShowBag } from "./bag.js";
 import { openBuy } from "./buy.js";
-import { ProductCard } from "./card.js";
 import { Chat } from "./chat.js";
 import { ClaimNotices, quantityClaimed } from "./claims.js";
-import { GiveawayCard } from "./giveaway.js";
 import { $, h, label, replace, toast } from "./dom.js";
 import { OrderTracker } from "./orders.js";
 import { loadProfile, openProfile } from "./profile.js";
 import { BUSY_CODE, LiveSocket } from "./socket.js";
+import { playStream } from "./stream-clock.js";
+import { StreamSync, SyncedAuctionCard, SyncedGiveawayCard, SyncedProductCard } from "./stream-sync.js";
 import { WaitlistControls } from "./waitlist.js";
 
 const POSTER = "/static/img/poster.svg";
@@ -27,13 +27,16 @@ const signIn = (reason) => openSignIn({ reason });
 const socket = new LiveSocket(liveId, {
   token,
   onSnapshot: applySnapshot,
-  onEvent: applyEvent,
+  onEvent: (frame) => sync.event(frame),
   onFrame: applyFrame,
   onResumed: () => auction.load(liveId),
   onStatus: showStatus,
 });
-const card = new ProductCard($("#card"), {
-  serverNow: () => socket.serverNow(),
+// Stream-time sync (stream-sync.js): commerce events wait for the picture to reach them.
+const sync = new StreamSync({ serverNow: () => socket.serverNow(), apply: applyEvent });
+let player = null; // the stream's player (stream-clock.js)
+const card = new SyncedProductCard($("#card"), {
+  sync,
   onBuy: buy,
 });
 const chat = new Chat($("#chat"), {
@@ -47,6 +50,9 @@ const chat = new Chat($("#chat"), {
   },
 });
 const orders = new OrderTracker($("#orders-panel"), $("#orders"));
+// "Shop this show" (bag.js): every product pinned so far; "Watch the replay" once it ended.
+const bag = new ShowBag($("#bag"), { liveId, orders, ready: () => ready });
+$("#replay-link").href = `/replay/${encodeURIComponent(liveId)}`;
 const waitlist = new WaitlistControls(card, {
   me: user,
   onSignIn: (reason) => openSignIn({ reason, onSignedIn: () => location.reload() }),
@@ -54,8 +60,8 @@ const waitlist = new WaitlistControls(card, {
 });
 // Comment-to-buy: what a claim typed in chat came to (order, refusal, waitlist place).
 const claims = new ClaimNotices({ card, orders, waitlist, onProfile: () => openProfile() });
-const auction = new AuctionCard($("#auction"), {
-  serverNow: () => socket.serverNow(),
+const auction = new SyncedAuctionCard($("#auction"), {
+  sync,
   me: user,
   productFor: (id) => (card.product?.id === id ? card.product : null),
   outcome: viewerOutcome,
@@ -66,8 +72,8 @@ const bids = new BidControls(auction, {
   onSignIn: (reason) => openSignIn({ reason, onSignedIn: () => location.reload() }),
   onProfile: () => openProfile(),
 });
-const giveaway = new GiveawayCard($("#giveaway"), {
-  serverNow: () => socket.serverNow(),
+const giveaway = new SyncedGiveawayCard($("#giveaway"), {
+  sync,
   socket,
   me: user,
   watchOnly: hostOrModerator,
@@ -75,12 +81,14 @@ const giveaway = new GiveawayCard($("#giveaway"), {
   onProfile: () => openProfile(),
 });
 card.watch(sideBySide);
+card.watch(() => bag.follow(card.product));
 auction.watch(sideBySide);
 let live = null;
 let streamUrl;
 let moderating = null; // enableModeration(), once
 
 function applySnapshot(data) {
+  sync.snapshot(data); // the server's state now, shown at once: nothing waits any more
   live = data.live;
   if (!live) return;
   document.title = `${live.title} — livecart`;
@@ -88,6 +96,7 @@ function applySnapshot(data) {
   chat.creatorId = live.creator_id;
   moderating ??= user ? enableModeration() : null;
   setStatus(live.status);
+  bag.load();
   setStream(live.stream_url);
   setViewers(data.viewers);
   card.set(data.pinned);
@@ -140,6 +149,7 @@ function applyEvent(frame) {
       if (card.product?.id === d.product_id) card.set(null);
       break;
     case "stock":
+      bag.stock(d);
       card.stock(d);
       break;
     case "deal_ended":
@@ -253,6 +263,7 @@ function setStatus(status) {
   badge.textContent = status === "live" ? "LIVE" : label(status);
   badge.className = `badge badge-${status}`;
   $("#ended-note").hidden = status !== "ended";
+  bag.setStatus(status);
   if (live) live.status = status;
 }
 
@@ -265,12 +276,14 @@ function setStream(url) {
   streamUrl = url;
   const poster = () =>
     h("img", { src: POSTER, alt: "The stream has no video right now", class: "stream-poster" });
+  player?.destroy();
+  player = null;
+  sync.setPlayer(null);
   if (!url) {
     replace($("#stream"), poster());
     return;
   }
   const video = h("video", {
-    src: url,
     poster: POSTER,
     autoplay: true,
     muted: true,
@@ -278,9 +291,15 @@ function setStream(url) {
     controls: true,
     "aria-label": "Live stream",
   });
-  video.addEventListener("error", () => {
+  let mine = null;
+  const failed = () => {
+    mine?.destroy(); // no picture clock any more: what waits for it shows now
+    if (mine !== player) return; // an older stream's late error
     replace($("#stream"), poster(), h("p", { class: "stream-note" }, "The stream cannot be played here."));
-  });
+  };
+  video.addEventListener("error", failed);
+  mine = player = playStream(video, url, { onError: failed });
+  sync.setPlayer(player);
   replace($("#stream"), video);
 }
 

@@ -1,7 +1,8 @@
 // /studio/{id}: the creator's (and moderators') control room. Start and end
 // the live (creator only), pin products and deals (with a comment-to-buy keyword),
 // run auctions and giveaways, see who waits for a product and restock it per warehouse
-// (creator only), watch stats, moderate chat (delete, mute, ban, blocked words).
+// (creator only), watch stats (the replay's sales apart), moderate chat (delete, mute, ban,
+// blocked words), and change the show's settings (creator only: studio-show.js).
 
 import { api, currentSession, describe, pageId } from "./api.js";
 import { mountHeader, openSignIn } from "./auth.js";
@@ -15,6 +16,7 @@ import { ProductShelf } from "./studio-products.js";
 import { LiveStats } from "./studio-stats.js";
 import { ModeratorPanel } from "./studio-mods.js";
 import { ModerationPanel } from "./studio-moderation.js";
+import { ShowSettings } from "./studio-show.js";
 
 const liveId = pageId();
 const user = mountHeader();
@@ -60,6 +62,7 @@ async function access() {
 
 function setStatus(status) {
   live.status = status;
+  show?.setStatus(status);
   const badge = $("#live-status");
   badge.textContent = status === "live" ? "LIVE" : label(status);
   badge.className = `badge badge-${status}`;
@@ -90,6 +93,7 @@ function confirmEnd() {
 async function lifecycle(action) {
   try {
     const result = await api(`/api/lives/${live.id}/${action}`, { method: "POST" });
+    show.updated(result.live); // when it started or ended
     setStatus(result.live.status);
     toast(action === "start" ? "You are live!" : "The live has ended.", { kind: "ok" });
     $("#lifecycle button")?.focus();
@@ -99,6 +103,7 @@ async function lifecycle(action) {
   }
 }
 
+let show;
 let shelf;
 let desk;
 let giveaways;
@@ -123,6 +128,7 @@ function onEvent(frame) {
     case "deal_ended": card.dealEnded(d); break;
     case "live_started": setStatus("live"); break;
     case "live_ended": setStatus("ended"); break;
+    case "live_updated": show.updated(d); break;
     case "chat": chat.add(d); break;
     case "chat_deleted": chat.remove(d.id); break;
     case "slow_mode": chat.setSlowMode(d.seconds); break;
@@ -141,6 +147,9 @@ function onStatus(status) {
 
 async function main() {
   if (!(await access())) return;
+  show = new ShowSettings(live, { editable: isCreator });
+  if (isCreator) show.mount($("#show-panel"));
+  show.renderHeader();
   shelf = new ProductShelf($("#products"), {
     liveId: live.id,
     creatorId: live.creator_id,
@@ -151,6 +160,7 @@ async function main() {
   const socket = new LiveSocket(live.id, {
     token: currentSession().token,
     onSnapshot: (data) => {
+      show.updated(data.live);
       setStatus(data.live.status);
       showPinned(data.pinned);
       desk.load();
@@ -173,7 +183,7 @@ async function main() {
   card = new ProductCard($("#pinned-card"), { serverNow: () => socket.serverNow(), showBuy: false });
   desk = new AuctionDesk($("#auction-panel"), { liveId: live.id, serverNow: () => socket.serverNow(), products: () => shelf.products });
   giveaways = new GiveawayDesk($("#giveaway-panel"), { liveId: live.id, serverNow: () => socket.serverNow(), products: () => shelf.products });
-  stats = new LiveStats(live.id, { currency: "USD" });
+  stats = new LiveStats(live.id, { currency: "USD", ended: () => live.status === "ended" });
   chat = new Chat($("#chat"), { socket, user, moderator: true, creatorId: live.creator_id });
   const moderation = new ModerationPanel($("#moderation-panel"), { liveId: live.id, serverNow: () => socket.serverNow() });
   $("#chat").addEventListener("moderated", () => moderation.loadLists());
