@@ -165,6 +165,9 @@ class Settings:
     # Video: a directory served at /media/ (recordings, HLS streams kept next to the
     # server), and origins the pages may fetch and play video from (an HLS player on a
     # CDN); HTTPS video plays from anywhere already.
+    # Webhooks may reach private and local addresses (a shop's systems inside its own
+    # network); otherwise only development allows them (SSRF).
+    webhook_private_ok: bool = False  # LIVECART_WEBHOOK_PRIVATE_OK
     media_dir: str | None = None  # LIVECART_MEDIA_DIR
     media_origins: tuple[str, ...] = ()  # LIVECART_MEDIA_ORIGINS
     # One log line per HTTP request (uvicorn's access log). On by default in development;
@@ -218,6 +221,7 @@ class Settings:
             env=mode,
             payments=payments,
             access_log=_flag(env, "LIVECART_ACCESS_LOG", mode != "production"),
+            webhook_private_ok=_flag(env, "LIVECART_WEBHOOK_PRIVATE_OK", False),
             metrics_token=env.get("LIVECART_METRICS_TOKEN", "").strip() or None,
             media_dir=_directory(env, "LIVECART_MEDIA_DIR", None),
             media_origins=_origins(env, "LIVECART_MEDIA_ORIGINS", ()),

@@ -30,12 +30,18 @@ class WebhookLoop(Loops):
         await self.deliverer.sender.close()
 
 
+def webhooks_may_reach_local(settings: Settings) -> bool:
+    """Development, or an operator who said so: private and local addresses are fine."""
+    return settings.env != "production" or settings.webhook_private_ok
+
+
 async def start_webhooks(
     commerce: Commerce, settings: Settings, stack: contextlib.AsyncExitStack
 ) -> WebhookLoop:
     """Deliver from this process until ``stack`` closes; local addresses are reachable in
     development only."""
-    sender = Sender(allow_local=settings.env != "production", timeout_s=settings.webhook_timeout_s)
+    sender = Sender(allow_local=webhooks_may_reach_local(settings),
+                    timeout_s=settings.webhook_timeout_s)  # fmt: skip
     loop = WebhookLoop(Deliverer(commerce.transaction, sender))
     await loop.start()
     stack.push_async_callback(loop.stop)

@@ -27,6 +27,7 @@ from app.webhook_schemas import (
     WebhookList,
     WebhookOut,
 )
+from app.webhook_worker import webhooks_may_reach_local
 from checkout import webhooks
 from checkout.webhook_delivery import Refused, Sender
 from checkout.webhook_models import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
@@ -64,7 +65,7 @@ def _owner(user: User) -> int | None:
 async def _checked_url(st: AppState, url: str) -> None:
     """In production, a URL a delivery could reach now: public addresses only (in
     development anything goes, resolvable yet or not)."""
-    if st.settings.env != "production":
+    if webhooks_may_reach_local(st.settings):
         return
     sender = Sender(allow_local=False)
     try:
