@@ -20,6 +20,7 @@ class WebhookLoop(Loops):
     def __init__(self, deliverer: Deliverer) -> None:
         super().__init__(IDLE_S)
         self.deliverer = deliverer
+        deliverer.on_done = self.poke
 
     async def start(self) -> None:
         self.spawn(self.deliverer.run_once, "livecart-webhooks")

@@ -161,12 +161,17 @@ class Deliverer:
         self.lease = timedelta(seconds=2 * sender.timeout_s + 5)
         self.in_flight: dict[int, int] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        # Called when a send is recorded: the next delivery of its key (or a free slot)
+        # may be claimed now, not at the next poll.
+        self.on_done: Callable[[], None] = lambda: None
+        self.finished = 0  # sends recorded so far
 
     async def run_once(self) -> bool:
         """Start sending what is due and fits in the free slots; True if it started any."""
         room = self.total - len(self.tasks)
         if room <= 0:
             return False
+        finished = self.finished
         async with self.transactions() as uow:
             jobs = await self._claim(uow.session, room)
         for job in jobs:
@@ -174,7 +179,8 @@ class Deliverer:
             task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        return bool(jobs)
+        # A send recorded meanwhile may have freed the next of its key: look again at once.
+        return bool(jobs) or self.finished != finished
 
     async def drain(self) -> None:
         """Wait for the sends in flight (tests, shutdown)."""
@@ -223,6 +229,8 @@ class Deliverer:
             log.exception("webhook delivery %s: not recorded", job.delivery_id)
         finally:
             self.in_flight[job.webhook_id] -= 1
+            self.finished += 1
+            self.on_done()
 
 
 async def record(session: AsyncSession, job: Job, outcome: Outcome) -> None:
