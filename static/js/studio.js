@@ -2,7 +2,8 @@
 // the live (creator only), pin products and deals (with a comment-to-buy keyword),
 // run auctions and giveaways, see who waits for a product and restock it per warehouse
 // (creator only), watch stats (the replay's sales apart), moderate chat (delete, mute, ban,
-// blocked words), and change the show's settings (creator only: studio-show.js).
+// blocked words), change the show's settings (creator only: studio-show.js), and manage the
+// creator's webhooks, told at the top when one was disabled (creator only: studio-webhooks.js).
 
 import { api, currentSession, describe, pageId } from "./api.js";
 import { mountHeader, openSignIn } from "./auth.js";
@@ -17,6 +18,7 @@ import { LiveStats } from "./studio-stats.js";
 import { ModeratorPanel } from "./studio-mods.js";
 import { ModerationPanel } from "./studio-moderation.js";
 import { ShowSettings } from "./studio-show.js";
+import { WebhooksPanel } from "./studio-webhooks.js";
 
 const liveId = pageId();
 const user = mountHeader();
@@ -209,6 +211,10 @@ async function main() {
   if (isCreator) {
     $("#new-product").append(shelf.newProductForm());
     new ModeratorPanel(live.id).load();
+  }
+  // The creator's own endpoints (an admin's list would be every creator's: not here).
+  if (user.id === live.creator_id && user.role === "creator") {
+    new WebhooksPanel($("#webhooks-panel"), $("#webhook-notice")).load();
   }
   await shelf.load().catch((error) => toast(describe(error), { kind: "warn" }));
   desk.refresh();

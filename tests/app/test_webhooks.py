@@ -295,5 +295,9 @@ async def test_an_endpoint_failing_for_a_day_is_disabled_then_resumed(
         assert resumed.status_code == 200 and resumed.json()["webhook"]["status"] == "active"
         replay = f"/api/webhooks/{hook['id']}/deliveries/{delivery['id']}/replay"
         assert (await rest.http.post(replay, headers=auth(cara))).status_code == 200
-        (got,) = await take(receiver)
-    assert got.body.decode() == delivery["body"]
+        # The order placed while it was disabled may be queued too (this process still
+        # listed the endpoint for up to 2 s): it goes out after the resume as well.
+        bodies = [g.body.decode() for g in await take(receiver)]
+        if delivery["body"] not in bodies:
+            bodies += [g.body.decode() for g in await take(receiver)]
+    assert delivery["body"] in bodies
