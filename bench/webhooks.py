@@ -152,6 +152,7 @@ def main() -> int:
     parser.add_argument("--redis", default=kit.DEFAULT_REDIS)
     parser.add_argument("--scratch-db", default="livecart_bench_webhooks")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch db")
     parser.add_argument("--out", default=str(kit.RESULTS / "webhooks.json"))
     args = parser.parse_args()
     # The receiver is on 127.0.0.1 and the servers run as in production.
@@ -161,7 +162,7 @@ def main() -> int:
         results = kit.run_variants(args.variants, lambda v: run_variant(v, args),
                                    VARIANT_TIMEOUT_S)  # fmt: skip
     finally:
-        used_pg = "pg-redis" in args.variants
+        used_pg = "pg-redis" in args.variants and not args.keep_db
         kit.clean_up(args.pg, [args.scratch_db] * used_pg, args.redis if used_pg else None)
     kit.write_json(Path(args.out), {**info, "results": results})
     print(markdown(results))

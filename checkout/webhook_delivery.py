@@ -27,11 +27,11 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2 as httpx
-from sqlalchemy import and_, exists, update
+from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -144,6 +144,19 @@ class Sender:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:EXCERPT], None, _ms(started))
 
 
+async def _heads(session: AsyncSession, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The oldest pending delivery of each (endpoint, key): only it may go now."""
+    d = WebhookDelivery
+    rows = await session.exec(
+        sa_select(col(d.webhook_id), col(d.ordering_key), func.min(col(d.id)))
+        .where(col(d.status) == DeliveryStatus.PENDING.value,
+               col(d.webhook_id).in_({hook for hook, _k in pairs}),
+               col(d.ordering_key).in_({key for _h, key in pairs}))
+        .group_by(col(d.webhook_id), col(d.ordering_key))
+    )  # type: ignore[call-overload]  # fmt: skip
+    return {(hook, key): int(first) for hook, key, first in rows.all()}
+
+
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
@@ -188,37 +201,44 @@ class Deliverer:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
     async def _claim(self, session: AsyncSession, room: int) -> list[Job]:
-        now = utcnow()
-        d, e = WebhookDelivery, WebhookDelivery.__table__.alias("earlier")  # type: ignore[attr-defined]
-        earlier = exists().where(and_(e.c.webhook_id == d.webhook_id,
-                                      e.c.ordering_key == d.ordering_key,
-                                      e.c.status == DeliveryStatus.PENDING.value,
-                                      e.c.id < d.id))  # fmt: skip
+        """Lease up to ``room`` due deliveries, each the oldest pending of its key, within
+        the endpoints' free slots. Plain indexed statements (a correlated anti-join let
+        PostgreSQL's generic plans take 300 ms per pass at a few thousand rows)."""
+        now, d, w = utcnow(), WebhookDelivery, Webhook
         query = (
-            sa_select(col(d.id), col(d.webhook_id), col(Webhook.url), col(Webhook.secret),
-                      col(d.body))
-            .join(Webhook, col(Webhook.id) == col(d.webhook_id))
+            sa_select(col(d.id), col(d.webhook_id), col(d.ordering_key))
+            .join(w, col(w.id) == col(d.webhook_id))
             .where(col(d.status) == DeliveryStatus.PENDING.value, col(d.next_attempt_at) <= now,
                    (col(d.locked_until).is_(None)) | (col(d.locked_until) < now),
-                   col(Webhook.status) == WebhookStatus.ACTIVE.value, ~earlier)
+                   col(w.status) == WebhookStatus.ACTIVE.value)
             .order_by(col(d.id)).limit(room * 4)
         )  # fmt: skip
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(of=d, skip_locked=True)
-        jobs: list[Job] = []
+        due = (await session.exec(query)).all()  # type: ignore[call-overload]
+        if not due:
+            return []
+        heads = await _heads(session, {(hook, key) for _i, hook, key in due})
+        chosen: list[int] = []
         taken = dict(self.in_flight)
-        rows = (await session.exec(query)).all()  # type: ignore[call-overload]
-        for delivery_id, webhook_id, url, secret, body in rows:
-            if len(jobs) >= room or taken.get(webhook_id, 0) >= self.per_endpoint:
+        for delivery_id, hook, key in due:
+            if len(chosen) >= room or taken.get(hook, 0) >= self.per_endpoint:
                 continue
-            taken[webhook_id] = taken.get(webhook_id, 0) + 1
-            jobs.append(Job(delivery_id or 0, webhook_id, url, secret, body))
-        if jobs:
-            await session.exec(
-                update(d).where(col(d.id).in_([j.delivery_id for j in jobs]))
-                .values(locked_until=now + self.lease)
-            )  # fmt: skip
-        return jobs
+            if heads.get((hook, key)) != delivery_id:  # an earlier one of its key is pending
+                continue
+            taken[hook] = taken.get(hook, 0) + 1
+            chosen.append(delivery_id)
+        if not chosen:
+            return []
+        await session.exec(
+            update(d).where(col(d.id).in_(chosen)).values(locked_until=now + self.lease)
+        )
+        rows = await session.exec(
+            sa_select(col(d.id), col(d.webhook_id), col(w.url), col(w.secret), col(d.body))
+            .join(w, col(w.id) == col(d.webhook_id)).where(col(d.id).in_(chosen))
+            .order_by(col(d.id))
+        )  # type: ignore[call-overload]  # fmt: skip
+        return [Job(i, hook, url, secret, body) for i, hook, url, secret, body in rows.all()]
 
     async def _deliver(self, job: Job) -> None:
         try:
@@ -234,39 +254,51 @@ class Deliverer:
 
 
 async def record(session: AsyncSession, job: Job, outcome: Outcome) -> None:
-    """The attempt, the delivery's next state, and the endpoint's health."""
+    """The attempt, the delivery's next state, and the endpoint's health. The delivery is
+    leased to this worker; the endpoint's row is changed only by conditional statements
+    that never wait on the orders that are adding deliveries to it."""
     now = utcnow()
     session.add(WebhookAttempt(
         delivery_id=job.delivery_id, at=now, status_code=outcome.status_code,
         error=outcome.error, excerpt=outcome.excerpt, duration_ms=outcome.duration_ms,
     ))  # fmt: skip
-    delivery = await session.get(WebhookDelivery, job.delivery_id, with_for_update=True)
-    webhook = await session.get(Webhook, job.webhook_id, with_for_update=True)
-    if delivery is None or webhook is None:
+    delivery = await session.get(WebhookDelivery, job.delivery_id)
+    if delivery is None:
         return
     delivery.attempts += 1
     delivery.locked_until = None
+    w = Webhook
     if outcome.ok:
         delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED.value, now
-        webhook.failing_since = None
+        await session.exec(update(w).where(col(w.id) == job.webhook_id,
+                                           col(w.failing_since).is_not(None))
+                           .values(failing_since=None))  # fmt: skip
     else:
         if now - utc(delivery.created_at) >= RETRY_FOR:
             delivery.status = DeliveryStatus.FAILED.value
         else:
             delivery.next_attempt_at = now + timedelta(seconds=backoff_s(delivery.attempts))
-        webhook.failing_since = webhook.failing_since or now
-        if now - utc(webhook.failing_since) >= DISABLE_AFTER:
-            await disable(session, webhook)
-    session.add_all([delivery, webhook])
+        await session.exec(update(w).where(col(w.id) == job.webhook_id,
+                                           col(w.failing_since).is_(None))
+                           .values(failing_since=now))  # fmt: skip
+        await disable_if_failing(session, job.webhook_id, now)
+    session.add(delivery)
 
 
-async def disable(session: AsyncSession, webhook: Webhook) -> None:
+async def disable_if_failing(session: AsyncSession, webhook_id: int, now: datetime) -> None:
     """Stop an endpoint that failed for a day; its pending deliveries fail with it."""
-    webhook.status, webhook.disabled_at = WebhookStatus.DISABLED.value, utcnow()
+    w = Webhook
+    stopped = await session.exec(
+        update(w).where(col(w.id) == webhook_id, col(w.status) == WebhookStatus.ACTIVE.value,
+                        col(w.failing_since) <= now - DISABLE_AFTER)
+        .values(status=WebhookStatus.DISABLED.value, disabled_at=now)
+    )  # fmt: skip
+    if stopped.rowcount != 1:
+        return
     await session.exec(
         update(WebhookDelivery)
-        .where(col(WebhookDelivery.webhook_id) == webhook.id,
+        .where(col(WebhookDelivery.webhook_id) == webhook_id,
                col(WebhookDelivery.status) == DeliveryStatus.PENDING.value)
         .values(status=DeliveryStatus.FAILED.value, locked_until=None)
     )  # fmt: skip
-    log.warning("webhook %s disabled: every delivery failed for %s", webhook.id, DISABLE_AFTER)
+    log.warning("webhook %s disabled: every delivery failed for %s", webhook_id, DISABLE_AFTER)
