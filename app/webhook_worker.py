@@ -4,6 +4,7 @@ process when there is no Redis — never in a web process that has workers besid
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from app.commerce import Commerce
 from app.settings import Settings
@@ -11,6 +12,10 @@ from checkout.loops import Loops
 from checkout.webhook_delivery import Deliverer, Sender
 
 IDLE_S = 0.5  # how often an idle process looks for due deliveries
+
+# The HTTP client logs every request at INFO: one line per delivery is noise here (the
+# attempts are in the database, shown by GET /api/webhooks/{id}/deliveries).
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 class WebhookLoop(Loops):

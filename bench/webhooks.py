@@ -99,16 +99,21 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         kit.wait_ready(rport, receiver, path="/stats")
         creator, _live, product_id, _uids, tokens = fs.set_up(variant, port, db_url, flash)
         result["reference"], _ = burst(port, tokens, product_id, "reference", workdir, kids)
-        hook = kit.rest(port, "POST", "/api/webhooks",
-                        {"url": f"http://127.0.0.1:{rport}/hooks", "events": EVENTS},
-                        creator)["webhook"]  # fmt: skip
+        target = kit.free_port() if args.dead_endpoint else rport  # nobody listens there
+        hook = {"id": None}
+        if not args.control:
+            hook = kit.rest(port, "POST", "/api/webhooks",
+                            {"url": f"http://127.0.0.1:{target}/hooks", "events": EVENTS},
+                            creator)["webhook"]  # fmt: skip
         time.sleep(2.5)  # set-up: every process re-reads who listens within 2 s
         again = fs.mint_tokens(asyncio.run(fs.insert_buyers(db_url, args.orders, "wh")))
         result["with_webhook"], started = burst(port, again, product_id, "hooked", workdir,
                                                 kids)  # fmt: skip
-        waited = wait_delivered(db_url, rport, VARIANT_TIMEOUT_S - 60)
+        limit = 5 if args.dead_endpoint or args.control else VARIANT_TIMEOUT_S - 60
+        waited = wait_delivered(db_url, rport, limit)
         got = waited["receiver"]
         result["deliveries"] = waited["deliveries"]
+        result["dead_endpoint"] = args.dead_endpoint
         result["received"] = got
         span = max(1e-9, float(got["last"]) - started) if got["count"] else None
         result["deliveries_per_s"] = round(got["count"] / span, 1) if span else None
@@ -153,6 +158,14 @@ def main() -> int:
     parser.add_argument("--scratch-db", default="livecart_bench_webhooks")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch db")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="no endpoint for the second burst either (is a second burst slower?)",
+    )
+    parser.add_argument("--dead-endpoint", action="store_true",
+                        help="the endpoint refuses connections: the outbox's cost on placing "
+                             "alone, without the deliveries' CPU")  # fmt: skip
     parser.add_argument("--out", default=str(kit.RESULTS / "webhooks.json"))
     args = parser.parse_args()
     # The receiver is on 127.0.0.1 and the servers run as in production.

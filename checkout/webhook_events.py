@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from checkout.models import Product
 from checkout.orders import EventLike, OrderLike, histories, order_view
+from checkout.records import table_of
 from checkout.webhook_models import Webhook, WebhookDelivery, WebhookStatus
 from checkout.webhook_rules import new_event_id
 from common.times import iso_utc, utcnow
@@ -132,7 +133,9 @@ class EventSink:
                       "ordering_key": event.key, "body": body, "status": "pending",
                       "attempts": 0, "next_attempt_at": now, "created_at": now}
                      for w in webhook_ids]  # fmt: skip
-        await session.exec(insert(WebhookDelivery).values(rows))
+        # executemany, compiled once (a multi-row VALUES is compiled anew for every size)
+        conn = await session.connection()
+        await conn.execute(insert(table_of(WebhookDelivery)), rows)
         return len(rows)
 
 
