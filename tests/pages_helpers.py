@@ -90,9 +90,12 @@ class Browser:
         *,
         session: dict[str, Any] | None = None,
         viewport: dict[str, int] = PHONE,
+        **options: Any,
     ) -> Any:
-        """Open ``path`` in a fresh context, signed in as ``session`` ({token, user})."""
-        context = await self.browser.new_context(viewport=viewport, base_url=self.base_url)
+        """Open ``path`` in a fresh context, signed in as ``session`` ({token, user});
+        ``options`` go to the context (``locale``, ``timezone_id``)."""
+        context = await self.browser.new_context(viewport=viewport, base_url=self.base_url,
+                                                 **options)  # fmt: skip
         self.contexts.append(context)
         if session is not None:
             token, user = json.dumps(session["token"]), json.dumps(json.dumps(session["user"]))

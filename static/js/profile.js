@@ -102,10 +102,15 @@ function addressForm(stops) {
     ok,
     h("div", { class: "row" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save address")),
   );
+  // The saved address may arrive after the dialog opened (focus already in the form):
+  // fill every field the buyer has not typed in, never one they have.
+  const typed = new Set();
+  form.addEventListener("input", (event) => typed.add(event.target.name));
   stops.push(watchProfile(() => {
     now.textContent = savedText("address");
-    if (!form.contains(document.activeElement) && state?.address) {
-      for (const key of ADDRESS_KEYS) form.elements[key].value = state.address[key] ?? "";
+    if (!state?.address) return;
+    for (const key of ADDRESS_KEYS) {
+      if (!typed.has(key)) form.elements[key].value = state.address[key] ?? "";
     }
   }));
   form.addEventListener("submit", (event) => {
@@ -113,6 +118,7 @@ function addressForm(stops) {
     const body = addressFrom(formValues(form));
     save(form, ok, "Address saved.", async () => {
       const { address } = await api("/api/me/address", { method: "PUT", body });
+      typed.clear(); // what was typed is what is saved now
       change({ address });
     });
   });

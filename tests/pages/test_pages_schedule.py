@@ -29,7 +29,6 @@ from tests.order_helpers import SHIPPING, fresh_key
 from tests.pages_helpers import (
     PHONE,
     Browser,
-    PageLog,
     Site,
     accessibility_problems,
     expect,
@@ -61,26 +60,9 @@ async def zoned_page(
     session: dict[str, Any] | None = None,
     viewport: dict[str, int] = PHONE,
 ) -> Any:
-    """``Browser.page`` in en-GB and Asia/Kolkata: the same sign-in, console log and
-    clean-up (the context joins the browser's)."""
-    context = await browser.browser.new_context(
-        viewport=viewport, base_url=browser.base_url, locale=LOCALE, timezone_id=ZONE
-    )
-    browser.contexts.append(context)
-    if session is not None:
-        token, user = json.dumps(session["token"]), json.dumps(json.dumps(session["user"]))
-        await context.add_init_script(
-            f"localStorage.setItem('livecart.token', {token});"
-            f"localStorage.setItem('livecart.user', {user});"
-        )
-    page = await context.new_page()
-    log = PageLog(name)
-    browser.logs.append(log)
-    page.on("console", lambda msg: msg.type == "error" and log.errors.append(msg.text))
-    page.on("pageerror", lambda exc: log.errors.append(f"uncaught: {exc}"))
-    page.livecart_log = log
-    await page.goto(path)
-    return page
+    """``Browser.page`` in en-GB and Asia/Kolkata."""
+    return await browser.page(name, path, session=session, viewport=viewport, locale=LOCALE,
+                              timezone_id=ZONE)  # fmt: skip
 
 
 def local(when: datetime) -> datetime:
