@@ -26,7 +26,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from checkout.allocation import Bins, Shelf
 from checkout.errors import WarehouseNotFound
 from checkout.models import MAIN, Hold, Inventory, Warehouse
-from common.sql import upsert_insert
 
 
 async def shelves(session: AsyncSession, product_id: int) -> list[Shelf]:
@@ -77,11 +76,9 @@ async def put_on_hand(
     None when ``on_hand`` is below what is allocated (nothing changed). The caller holds
     the product's lock."""
     current = await session.get(Inventory, (product_id, warehouse), with_for_update=True)
-    if current is None:
-        await session.exec(
-            upsert_insert(session)(Inventory).values(
-                product_id=product_id, warehouse=warehouse, on_hand=on_hand, allocated=0)
-        )  # fmt: skip
+    if current is None:  # the product's first units there
+        session.add(Inventory(product_id=product_id, warehouse=warehouse, on_hand=on_hand))
+        await session.flush()
         return 0, 0
     before, allocated = current.on_hand, current.allocated
     if on_hand < allocated:

@@ -52,6 +52,7 @@ from checkout.webhook_rules import (
     backoff_s,
     signature,
 )
+from checkout.webhooks import fail_pending
 from common.times import utc, utcnow
 
 log = logging.getLogger("livecart.webhooks")
@@ -90,6 +91,32 @@ class Job:
     body: str
 
 
+Target = tuple[str, dict[str, str], dict[str, str]]
+
+
+async def target(url: str, *, allow_local: bool, resolve: Resolve = resolve_host) -> Target:
+    """Where a delivery to ``url`` connects (the checked address), its Host header and TLS
+    name; ``Refused`` when the scheme is not http(s), the host does not resolve, or it
+    resolves to an address a delivery may not reach."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refused("only http(s) URLs")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = await resolve(parts.hostname, port)
+    except OSError as exc:
+        raise Refused(f"cannot resolve {parts.hostname}: {exc.strerror or exc}") from None
+    addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+    if not addresses or not all(address_allowed(a, allow_local=allow_local)
+                                for a in addresses):  # fmt: skip
+        raise Refused(f"{parts.hostname} resolves to an address webhooks may not reach")
+    first = addresses[0]
+    host = f"[{first}]" if first.version == 6 else str(first)
+    origin = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=f"{host}:{port}")), {"Host": origin}, extensions
+
+
 class Sender:
     """One POST of a delivery to the address its URL resolves to (checked first)."""
 
@@ -103,26 +130,8 @@ class Sender:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def target(self, url: str) -> tuple[str, dict[str, str], dict[str, str]]:
-        """The URL to connect to (the checked address), its Host header, TLS name."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Refused("only http(s) URLs")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            found = await self.resolve(parts.hostname, port)
-        except OSError as exc:
-            raise Refused(f"cannot resolve {parts.hostname}: {exc.strerror or exc}") from None
-        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
-        if not addresses or not all(address_allowed(a, allow_local=self.allow_local)
-                                    for a in addresses):  # fmt: skip
-            raise Refused(f"{parts.hostname} resolves to an address webhooks may not reach")
-        first = addresses[0]
-        host = f"[{first}]" if first.version == 6 else str(first)
-        netloc = f"{host}:{port}"
-        origin = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-        return urlunsplit(parts._replace(netloc=netloc)), {"Host": origin}, extensions
+    async def target(self, url: str) -> Target:
+        return await target(url, allow_local=self.allow_local, resolve=self.resolve)
 
     async def send(self, job: Job) -> Outcome:
         started = time.monotonic()
@@ -295,10 +304,5 @@ async def disable_if_failing(session: AsyncSession, webhook_id: int, now: dateti
     )  # fmt: skip
     if stopped.rowcount != 1:
         return
-    await session.exec(
-        update(WebhookDelivery)
-        .where(col(WebhookDelivery.webhook_id) == webhook_id,
-               col(WebhookDelivery.status) == DeliveryStatus.PENDING.value)
-        .values(status=DeliveryStatus.FAILED.value, locked_until=None)
-    )  # fmt: skip
+    await fail_pending(session, webhook_id)
     log.warning("webhook %s disabled: every delivery failed for %s", webhook_id, DISABLE_AFTER)

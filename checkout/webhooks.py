@@ -67,7 +67,9 @@ async def listed(session: AsyncSession, creator_id: int | None) -> Sequence[Webh
     return (await session.exec(query.order_by(col(Webhook.id)))).all()
 
 
-async def _fail_pending(session: AsyncSession, webhook_id: int) -> None:
+async def fail_pending(session: AsyncSession, webhook_id: int) -> None:
+    """Nothing more is sent to the endpoint: its pending deliveries fail (removed, or
+    disabled after a day of failures)."""
     await session.exec(
         update(WebhookDelivery)
         .where(col(WebhookDelivery.webhook_id) == webhook_id,
@@ -80,7 +82,7 @@ async def remove(session: AsyncSession, webhook: Webhook) -> None:
     """Stop sending to it for good (its deliveries stay readable to admins)."""
     webhook.status = WebhookStatus.DELETED.value
     session.add(webhook)
-    await _fail_pending(session, webhook.id or 0)
+    await fail_pending(session, webhook.id or 0)
 
 
 async def enable(session: AsyncSession, webhook: Webhook) -> Webhook:

@@ -5,8 +5,6 @@ here and again at every send (``checkout.webhook_delivery``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,7 +27,7 @@ from app.webhook_schemas import (
 )
 from app.webhook_worker import webhooks_may_reach_local
 from checkout import webhooks
-from checkout.webhook_delivery import Refused, Sender
+from checkout.webhook_delivery import Refused, target
 from checkout.webhook_models import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
 from common.times import iso_utc
 
@@ -67,14 +65,11 @@ async def _checked_url(st: AppState, url: str) -> None:
     development anything goes, resolvable yet or not)."""
     if webhooks_may_reach_local(st.settings):
         return
-    sender = Sender(allow_local=False)
     try:
-        await sender.target(url)
+        await target(url, allow_local=False)
     except Refused as exc:
         raise ApiError(422, "validation_error", "the webhook URL cannot be used",
                        fields={"url": str(exc)}) from None  # fmt: skip
-    finally:
-        await sender.close()
 
 
 @operation("Add a webhook endpoint (creators); its signing secret is in this answer only",
@@ -154,9 +149,7 @@ async def replay(request: Request) -> Response:
     async with state(request).db.write() as session:
         webhook = await webhooks.owned(session, webhook_id, _owner(user))
         delivery = await webhooks.replay(session, webhook, delivery_id)
-        answer: dict[str, Any] = DeliveryEnvelope(
-            delivery=delivery_out(delivery, [])).model_dump(mode="json")  # fmt: skip
-    return respond(answer)
+    return respond(DeliveryEnvelope(delivery=delivery_out(delivery, [])))
 
 
 routes = [
