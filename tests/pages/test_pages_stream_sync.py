@@ -12,6 +12,7 @@ changes (a MutationObserver on ``#card``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import replace
@@ -106,6 +107,16 @@ async def events(site: Site, kind: str) -> list[dict[str, Any]]:
         resp = await http.get(f"/api/lives/{site.shop.live_id}/events?after=0&limit=1000")
         assert resp.status_code == 200, resp.text
         return [e for e in resp.json()["events"] if e["type"] == kind]
+
+
+async def logged(site: Site, kind: str, within: float = 5.0) -> dict[str, Any]:
+    """The newest ``kind`` event once the server has logged one (its deal clock may end a
+    deal a moment after the page, on the server's clock, stopped offering it)."""
+    deadline = time.monotonic() + within
+    while not (found := await events(site, kind)):
+        assert time.monotonic() < deadline, f"no {kind} event within {within} s"
+        await asyncio.sleep(0.05)
+    return found[-1]
 
 
 async def delayed_stream(site: Site, media: Path) -> datetime:
@@ -203,7 +214,7 @@ async def test_a_deal_the_server_ended_is_not_offered_though_the_picture_is_behi
     await browser.screenshot(page, "viewer-delayed-deal")
 
     gone = await probed(page, "list")
-    ended = (await events(site, "deal_ended"))[-1]
+    ended = await logged(site, "deal_ended")
     print(
         f"deal_ended at ends_at +{ended['ts'] - ends_at:.0f} ms; deal price gone at ends_at "
         f"+{gone['wall'] - ends_at:.0f} ms, picture {ends_at - gone['picture']:.0f} ms before"
