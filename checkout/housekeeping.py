@@ -25,4 +25,4 @@ def spawn_housekeeping(loops: Loops, transactions: Transactions) -> None:
             log.info("forgot %d old Idempotency-Keys", removed)
         return True  # the sleep above paces it
 
-    loops.spawn(step, "livecart-housekeeping")
+    loops.spawn(step, "livecart-housekeeping", finish=False)  # it mostly sleeps

@@ -1,4 +1,5 @@
-"""Background loops of the fulfillment queue, and the stop that always ends them."""
+"""Background loops of the fulfillment queue and webhooks, and the stop that always ends
+them."""
 
 from __future__ import annotations
 
@@ -12,31 +13,50 @@ log = logging.getLogger("livecart.fulfillment")
 
 Step = Callable[[], Awaitable[bool]]
 
+FINISH_S = 1.0  # how long a stop lets each loop finish the step it is in
+
 
 class Loops:
     """Background tasks that each run a ``step`` until stopped, sleeping ``idle_s`` (or
     until ``poke``) whenever a step says there was nothing to do."""
 
-    def __init__(self, idle_s: float) -> None:
+    def __init__(self, idle_s: float, *, finish_s: float = FINISH_S) -> None:
         self.idle_s = idle_s
+        self.finish_s = finish_s
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._finishing: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def poke(self) -> None:
         """Wake every idle loop now (new work arrived)."""
         self._wake.set()
 
     async def _forever(self, step: Step, name: str) -> None:
-        while True:
-            if not await loop_step(step, name, log):  # idle, or failed: wait for work
-                await nap(self._wake, self.idle_s)
+        while not self._stopping:
+            if not await loop_step(step, name, log) and not self._stopping:
+                await nap(self._wake, self.idle_s)  # idle, or failed: wait for work
 
-    def spawn(self, step: Step, name: str) -> None:
-        self._tasks.append(asyncio.create_task(self._forever(step, name), name=name))
+    def spawn(self, step: Step, name: str, *, finish: bool = True) -> None:
+        """Run ``step`` in a loop; ``finish=False`` for a step that mostly waits (say, a
+        long sleep) and is cancelled at once by ``stop``."""
+        task = asyncio.create_task(self._forever(step, name), name=name)
+        self._tasks.append(task)
+        if finish:
+            self._finishing.add(task)
 
     async def stop(self) -> None:
-        """Cancel every loop. Returns within ``common.tasks.STOP_WAIT_S`` seconds even if
-        a step hangs (say, on a dead Redis) or swallows the cancellation; what is still
-        running then is logged by name and left behind."""
+        """End every loop: each first finishes the step it is in and ends there (at most
+        ``finish_s``): a step cancelled half-way through a transaction leaves its rollback
+        to be interrupted too, and the connection lost. What is still running then is
+        cancelled; that returns within ``common.tasks.STOP_WAIT_S`` seconds even if a
+        step hangs (say, on a dead Redis) or swallows the cancellation, and names what it
+        left behind."""
+        self._stopping = True
+        self._wake.set()
+        busy = [task for task in self._tasks if task in self._finishing and not task.done()]
+        if busy:
+            await asyncio.wait(busy, timeout=self.finish_s)
         await cancel_and_wait(self._tasks, what="fulfillment loops")
         self._tasks.clear()
+        self._finishing.clear()
