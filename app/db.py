@@ -93,13 +93,13 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        # No rollback of our own on failure: leaving the block closes the session, which
-        # rolls back, and SQLAlchemy runs that close to completion even if this task is
-        # cancelled again meanwhile (a stop re-cancels a loop that has not ended yet).
-        # A rollback here could be interrupted half-way, its connection lost to the pool.
         async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
-            yield session
-            await session.commit()
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     async def warm(self, connections: int = 4) -> None:
         """Open a few pooled connections now, so the first requests after a start (say,

@@ -70,6 +70,7 @@ from app.webhook_worker import start_webhooks
 from checkout import warehouses
 from checkout.desk import OnPlaced, OrderDesk
 from checkout.ports import PaymentProvider
+from checkout.queue import LocalConsumer, StreamQueue
 from checkout.sla import Calendar
 from checkout.waitlist import Serving, WaitlistDesk
 from common.tasks import close_within
@@ -235,6 +236,20 @@ async def _open_database(settings: Settings, stack: contextlib.AsyncExitStack) -
     return db
 
 
+async def _start_loops(
+    commerce: Commerce, redis: Redis | None, settings: Settings,
+    stack: contextlib.AsyncExitStack,
+) -> tuple[StreamQueue | None, LocalConsumer | None]:  # fmt: skip
+    """Fulfillment, and webhooks in one process (with Redis, the workers deliver them).
+    On the way out their loops all end their steps together before each is stopped."""
+    queue, local = await start_fulfillment(commerce, redis, stack)
+    webhooks = await start_webhooks(commerce, settings, stack) if redis is None else None
+    for loops in (queue, local, webhooks):
+        if loops is not None:
+            stack.callback(loops.stopping)
+    return queue, local
+
+
 async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> AppState:
     """Connect and start every resource of one app; ``stack`` closes them in reverse."""
     db = await _open_database(settings, stack)
@@ -247,9 +262,7 @@ async def open_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Ap
     await deals.start()
     stack.push_async_callback(deals.stop)
     commerce = Commerce(hub.publisher, Calendar(settings.ship_by_days, settings.main_country))
-    queue, local = await start_fulfillment(commerce, redis, stack)
-    if redis is None:  # one process: it delivers webhooks too (with Redis, the workers do)
-        await start_webhooks(commerce, settings, stack)
+    queue, local = await _start_loops(commerce, redis, settings, stack)
     payments = payment_provider(settings)
     on_placed = hand_over(queue, local)
     desk = _order_desk(commerce, payments, on_placed, relayed=queue is not None, stack=stack)

@@ -106,7 +106,7 @@ async def run_worker(
         )  # fmt: skip
         await queue.start(relay=True, consume=True)
         stack.push_async_callback(queue.stop)
-        await start_webhooks(commerce, settings, stack)
+        webhooks = await start_webhooks(commerce, settings, stack)
         log.info("fulfillment worker %s running", queue.consumer)
         payments = payment_provider(settings)
         while not stop.is_set():
@@ -116,3 +116,5 @@ async def run_worker(
             if simulate and not stop.is_set():
                 await simulate_step(commerce, payments)
         log.info("fulfillment worker stopping")
+        for loops in (webhooks, queue):  # all end their steps together, then each stops
+            loops.stopping()

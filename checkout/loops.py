@@ -13,7 +13,7 @@ log = logging.getLogger("livecart.fulfillment")
 
 Step = Callable[[], Awaitable[bool]]
 
-FINISH_S = 1.0  # how long a stop lets each loop finish the step it is in
+FINISH_S = 0.5  # how long a stop lets each loop finish the step it is in (ms, normally)
 
 
 class Loops:
@@ -27,6 +27,7 @@ class Loops:
         self._tasks: list[asyncio.Task[None]] = []
         self._finishing: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._finish_by = 0.0  # when the steps' time to finish is up (set by stopping)
 
     def poke(self) -> None:
         """Wake every idle loop now (new work arrived)."""
@@ -45,6 +46,16 @@ class Loops:
         if finish:
             self._finishing.add(task)
 
+    def stopping(self) -> None:
+        """End each loop at the end of its current step, from now on; ``stop`` waits
+        for them until ``finish_s`` after the first call. ``stop`` calls it too; a process
+        stopping several ``Loops`` tells them all first, so their steps get the same time
+        to finish rather than one ``Loops`` after the other."""
+        if not self._stopping:
+            self._stopping = True
+            self._finish_by = asyncio.get_running_loop().time() + self.finish_s
+        self._wake.set()
+
     async def stop(self) -> None:
         """End every loop: each first finishes the step it is in and ends there (at most
         ``finish_s``): a step cancelled half-way through a transaction leaves its rollback
@@ -52,11 +63,11 @@ class Loops:
         cancelled; that returns within ``common.tasks.STOP_WAIT_S`` seconds even if a
         step hangs (say, on a dead Redis) or swallows the cancellation, and names what it
         left behind."""
-        self._stopping = True
-        self._wake.set()
+        self.stopping()
         busy = [task for task in self._tasks if task in self._finishing and not task.done()]
-        if busy:
-            await asyncio.wait(busy, timeout=self.finish_s)
+        left = self._finish_by - asyncio.get_running_loop().time()
+        if busy and left > 0:
+            await asyncio.wait(busy, timeout=left)
         await cancel_and_wait(self._tasks, what="fulfillment loops")
         self._tasks.clear()
         self._finishing.clear()
