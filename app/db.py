@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.tasks import to_completion
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_TIMEOUT_S = 10  # waiting longer for a connection means overload: answer 429 busy
 _WRITE_OPTION = "livecart_write"
@@ -93,13 +95,15 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
+        # Neither the commit nor, on failure, the rollback may stop half-way when this
+        # task is cancelled (a stop cancels a loop that was in a transaction; it cancels
+        # again if the loop has not ended): each hands the connection back to the pool
+        # with a reset ``ROLLBACK``, and an interrupted one loses it and logs a traceback.
+        # The commit runs to completion here; the rollback is the session's close on the
+        # way out, which SQLAlchemy runs to completion.
         async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+            yield session
+            await to_completion(session.commit())
 
     async def warm(self, connections: int = 4) -> None:
         """Open a few pooled connections now, so the first requests after a start (say,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 log = logging.getLogger("livecart.stopping")
@@ -91,6 +91,26 @@ async def cancel_and_wait(
     if names:
         log.warning("%s: abandoned after %.1fs, still running: %s", what, within, names)
     return names
+
+
+async def to_completion(work: Coroutine[Any, Any, T]) -> T:
+    """Await ``work`` in a task of its own until it ends, even if the caller is cancelled
+    meanwhile; that cancellation is raised afterwards. For steps that must not stop
+    half-way: a commit whose connection goes back to the pool with a reset ``ROLLBACK``,
+    interrupted, loses the connection (and logs a traceback)."""
+    task = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as exc:
+            if task.done():  # the work itself was cancelled (say, at loop shutdown)
+                raise
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
+    return result
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
