@@ -10,6 +10,7 @@ from app.commerce import Commerce
 from app.settings import Settings
 from checkout.loops import Loops
 from checkout.webhook_delivery import Deliverer, Sender
+from common.tasks import STOP_WAIT_S, close_within
 
 IDLE_S = 0.5  # how often an idle process looks for due deliveries
 
@@ -20,7 +21,7 @@ logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 class WebhookLoop(Loops):
     """A ``Deliverer`` run as a background loop; ``stop`` lets sends in flight finish
-    within the stop's bound (the rest are sent again once their lease expires)."""
+    for at most ``STOP_WAIT_S`` (the rest are sent again once their lease expires)."""
 
     def __init__(self, deliverer: Deliverer) -> None:
         super().__init__(IDLE_S)
@@ -32,8 +33,8 @@ class WebhookLoop(Loops):
 
     async def stop(self) -> None:
         await super().stop()
-        await self.deliverer.drain()
-        await self.deliverer.sender.close()
+        await self.deliverer.drain(within=STOP_WAIT_S)
+        await close_within(self.deliverer.sender.close, "webhook client")
 
 
 def webhooks_may_reach_local(settings: Settings) -> bool:

@@ -10,7 +10,8 @@ Guarantees:
   product, an auction) go one at a time: a later one waits while an earlier is pending.
 - **Bounded.** At most ``per_endpoint`` sends in flight per endpoint and ``total`` per
   process, each with ``timeout_s``: a hanging receiver holds only its own slots. Sends
-  run in their own tasks, after and apart from any order's transaction.
+  run in their own tasks, after and apart from any order's transaction. A stop waits
+  for sends in flight for a bounded time; the rest go again after their lease.
 - **Safe targets.** Only http(s); the host is resolved at every send and, unless local
   addresses are allowed (development), loopback, private, link-local, shared and
   reserved addresses are refused; the connection goes to the address checked (the Host
@@ -53,6 +54,7 @@ from checkout.webhook_rules import (
     signature,
 )
 from checkout.webhooks import fail_pending
+from common.tasks import cancel_and_wait
 from common.times import utc, utcnow
 
 log = logging.getLogger("livecart.webhooks")
@@ -204,10 +206,17 @@ class Deliverer:
         # A send recorded meanwhile may have freed the next of its key: look again at once.
         return bool(jobs) or self.finished != finished
 
-    async def drain(self) -> None:
-        """Wait for the sends in flight (tests, shutdown)."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+    async def drain(self, within: float | None = None) -> None:
+        """Wait for the sends in flight; with ``within`` (a stop), at most that long, then
+        cancel the rest: unrecorded, their leases expire and they are sent again (at least
+        once) — a hanging receiver cannot hold a stopping worker."""
+        if within is None:
+            while self.tasks:
+                await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            return
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=within)
+        await cancel_and_wait(list(self.tasks), what="webhook sends")
 
     async def _claim(self, session: AsyncSession, room: int) -> list[Job]:
         """Lease up to ``room`` due deliveries, each the oldest pending of its key, within

@@ -18,8 +18,10 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from sqlalchemy import update
+from sqlmodel import select
 
 from app.accounts import Role
+from app.db import Database
 from app.settings import Settings
 from app.webhook_listen import listener
 from checkout.webhook_delivery import Job, Refused, Sender
@@ -204,6 +206,29 @@ async def test_a_hanging_receiver_does_not_slow_orders(quick: tuple[LiveServer, 
     # Each order answered long before one hanging delivery (6 s) could have ended (the
     # figures on an idle machine are in docs/benchmarks.md: no added latency).
     assert max(timings) < 3.0, timings
+
+
+async def test_a_stop_does_not_wait_for_a_hanging_receiver(settings: Settings) -> None:
+    """The send in flight is given up unrecorded: its lease expires and it goes again."""
+    hang_s = 60.0
+    with receiving(("hang", hang_s)) as receiver:
+        # The receiver hangs longer than this: a stop that waited for it fails here.
+        async with asyncio.timeout(hang_s / 2):
+            async with serve(replace(settings, webhook_timeout_s=hang_s)) as server, \
+                    rest_for(server.url) as rest:  # fmt: skip
+                cara, bob = await rest.register("cara", "creator"), await rest.register("bob")
+                mug = await rest.product(cara, title="Mug", price_cents=1500, stock=5)
+                await subscribe(rest, cara, receiver.url, "order.placed")
+                await order(rest, bob, mug["id"])
+                await take(receiver)  # in flight now, and hanging
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.read() as session:
+            (delivery,) = (await session.exec(select(WebhookDelivery))).all()
+    finally:
+        await db.dispose()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert delivery.locked_until is not None  # leased: due again once the lease is over
 
 
 def test_production_refuses_local_and_private_addresses() -> None:
