@@ -62,35 +62,3 @@ export function addressLine(address) {
   if (!address) return "";
   return `${address.name}, ${address.line1}, ${address.city} ${address.postal_code}, ${address.country}`;
 }
-
-/**
- * Show a 422's `fields` next to the inputs they name ("shipping.country" → the input named
- * "country"); returns the messages that name no input of the form (for the form's own error).
- */
-export function showFieldErrors(form, fields) {
-  clearFieldErrors(form);
-  const rest = [];
-  for (const [path, message] of Object.entries(fields || {})) {
-    const input = form.elements[path.split(".").pop()];
-    if (!(input instanceof HTMLElement) || !input.id) {
-      rest.push(`${path.replaceAll("_", " ")}: ${message}`);
-      continue;
-    }
-    const text = String(message).replace(/^Value error, /, "") || "not valid";
-    const note = h("p", { class: "field-error", id: `${input.id}-error` }, text[0].toUpperCase() + text.slice(1));
-    input.after(note);
-    input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", note.id);
-  }
-  const first = form.querySelector("[aria-invalid='true']");
-  first?.focus();
-  return rest;
-}
-
-export function clearFieldErrors(form) {
-  for (const note of form.querySelectorAll(".field-error")) note.remove();
-  for (const input of form.querySelectorAll("[aria-invalid]")) {
-    input.removeAttribute("aria-invalid");
-    input.removeAttribute("aria-describedby");
-  }
-}

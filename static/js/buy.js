@@ -3,7 +3,8 @@
 // The dialog follows the card while it is open: sold out, a deal that ends or sells out,
 // this buyer's deal limit (see offer.js); it never places an order at a price it did not show.
 
-import { addressFields, addressFrom, addressLine, clearFieldErrors, showFieldErrors } from "./address.js";
+import { addressFields, addressFrom, addressLine } from "./address.js";
+import { clearFieldErrors, showFieldErrors } from "./field-errors.js";
 import { api, ApiError, describe } from "./api.js";
 import { field } from "./auth.js";
 import { busy, formError, formValues, h, money } from "./dom.js";

@@ -3,7 +3,8 @@
 // The card comes from the built-in test provider's tokens; a real deployment puts its payment
 // provider's card form here instead (it produces the token that is sent).
 
-import { ADDRESS_KEYS, addressFields, addressFrom, addressLine, clearFieldErrors, showFieldErrors } from "./address.js";
+import { ADDRESS_KEYS, addressFields, addressFrom, addressLine } from "./address.js";
+import { clearFieldErrors, showFieldErrors } from "./field-errors.js";
 import { api, ApiError, describe } from "./api.js";
 import { busy, formError, formValues, h } from "./dom.js";
 
