@@ -64,7 +64,7 @@ class Loops:
         step hangs (say, on a dead Redis) or swallows the cancellation, and names what it
         left behind."""
         self.stopping()
-        busy = [task for task in self._tasks if task in self._finishing and not task.done()]
+        busy = [task for task in self._finishing if not task.done()]
         left = self._finish_by - asyncio.get_running_loop().time()
         if busy and left > 0:
             await asyncio.wait(busy, timeout=left)

@@ -206,14 +206,10 @@ class Deliverer:
         # A send recorded meanwhile may have freed the next of its key: look again at once.
         return bool(jobs) or self.finished != finished
 
-    async def drain(self, within: float | None = None) -> None:
-        """Wait for the sends in flight; with ``within`` (a stop), at most that long, then
-        cancel the rest: unrecorded, their leases expire and they are sent again (at least
-        once) — a hanging receiver cannot hold a stopping worker."""
-        if within is None:
-            while self.tasks:
-                await asyncio.gather(*list(self.tasks), return_exceptions=True)
-            return
+    async def drain(self, within: float) -> None:
+        """Wait for the sends in flight at most ``within`` seconds (a stop), then cancel the
+        rest: unrecorded, their leases expire and they are sent again (at least once) — a
+        hanging receiver cannot hold a stopping worker."""
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=within)
         await cancel_and_wait(list(self.tasks), what="webhook sends")
